@@ -1,0 +1,45 @@
+"""Train-state containers shared by the model families."""
+
+from typing import Any
+
+import jax
+import optax
+from flax import struct
+
+
+@struct.dataclass
+class ModelState:
+  """One network's parameters, batch statistics and optimiser state.
+
+  `module` and `tx` are static (not pytree leaves): they are part of the
+  compiled step's signature, never traced.
+  """
+
+  params: Any
+  batch_stats: Any
+  opt_state: optax.OptState
+  module: Any = struct.field(pytree_node=False)  # the flax module (hashable, static)
+  tx: optax.GradientTransformation = struct.field(pytree_node=False)
+
+  @classmethod
+  def create(cls, module, variables: dict, tx: optax.GradientTransformation) -> "ModelState":
+    params = variables["params"]
+    return cls(params=params, batch_stats=variables.get("batch_stats", {}),
+               opt_state=tx.init(params), module=module, tx=tx)
+
+  @property
+  def variables(self) -> dict:
+    if self.batch_stats:
+      return {"params": self.params, "batch_stats": self.batch_stats}
+    return {"params": self.params}
+
+  def apply_gradients(self, grads, batch_stats=None) -> "ModelState":
+    updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
+    params = optax.apply_updates(self.params, updates)
+    batch_stats = self.batch_stats if batch_stats is None else batch_stats
+    return self.replace(params=params, opt_state=opt_state, batch_stats=batch_stats)
+
+
+def count_params(params) -> int:
+  """Number of scalar parameters in a pytree."""
+  return sum(x.size for x in jax.tree.leaves(params))
