@@ -1,0 +1,1 @@
+"""Input pipelines: image datasets through TFDS (in memory or streamed), sequences, tables."""

@@ -1,0 +1,235 @@
+"""Image datasets through TensorFlow Datasets: deterministic splits, per-process shards,
+preprocessing on the device, and an in-memory sampler that draws shuffled batches there.
+
+Splits: `train` is TFDS's train split less its last `validation_size` examples,
+`validation` is those last examples, `test` is TFDS's test split. Multi-host runs
+give each process an even, disjoint shard of the split (`tfds.even_splits`).
+"""
+
+import dataclasses
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from genjax import rng
+
+SPLITS = ("train", "validation", "test")
+PREPROCESS_MODES = ("unit", "symmetric", "binarize_dynamic", "binarize_fixed")
+
+
+class DatasetNotFoundError(FileNotFoundError):
+  """A dataset that is neither prepared in the data directory nor downloadable."""
+
+
+def _import_tfds():
+  # TensorFlow is only needed for reading TFDS files: keep it quiet and off the accelerators.
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  import tensorflow as tf
+  tf.config.set_visible_devices([], "GPU")
+  import tensorflow_datasets as tfds
+  return tfds
+
+
+def data_dir_and_download(data_dir: str | None, download: bool | None) -> tuple[str | None, bool]:
+  """Resolve where TFDS data lives and whether a missing dataset may be downloaded.
+
+  Setting TFDS_DATA_DIR (or passing `data_dir`) means "read prepared data from
+  there": genjax then never tries the network unless `download=True` is explicit.
+  """
+  data_dir = data_dir or os.environ.get("TFDS_DATA_DIR")
+  if download is None:
+    download = data_dir is None
+  return data_dir, download
+
+
+def builder(name: str, data_dir: str | None = None, download: bool | None = None):
+  """A prepared TFDS builder for `name`, downloading it only where allowed.
+
+  Raises:
+    DatasetNotFoundError: the dataset is not prepared and cannot be downloaded,
+      with one message naming the dataset and TFDS_DATA_DIR.
+  """
+  tfds = _import_tfds()
+  data_dir, download = data_dir_and_download(data_dir, download)
+  where = data_dir or "the default TFDS data directory (~/tensorflow_datasets)"
+  hint = (f"Prepare it there on a connected machine (`tfds build {name}`) or point "
+          f"TFDS_DATA_DIR at a directory that holds it.")
+  try:
+    b = tfds.builder(name, data_dir=data_dir)
+  except Exception as e:  # unknown name, or a registry/import failure inside tfds
+    raise DatasetNotFoundError(f"dataset {name!r} is not known to TFDS: {e}") from None
+  if b.is_prepared():
+    return b
+  if not download:
+    raise DatasetNotFoundError(
+        f"dataset {name!r} is not prepared in {where} (TFDS_DATA_DIR="
+        f"{os.environ.get('TFDS_DATA_DIR')!r}) and downloading is off. {hint}")
+  try:
+    b.download_and_prepare()
+  except Exception as e:
+    raise DatasetNotFoundError(
+        f"dataset {name!r} is not in {where} and could not be downloaded "
+        f"({type(e).__name__}: {e}). {hint}") from None
+  return b
+
+
+def split_spec(num_train: int, split: str, validation_size: int) -> str:
+  """The TFDS split string of one of genjax's deterministic splits."""
+  if split not in SPLITS:
+    raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+  if not 0 <= validation_size < num_train:
+    raise ValueError(f"validation_size={validation_size} must be in [0, {num_train})")
+  if split == "train":
+    return f"train[:{num_train - validation_size}]"
+  if split == "validation":
+    if validation_size == 0:
+      raise ValueError("the validation split is empty: set data.validation_size > 0")
+    return f"train[{num_train - validation_size}:]"
+  return "test"
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageArrays:
+  """A whole split in host memory: uint8 images (N, H, W, C) and int32 labels (N,)."""
+
+  images: np.ndarray
+  labels: np.ndarray
+
+  def __len__(self) -> int:
+    return len(self.labels)
+
+
+def _process_split(tfds, spec: str, process_index: int | None, process_count: int | None):
+  process_index = jax.process_index() if process_index is None else process_index
+  process_count = jax.process_count() if process_count is None else process_count
+  if process_count == 1:
+    return spec
+  return tfds.even_splits(spec, n=process_count, drop_remainder=True)[process_index]
+
+
+def _check_shape(name: str, b, image_shape) -> None:
+  shape = tuple(b.info.features["image"].shape)
+  if image_shape is not None and tuple(image_shape) != shape:
+    raise ValueError(f"dataset {name!r} has images of shape {shape}, but the config expects "
+                     f"{tuple(image_shape)} (data.image_shape)")
+
+
+def load_arrays(name: str, split: str, *, validation_size: int = 0,
+                image_shape: tuple[int, ...] | None = None, data_dir: str | None = None,
+                download: bool | None = None, process_index: int | None = None,
+                process_count: int | None = None) -> ImageArrays:
+  """Read one split of a TFDS image dataset into memory (this process's shard of it)."""
+  tfds = _import_tfds()
+  b = builder(name, data_dir, download)
+  _check_shape(name, b, image_shape)
+  spec = split_spec(b.info.splits["train"].num_examples, split, validation_size)
+  ds = b.as_dataset(split=_process_split(tfds, spec, process_index, process_count),
+                    batch_size=-1, shuffle_files=False)
+  arrays = tfds.as_numpy(ds)
+  return ImageArrays(images=np.asarray(arrays["image"], np.uint8),
+                     labels=np.asarray(arrays["label"], np.int32))
+
+
+def tf_dataset(name: str, split: str, *, batch_size: int, seed: int, epoch: int,
+               validation_size: int = 0, image_shape: tuple[int, ...] | None = None,
+               data_dir: str | None = None, download: bool | None = None,
+               process_index: int | None = None, process_count: int | None = None):
+  """A streamed epoch of uint8 batches for datasets too large to hold in memory.
+
+  The order is a pure function of (seed, epoch), so a resumed run can skip to
+  where it stopped with `.skip(steps_done_in_epoch)`.
+  """
+  tfds = _import_tfds()
+  import tensorflow as tf
+  b = builder(name, data_dir, download)
+  _check_shape(name, b, image_shape)
+  spec = split_spec(b.info.splits["train"].num_examples, split, validation_size)
+  read_config = tfds.ReadConfig(shuffle_seed=seed + epoch, interleave_cycle_length=1)
+  ds = b.as_dataset(split=_process_split(tfds, spec, process_index, process_count),
+                    shuffle_files=True, read_config=read_config)
+  options = tf.data.Options()
+  options.deterministic = True
+  ds = ds.with_options(options).map(lambda ex: {"image": ex["image"], "label": ex["label"]})
+  ds = ds.shuffle(16 * batch_size, seed=seed + epoch, reshuffle_each_iteration=False)
+  return ds.batch(batch_size, drop_remainder=True).prefetch(2)
+
+
+def preprocess(images_u8: jax.Array, mode: str, key: jax.Array | None = None,
+               axis_name: str | None = None) -> jax.Array:
+  """uint8 images to float32 model inputs.
+
+  Modes: `unit` scales to [0, 1]; `symmetric` to [-1, 1]; `binarize_dynamic` draws a
+  fresh Bernoulli(pixel intensity) image from `key` (one key per example, see
+  genjax.rng.example_keys); `binarize_fixed` thresholds at 0.5.
+  """
+  x = images_u8.astype(jnp.float32) / 255.0
+  if mode == "unit":
+    return x
+  if mode == "symmetric":
+    return 2.0 * x - 1.0
+  if mode == "binarize_fixed":
+    return (x > 0.5).astype(jnp.float32)
+  if mode == "binarize_dynamic":
+    if key is None:
+      raise ValueError("binarize_dynamic needs a key")
+    return rng.bernoulli(key, x, axis_name).astype(jnp.float32)
+  raise ValueError(f"unknown preprocess mode {mode!r}; expected one of {PREPROCESS_MODES}")
+
+
+def postprocess(x: jax.Array, mode: str) -> jax.Array:
+  """Model outputs back to [0, 1] images for display."""
+  if mode == "symmetric":
+    x = 0.5 * (x + 1.0)
+  return jnp.clip(x, 0.0, 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceSampler:
+  """Shuffled epochs drawn on the device from a dataset held in device memory.
+
+  Epoch e visits the examples in the order `permutation(key, e)`, in batches of
+  `global_batch` (the remainder is dropped). Under data parallelism device i
+  takes the i-th slice of each global batch, so the global batch is the same on
+  any number of devices. Everything is a pure function of (key, step).
+  """
+
+  num_examples: int
+  global_batch: int
+  preprocess_mode: str = "unit"
+
+  def __post_init__(self):
+    if self.global_batch > self.num_examples:
+      raise ValueError(f"batch size {self.global_batch} exceeds the {self.num_examples} "
+                       "examples of the training split")
+    if self.preprocess_mode not in PREPROCESS_MODES:
+      raise ValueError(f"unknown preprocess mode {self.preprocess_mode!r}; "
+                       f"expected one of {PREPROCESS_MODES}")
+
+  @property
+  def steps_per_epoch(self) -> int:
+    return self.num_examples // self.global_batch
+
+  def permutation(self, key: jax.Array, epoch: int | jax.Array) -> jax.Array:
+    """The example order of `epoch` (int32, shape (N,))."""
+    return jax.random.permutation(jax.random.fold_in(key, epoch), self.num_examples)
+
+  def batch(self, images: jax.Array, labels: jax.Array, perm: jax.Array, step: jax.Array,
+            key: jax.Array, axis_name: str | None = None) -> dict:
+    """This device's slice of global batch `step`, preprocessed.
+
+    Args:
+      images, labels: the whole split on this device.
+      perm: `permutation(key, step // steps_per_epoch)`.
+      step: the global step.
+      key: the run's data key (binarisation noise is folded from it and `step`).
+      axis_name: the device axis under data parallelism.
+    """
+    n_dev = 1 if axis_name is None else jax.lax.psum(1, axis_name)
+    local = self.global_batch // n_dev
+    dev = 0 if axis_name is None else jax.lax.axis_index(axis_name)
+    start = (step % self.steps_per_epoch) * self.global_batch + dev * local
+    idx = jax.lax.dynamic_slice_in_dim(perm, start, local)
+    x = preprocess(images[idx], self.preprocess_mode, rng.step_key(key, step), axis_name)
+    return {"image": x, "label": labels[idx]}

@@ -1,0 +1,119 @@
+"""The only module that knows about devices: one step function, run on one or many devices.
+
+A step is written once, as `fn(*args, axis_name=None)`. When `axis_name` is given
+it averages gradients, metrics and batch statistics with `jax.lax.pmean` over
+that axis. `DataParallel` runs it
+
+- `none`: on one device with `jax.jit` (the train state donated);
+- `pmap`: with `jax.pmap` over the local devices (the documented multi-device
+  path on TPU and multi-GPU hosts): replicated arguments carry a leading device axis;
+- `shard_map`: with `jax.jit(jax.shard_map(...))` over a one-axis mesh, the form
+  current JAX recommends: replicated arguments are global arrays.
+
+Each argument is either replicated ("r": states, keys, in-memory datasets) or
+sharded along its leading (batch) axis ("s").
+"""
+
+import functools
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+AXIS = "batch"
+MODES = ("auto", "none", "pmap", "shard_map")
+
+
+def resolve_mode(mode: str, num_devices: int) -> str:
+  """`auto` is pmap when there is more than one device, plain jit otherwise."""
+  if mode not in MODES:
+    raise ValueError(f"unknown parallel mode {mode!r}; expected one of {MODES}")
+  if mode == "auto":
+    return "pmap" if num_devices > 1 else "none"
+  return mode
+
+
+class DataParallel:
+  """Data parallelism over the local devices with one of the three modes."""
+
+  def __init__(self, mode: str = "auto", devices: Sequence[jax.Device] | None = None,
+               axis_name: str = AXIS):
+    self.devices = list(jax.local_devices() if devices is None else devices)
+    self.mode = resolve_mode(mode, len(self.devices))
+    if self.mode == "none":
+      self.devices = self.devices[:1]
+    self.axis_name = axis_name
+    self.mesh = Mesh(self.devices, (axis_name,)) if self.mode == "shard_map" else None
+
+  @property
+  def num_devices(self) -> int:
+    return len(self.devices)
+
+  def check_batch_size(self, global_batch: int) -> int:
+    """The per-device batch; a clear error if `global_batch` does not split evenly."""
+    if global_batch % self.num_devices:
+      raise ValueError(f"batch size {global_batch} is not divisible by the {self.num_devices} "
+                       f"devices of parallel mode {self.mode!r}; choose a multiple of "
+                       f"{self.num_devices} or set --config.parallel=none")
+    return global_batch // self.num_devices
+
+  # Placement -------------------------------------------------------------------------------
+
+  def replicate(self, tree):
+    """Put a copy of `tree` on every device."""
+    if self.mode == "pmap":
+      return jax.device_put_replicated(tree, self.devices)
+    if self.mode == "shard_map":
+      return jax.device_put(tree, NamedSharding(self.mesh, P()))
+    return jax.device_put(tree, self.devices[0])
+
+  def shard(self, tree):
+    """Split `tree`'s leading (global batch) axis across the devices."""
+    if self.mode == "pmap":
+      n = self.num_devices
+      split = jax.tree.map(lambda x: x.reshape((n, x.shape[0] // n, *x.shape[1:])), tree)
+      return jax.tree.map(lambda x: jax.device_put_sharded(list(x), self.devices), split)
+    if self.mode == "shard_map":
+      return jax.device_put(tree, NamedSharding(self.mesh, P(self.axis_name)))
+    return jax.device_put(tree, self.devices[0])
+
+  def unreplicate(self, tree):
+    """One copy of a replicated tree (the first device's under pmap)."""
+    if self.mode == "pmap":
+      return jax.tree.map(lambda x: x[0], tree)
+    return tree
+
+  # Compilation -----------------------------------------------------------------------------
+
+  def wrap(self, fn: Callable, in_kinds: str, out_kinds: str,
+           donate_argnums: tuple[int, ...] = (0,)) -> Callable:
+    """Compile `fn(*args, axis_name=...)` for this mode.
+
+    Args:
+      fn: the step, taking positional arguments and an `axis_name` keyword.
+      in_kinds: one letter per positional argument, "r" (replicated) or "s" (sharded).
+      out_kinds: likewise for the elements of the returned tuple ("r" or "s"; a single
+        letter if `fn` returns a single value).
+      donate_argnums: arguments whose buffers are reused for the outputs.
+    """
+    for kinds in (in_kinds, out_kinds):
+      if set(kinds) - {"r", "s"}:
+        raise ValueError(f"argument kinds must be 'r' or 's', got {kinds!r}")
+    if self.mode == "none":
+      return jax.jit(functools.partial(fn, axis_name=None), donate_argnums=donate_argnums)
+    step = functools.partial(fn, axis_name=self.axis_name)
+    if self.mode == "pmap":
+      return jax.pmap(step, axis_name=self.axis_name, devices=self.devices,
+                      donate_argnums=donate_argnums)
+    spec = {"r": P(), "s": P(self.axis_name)}
+    out_specs = spec[out_kinds] if len(out_kinds) == 1 else tuple(spec[k] for k in out_kinds)
+    mapped = jax.shard_map(step, mesh=self.mesh, in_specs=tuple(spec[k] for k in in_kinds),
+                           out_specs=out_specs)
+    return jax.jit(mapped, donate_argnums=donate_argnums)
+
+
+def device_index(axis_name: str | None) -> jax.Array:
+  """This device's index along `axis_name` (0 without data parallelism)."""
+  return jnp.zeros((), jnp.int32) if axis_name is None else jax.lax.axis_index(axis_name)
