@@ -1,0 +1,177 @@
+"""Throughput of a model's train step, as a fraction of this machine's float32 matmul peak.
+
+  python experiments/benchmark.py --model=gan_mnist --json
+
+Reports steps/s and examples/s (medians over timed windows after warm-up) with a
+constant batch and with real batches drawn by the in-memory input pipeline, the
+step's useful FLOPs (counted analytically from the layer shapes), the achieved
+GFLOP/s, and the float32 matmul peak measured in the same process.
+"""
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+from absl import app, flags, logging
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+flags.DEFINE_string("model", "gan_mnist", "Benchmark entry (see BENCHMARKS).")
+flags.DEFINE_bool("json", False, "Print one JSON line instead of a table.")
+flags.DEFINE_integer("windows", 7, "Timed windows; the median is reported.")
+flags.DEFINE_float("window_seconds", 1.0, "Approximate length of each timed window.")
+flags.DEFINE_integer("peak_size", 2048, "Side of the square matmul that measures the peak.")
+FLAGS = flags.FLAGS
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+  """A benchmark: a config and the analytic FLOPs of one train step under it."""
+
+  config: str
+  flops: Callable  # config -> FLOPs per step
+
+
+def _gan_flops(config) -> int:
+  from genjax.flops import gan_step_flops
+  h, z = config.model.hidden_dim, config.model.z_dim
+  pixels = int(np.prod(config.data.image_shape))
+  return gan_step_flops((z, h, 2 * h, 4 * h, 8 * h, pixels), (pixels, 4 * h, 2 * h, h, 1),
+                        config.data.batch_size)
+
+
+BENCHMARKS = {
+    "gan_mnist": Entry("configs/gan_mnist.py", _gan_flops),
+}
+
+
+def load_config(entry: Entry):
+  import importlib.util
+  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), entry.config)
+  spec = importlib.util.spec_from_file_location("bench_config", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def calibrate(fn: Callable[[], object], window_seconds: float) -> int:
+  """Calls per timed window: compile and warm up, then size a window to ~window_seconds."""
+  import jax
+  for _ in range(3):
+    jax.block_until_ready(fn())
+  t = time.perf_counter()
+  jax.block_until_ready(fn())
+  return max(1, int(window_seconds / max(time.perf_counter() - t, 1e-6)))
+
+
+def time_interleaved(fns: dict[str, Callable[[], object]], windows: int,
+                     window_seconds: float) -> dict[str, float]:
+  """Median seconds per call of each function, their timed windows interleaved.
+
+  Interleaving (a window of each, repeated) exposes every function to the same
+  background load, so their ratios hold on a shared, noisy machine.
+  """
+  import jax
+  calls = {name: calibrate(fn, window_seconds) for name, fn in fns.items()}
+  seconds = {name: [] for name in fns}
+  for _ in range(windows):
+    for name, fn in fns.items():
+      t = time.perf_counter()
+      for _ in range(calls[name] - 1):
+        fn()
+      jax.block_until_ready(fn())
+      seconds[name].append((time.perf_counter() - t) / calls[name])
+  return {name: float(np.median(s)) for name, s in seconds.items()}
+
+
+def matmul_fn(n: int) -> Callable[[], object]:
+  """An n x n float32 matmul on the default device: the machine's peak for this benchmark."""
+  import jax
+  import jax.numpy as jnp
+  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+  b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+  mm = jax.jit(jnp.matmul)
+  return lambda: mm(a, b)
+
+
+def run(model: str, windows: int, window_seconds: float, peak_size: int) -> dict:
+  import jax
+  import jax.numpy as jnp
+
+  from genjax import train
+  from genjax.data import images as image_data
+
+  entry = BENCHMARKS[model]
+  config = load_config(entry)
+  family = train.load_family(config.family)
+  keys = train.RunKeys.from_seed(config.seed)
+  state = family.create_state(keys.init, config)
+  b = config.data.batch_size
+
+  # Constant batch: the step alone.
+  batch = {"image": image_data.preprocess(
+               jax.random.randint(keys.data, (b, *config.data.image_shape), 0, 256, jnp.int32)
+               .astype(jnp.uint8), config.data.preprocess, keys.data),
+           "label": jnp.zeros((b,), jnp.int32)}
+  step = jax.jit(family.train_step, donate_argnums=0)
+  holder = {"state": state}
+
+  def constant():
+    holder["state"], metrics = step(holder["state"], batch, keys.train)
+    return metrics
+
+
+  # Real batches: the loop's fused step, drawing shuffled MNIST batches on the device.
+  arrays = train.load_split(config, "train")
+  sampler = image_data.DeviceSampler(len(arrays), b, config.data.preprocess)
+  loop_step = jax.jit(train.make_loop_step(family, sampler), donate_argnums=(0, 1))
+  metric_shapes = jax.eval_shape(lambda s: family.train_step(s, batch, keys.train)[1], state)
+  images, labels = jax.device_put((arrays.images, arrays.labels))
+  perm = sampler.permutation(keys.data, 0)
+  loop = {"state": family.create_state(keys.init, config),
+          "acc": train._zero_accumulator(metric_shapes)}
+
+  def real():
+    loop["state"], loop["acc"] = loop_step(loop["state"], loop["acc"], images, labels, perm,
+                                           keys.train, keys.data)
+    return loop["acc"]
+
+  seconds = time_interleaved({"constant": constant, "real": real, "peak": matmul_fn(peak_size)},
+                             windows, window_seconds)
+  const_s, real_s = seconds["constant"], seconds["real"]
+  peak = 2 * peak_size**3 / seconds["peak"] / 1e9
+  flops = entry.flops(config)
+  return {
+      "model": model,
+      "backend": jax.default_backend(),
+      "devices": jax.device_count(),
+      "batch": b,
+      "steps_per_sec": 1.0 / const_s,
+      "examples_per_sec": b / const_s,
+      "steps_per_sec_real_data": 1.0 / real_s,
+      "input_pipeline_overhead": real_s / const_s - 1.0,
+      "flops_per_step": flops,
+      "gflops_per_sec": flops / const_s / 1e9,
+      "matmul_peak_gflops_per_sec": peak,
+      "fraction_of_peak": flops / const_s / 1e9 / peak,
+      "fraction_of_peak_real_data": flops / real_s / 1e9 / peak,
+  }
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  result = run(FLAGS.model, FLAGS.windows, FLAGS.window_seconds, FLAGS.peak_size)
+  if FLAGS.json:
+    print(json.dumps(result))
+  else:
+    for k, v in result.items():
+      print(f"{k:32s} {v:.4g}" if isinstance(v, float) else f"{k:32s} {v}")
+
+
+if __name__ == "__main__":
+  app.run(main)
