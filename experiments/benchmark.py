@@ -50,12 +50,8 @@ BENCHMARKS = {
 
 
 def load_config(entry: Entry):
-  import importlib.util
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), entry.config)
-  spec = importlib.util.spec_from_file_location("bench_config", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  from genjax.config import load
+  return load(os.path.join(os.path.dirname(os.path.abspath(__file__)), entry.config))
 
 
 def calibrate(fn: Callable[[], object], window_seconds: float) -> int:

@@ -1,4 +1,4 @@
-"""Multi-host start-up: join a Cloud TPU pod (or a multi-process GPU cluster) when launched as one."""
+"""Multi-host start-up: join a Cloud TPU pod or multi-process GPU cluster when launched as one."""
 
 import os
 

@@ -1,4 +1,4 @@
-"""The generic training loop: config -> data -> state -> jitted steps -> logs -> checkpoints -> eval.
+"""The generic training loop: config -> data -> state -> jitted steps -> logs -> checkpoints.
 
 A model family is a module exposing
 
