@@ -146,13 +146,16 @@ def tf_dataset(name: str, split: str, *, batch_size: int, seed: int, epoch: int,
   b = builder(name, data_dir, download)
   _check_shape(name, b, image_shape)
   spec = split_spec(b.info.splits["train"].num_examples, split, validation_size)
-  read_config = tfds.ReadConfig(shuffle_seed=seed + epoch, interleave_cycle_length=1)
+  # One seed per (seed, epoch) pair: `seed + epoch` would give run seed s + 1 the epoch
+  # orders of run seed s shifted by one epoch.
+  epoch_seed = int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+  read_config = tfds.ReadConfig(shuffle_seed=epoch_seed, interleave_cycle_length=1)
   ds = b.as_dataset(split=_process_split(tfds, spec, process_index, process_count),
                     shuffle_files=True, read_config=read_config)
   options = tf.data.Options()
   options.deterministic = True
   ds = ds.with_options(options).map(lambda ex: {"image": ex["image"], "label": ex["label"]})
-  ds = ds.shuffle(16 * batch_size, seed=seed + epoch, reshuffle_each_iteration=False)
+  ds = ds.shuffle(16 * batch_size, seed=epoch_seed, reshuffle_each_iteration=False)
   return ds.batch(batch_size, drop_remainder=True).prefetch(2)
 
 

@@ -1,0 +1,134 @@
+"""Tests of genjax.rng: per-step and per-example keys, and N simulated devices = one device."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import Mesh, PartitionSpec
+
+from genjax import rng
+
+N_DEV = 4
+
+
+def _on_devices(fn, n_dev: int = N_DEV):
+  """Run fn(device_index) on n_dev simulated devices (vmap with axis name 'i')."""
+  return jax.jit(jax.vmap(fn, axis_name="i"))(jnp.arange(n_dev))
+
+
+def _concat(x):
+  return x.reshape((-1, *x.shape[2:]))
+
+
+def test_step_key_is_deterministic_and_differs_per_step():
+  base = jax.random.key(0)
+  keys = [jax.random.key_data(rng.step_key(base, s)) for s in range(200)]
+  again = [jax.random.key_data(rng.step_key(base, s)) for s in range(200)]
+  assert all(np.array_equal(a, b) for a, b in zip(keys, again, strict=True))
+  assert len({np.asarray(k).tobytes() for k in keys}) == 200
+  # The same key under jit with a traced step (as in the compiled train step) and for another
+  # base key: a resumed run re-derives its keys from the step alone.
+  jitted = jax.jit(rng.step_key)
+  np.testing.assert_array_equal(jax.random.key_data(jitted(base, jnp.int32(17))), keys[17])
+  other = jax.random.key_data(rng.step_key(jax.random.key(1), 17))
+  assert not np.array_equal(other, keys[17])
+
+
+def test_step_key_is_fold_in():
+  base = jax.random.key(3)
+  np.testing.assert_array_equal(jax.random.key_data(rng.step_key(base, 5)),
+                                jax.random.key_data(jax.random.fold_in(base, 5)))
+
+
+def test_example_keys_are_distinct_and_fold_the_global_index():
+  key = jax.random.key(0)
+  keys = jax.random.key_data(rng.example_keys(key, 64))
+  assert keys.shape[0] == 64
+  assert len({np.asarray(k).tobytes() for k in keys}) == 64
+  np.testing.assert_array_equal(keys[10], jax.random.key_data(jax.random.fold_in(key, 10)))
+
+
+def test_example_keys_on_simulated_devices_equal_one_device():
+  key = jax.random.key(1)
+  local = 3
+  per_dev = _on_devices(lambda _: jax.random.key_data(rng.example_keys(key, local, "i")))
+  assert per_dev.shape[:2] == (N_DEV, local)
+  np.testing.assert_array_equal(_concat(per_dev),
+                                jax.random.key_data(rng.example_keys(key, N_DEV * local)))
+
+
+def test_normal_on_simulated_devices_equals_one_device_draw():
+  key = jax.random.key(2)
+  local, shape = 5, (3, 2)
+  per_dev = _on_devices(lambda _: rng.normal(key, local, shape, "i"))
+  one = rng.normal(key, N_DEV * local, shape)
+  assert per_dev.shape == (N_DEV, local, *shape)
+  np.testing.assert_array_equal(_concat(per_dev), one)
+  # Devices draw different noise (no device repeats another's slice).
+  assert not np.allclose(per_dev[0], per_dev[1])
+
+
+def test_bernoulli_on_simulated_devices_equals_one_device_draw():
+  key = jax.random.key(3)
+  local = 8
+  p = jax.random.uniform(jax.random.key(4), (N_DEV * local, 6))
+  per_dev = _on_devices(lambda d: rng.bernoulli(
+      key, jax.lax.dynamic_slice_in_dim(p, d * local, local), "i"))
+  np.testing.assert_array_equal(_concat(per_dev), rng.bernoulli(key, p))
+
+
+def test_normal_under_shard_map_equals_one_device_draw():
+  # The real multi-device path: every available device holds one slice of the global batch.
+  n_dev = jax.device_count()
+  mesh = Mesh(np.array(jax.devices()), ("i",))
+  key = jax.random.key(5)
+  local = 4
+
+  def per_device(dummy):
+    del dummy
+    return rng.normal(key, local, (7,), "i")
+
+  sharded = jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=PartitionSpec("i"),
+                                  out_specs=PartitionSpec("i")))
+  got = sharded(jnp.zeros((n_dev,)))
+  assert got.shape == (n_dev * local, 7)
+  np.testing.assert_array_equal(got, rng.normal(key, n_dev * local, (7,)))
+
+
+def test_normal_is_a_pure_function_of_the_key():
+  a = rng.normal(jax.random.key(6), 4, (3,))
+  np.testing.assert_array_equal(a, rng.normal(jax.random.key(6), 4, (3,)))
+  assert not np.allclose(a, rng.normal(jax.random.key(7), 4, (3,)))
+  # Example i's noise does not depend on the batch size (a prefix of a larger draw).
+  np.testing.assert_array_equal(a, rng.normal(jax.random.key(6), 10, (3,))[:4])
+
+
+def test_normal_moments():
+  x = np.asarray(rng.normal(jax.random.key(8), 2000, (100,)), np.float64)
+  n = x.size
+  assert x.shape == (2000, 100)
+  # 5-sigma sampling tolerances: sd(mean) = 1/sqrt(n), sd(var) = sqrt(2/n).
+  assert abs(x.mean()) < 5 / np.sqrt(n)
+  assert abs(x.var() - 1.0) < 5 * np.sqrt(2 / n)
+  skew = np.mean(x**3)
+  kurt = np.mean(x**4)
+  assert abs(skew) < 5 * np.sqrt(15 / n)
+  assert abs(kurt - 3.0) < 5 * np.sqrt(96 / n)
+  # Examples are independent: the correlation between consecutive examples' draws is ~0.
+  corr = np.corrcoef(x[:-1].ravel(), x[1:].ravel())[0, 1]
+  assert abs(corr) < 5 / np.sqrt(n)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_bernoulli_frequency(p):
+  n = 20000
+  draws = np.asarray(rng.bernoulli(jax.random.key(9), jnp.full((n // 10, 10), p)))
+  assert draws.dtype == np.bool_
+  assert abs(draws.mean() - p) < 5 * np.sqrt(p * (1 - p) / n)
+
+
+def test_bernoulli_extremes_are_exact():
+  p = jnp.array([[0.0, 1.0]] * 500)
+  draws = np.asarray(rng.bernoulli(jax.random.key(10), p))
+  assert not draws[:, 0].any()
+  assert draws[:, 1].all()
