@@ -188,6 +188,11 @@ def postprocess(x: jax.Array, mode: str) -> jax.Array:
   return jnp.clip(x, 0.0, 1.0)
 
 
+# The data key feeds two streams, the epoch orders and the per-step binarisation noise;
+# folding a stream id first keeps epoch e's order key apart from step e's noise key.
+_ORDER_STREAM, _NOISE_STREAM = 0, 1
+
+
 @dataclasses.dataclass(frozen=True)
 class DeviceSampler:
   """Shuffled epochs drawn on the device from a dataset held in device memory.
@@ -216,7 +221,8 @@ class DeviceSampler:
 
   def permutation(self, key: jax.Array, epoch: int | jax.Array) -> jax.Array:
     """The example order of `epoch` (int32, shape (N,))."""
-    return jax.random.permutation(jax.random.fold_in(key, epoch), self.num_examples)
+    order_key = jax.random.fold_in(key, _ORDER_STREAM)
+    return jax.random.permutation(jax.random.fold_in(order_key, epoch), self.num_examples)
 
   def batch(self, images: jax.Array, labels: jax.Array, perm: jax.Array, step: jax.Array,
             key: jax.Array, axis_name: str | None = None) -> dict:
@@ -234,5 +240,6 @@ class DeviceSampler:
     dev = 0 if axis_name is None else jax.lax.axis_index(axis_name)
     start = (step % self.steps_per_epoch) * self.global_batch + dev * local
     idx = jax.lax.dynamic_slice_in_dim(perm, start, local)
-    x = preprocess(images[idx], self.preprocess_mode, rng.step_key(key, step), axis_name)
+    noise_key = rng.step_key(jax.random.fold_in(key, _NOISE_STREAM), step)
+    x = preprocess(images[idx], self.preprocess_mode, noise_key, axis_name)
     return {"image": x, "label": labels[idx]}

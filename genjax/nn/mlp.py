@@ -37,7 +37,9 @@ class MLPGenerator(nn.Module):
     h = z_BxZ
     for width in self.hidden:
       h = TorchDense(width)(h)
-      # PyTorch BatchNorm1d defaults: momentum 0.1 (flax: 0.9), eps 1e-5.
+      # PyTorch BatchNorm1d's momentum 0.1 (flax: 0.9) and eps 1e-5. Flax keeps the biased
+      # batch variance in its running average where PyTorch keeps the unbiased one (a
+      # factor B/(B-1)); only inference-mode sampling sees the difference.
       h = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
                        axis_name=self.bn_axis_name)(h)
       h = nn.relu(h)
