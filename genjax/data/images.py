@@ -128,8 +128,10 @@ def load_arrays(name: str, split: str, *, validation_size: int = 0,
   ds = b.as_dataset(split=_process_split(tfds, spec, process_index, process_count),
                     batch_size=-1, shuffle_files=False)
   arrays = tfds.as_numpy(ds)
-  return ImageArrays(images=np.asarray(arrays["image"], np.uint8),
-                     labels=np.asarray(arrays["label"], np.int32))
+  images = np.asarray(arrays["image"], np.uint8)
+  # Datasets without a class label (celeb_a has attributes instead) get label -1.
+  labels = arrays.get("label", np.full(len(images), -1))
+  return ImageArrays(images=images, labels=np.asarray(labels, np.int32))
 
 
 def tf_dataset(name: str, split: str, *, batch_size: int, seed: int, epoch: int,
@@ -154,7 +156,8 @@ def tf_dataset(name: str, split: str, *, batch_size: int, seed: int, epoch: int,
                     shuffle_files=True, read_config=read_config)
   options = tf.data.Options()
   options.deterministic = True
-  ds = ds.with_options(options).map(lambda ex: {"image": ex["image"], "label": ex["label"]})
+  ds = ds.with_options(options).map(
+      lambda ex: {"image": ex["image"], "label": ex.get("label", tf.constant(-1, tf.int64))})
   ds = ds.shuffle(16 * batch_size, seed=epoch_seed, reshuffle_each_iteration=False)
   return ds.batch(batch_size, drop_remainder=True).prefetch(2)
 
@@ -191,6 +194,11 @@ def postprocess(x: jax.Array, mode: str) -> jax.Array:
 # The data key feeds two streams, the epoch orders and the per-step binarisation noise;
 # folding a stream id first keeps epoch e's order key apart from step e's noise key.
 _ORDER_STREAM, _NOISE_STREAM = 0, 1
+
+
+def noise_key(data_key: jax.Array, step: jax.Array) -> jax.Array:
+  """The key of step `step`'s preprocessing noise (dynamic binarisation)."""
+  return rng.step_key(jax.random.fold_in(data_key, _NOISE_STREAM), step)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,6 +248,5 @@ class DeviceSampler:
     dev = 0 if axis_name is None else jax.lax.axis_index(axis_name)
     start = (step % self.steps_per_epoch) * self.global_batch + dev * local
     idx = jax.lax.dynamic_slice_in_dim(perm, start, local)
-    noise_key = rng.step_key(jax.random.fold_in(key, _NOISE_STREAM), step)
-    x = preprocess(images[idx], self.preprocess_mode, noise_key, axis_name)
+    x = preprocess(images[idx], self.preprocess_mode, noise_key(key, step), axis_name)
     return {"image": x, "label": labels[idx]}

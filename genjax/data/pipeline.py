@@ -1,0 +1,113 @@
+"""Training inputs for the generic loop: device-resident (fits in memory) or streamed (tf.data).
+
+An input hands the loop, for each step, the arguments of its compiled step
+(`args(step)`, on the host) and turns them into that device's batch inside the
+step (`draw(step, data_key, *args, axis_name)`, traced). Both orders are pure
+functions of (data key or seed, step), so a resumed run sees the batches an
+uninterrupted run would.
+"""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from genjax.data import images as image_data
+from genjax.parallel import DataParallel
+
+
+def process_batch_size(global_batch: int, dp: DataParallel) -> int:
+  """This process's share of the global batch; a clear error unless it splits evenly."""
+  processes = jax.process_count()
+  if global_batch % processes:
+    raise ValueError(f"batch size {global_batch} is not divisible by the {processes} processes")
+  local = global_batch // processes
+  dp.check_batch_size(local)
+  return local
+
+
+class DeviceInput:
+  """The whole split on every device; each step gathers its shuffled batch there."""
+
+  kinds = "rrr"
+
+  def __init__(self, arrays: image_data.ImageArrays, batch_size: int, preprocess_mode: str,
+               data_key: jax.Array, dp: DataParallel):
+    self.sampler = image_data.DeviceSampler(len(arrays), batch_size, preprocess_mode)
+    self._dp = dp
+    self._data_key = data_key
+    self._arrays = dp.replicate((arrays.images, arrays.labels))
+    self._permutation = jax.jit(self.sampler.permutation)
+    self._epoch, self._perm = None, None
+
+  @property
+  def steps_per_epoch(self) -> int:
+    return self.sampler.steps_per_epoch
+
+  def args(self, step: int) -> tuple:
+    epoch = step // self.steps_per_epoch
+    if epoch != self._epoch:
+      self._epoch = epoch
+      self._perm = self._dp.replicate(self._permutation(self._data_key, epoch))
+    return (*self._arrays, self._perm)
+
+  def draw(self, step: jax.Array, data_key: jax.Array, images: jax.Array, labels: jax.Array,
+           perm: jax.Array, axis_name: str | None = None) -> dict:
+    return self.sampler.batch(images, labels, perm, step, data_key, axis_name)
+
+
+class StreamingInput:
+  """Batches streamed from TFDS through tf.data, split over the devices each step."""
+
+  kinds = "s"
+
+  def __init__(self, data: ml_collections.ConfigDict, batch_size: int, seed: int,
+               data_key: jax.Array, dp: DataParallel):
+    del data_key  # the order comes from `seed`; preprocessing noise from the loop's data key
+    b = image_data.builder(data.name, data.get("data_dir"), data.get("download"))
+    n = b.info.splits["train"].num_examples - data.validation_size
+    self._data, self._batch, self._seed, self._dp = data, batch_size, seed, dp
+    self._steps_per_epoch = (n // jax.process_count()) // batch_size
+    if self._steps_per_epoch == 0:
+      raise ValueError(f"batch size {batch_size} exceeds this process's {n} training examples")
+    self._iterator, self._next_step = None, None
+
+  @property
+  def steps_per_epoch(self) -> int:
+    return self._steps_per_epoch
+
+  def _open(self, step: int):
+    epoch, position = divmod(step, self._steps_per_epoch)
+    d = self._data
+    ds = image_data.tf_dataset(d.name, "train", batch_size=self._batch, seed=self._seed,
+                               epoch=epoch, validation_size=d.validation_size,
+                               image_shape=tuple(d.image_shape), data_dir=d.get("data_dir"),
+                               download=d.get("download"))
+    return iter(ds.skip(position).as_numpy_iterator())
+
+  def args(self, step: int) -> tuple:
+    if step != self._next_step or step % self._steps_per_epoch == 0:
+      self._iterator = self._open(step)
+    batch = next(self._iterator)
+    self._next_step = step + 1
+    return (self._dp.shard({"image": batch["image"],
+                            "label": batch["label"].astype(jnp.int32)}),)
+
+  def draw(self, step: jax.Array, data_key: jax.Array, batch: dict,
+           axis_name: str | None = None) -> dict:
+    x = image_data.preprocess(batch["image"], self._data.preprocess,
+                              image_data.noise_key(data_key, step), axis_name)
+    return {"image": x, "label": batch["label"]}
+
+
+def make_input(config: ml_collections.ConfigDict, dp: DataParallel, data_key: jax.Array,
+               train_arrays: image_data.ImageArrays | None = None):
+  """The training input a config asks for (`data.in_memory`, default True)."""
+  batch = process_batch_size(config.data.batch_size, dp)
+  if config.data.get("in_memory", True):
+    if train_arrays is None:
+      d = config.data
+      train_arrays = image_data.load_arrays(
+          d.name, "train", validation_size=d.validation_size, image_shape=tuple(d.image_shape),
+          data_dir=d.get("data_dir"), download=d.get("download"))
+    return DeviceInput(train_arrays, batch, config.data.preprocess, data_key, dp)
+  return StreamingInput(config.data, batch, config.seed, data_key, dp)
