@@ -14,10 +14,13 @@ import orbax.checkpoint as ocp
 class Checkpointer:
   """Checkpoints of one run under `directory`."""
 
-  def __init__(self, directory: str, keep: int = 3):
+  def __init__(self, directory: str, keep: int = 3, cleanup: bool = False):
+    """`cleanup` deletes unfinished checkpoints left by a killed run: only the run that writes
+    here may do that (a reader could delete the one a live run is writing)."""
     self.directory = os.path.abspath(directory)
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
-                                           enable_async_checkpointing=False)
+                                           enable_async_checkpointing=False,
+                                           cleanup_tmp_directories=cleanup)
     self.manager = ocp.CheckpointManager(self.directory, options=options)
 
   def latest_step(self) -> int | None:

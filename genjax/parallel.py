@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -61,10 +62,22 @@ class DataParallel:
 
   # Placement -------------------------------------------------------------------------------
 
+  def _stacked(self):
+    # pmap's per-device arrays: a leading device axis split over the devices. (This is what
+    # jax.device_put_replicated/_sharded did; JAX 0.8.1 deprecated them and later removed them.)
+    return NamedSharding(Mesh(self.devices, ("devices",)), P("devices"))
+
   def replicate(self, tree):
     """Put a copy of `tree` on every device."""
     if self.mode == "pmap":
-      return jax.device_put_replicated(tree, self.devices)
+      sharding, n = self._stacked(), self.num_devices
+
+      def put(x):
+        x = x if isinstance(x, jax.Array) else np.asarray(x)
+        shards = [jax.device_put(x[None], d) for d in self.devices]
+        return jax.make_array_from_single_device_arrays((n, *x.shape), sharding, shards)
+
+      return jax.tree.map(put, tree)
     if self.mode == "shard_map":
       return jax.device_put(tree, NamedSharding(self.mesh, P()))
     return jax.device_put(tree, self.devices[0])
@@ -74,7 +87,7 @@ class DataParallel:
     if self.mode == "pmap":
       n = self.num_devices
       split = jax.tree.map(lambda x: x.reshape((n, x.shape[0] // n, *x.shape[1:])), tree)
-      return jax.tree.map(lambda x: jax.device_put_sharded(list(x), self.devices), split)
+      return jax.device_put(split, self._stacked())
     if self.mode == "shard_map":
       return jax.device_put(tree, NamedSharding(self.mesh, P(self.axis_name)))
     return jax.device_put(tree, self.devices[0])
@@ -109,8 +122,11 @@ class DataParallel:
                       donate_argnums=donate_argnums)
     spec = {"r": P(), "s": P(self.axis_name)}
     out_specs = spec[out_kinds] if len(out_kinds) == 1 else tuple(spec[k] for k in out_kinds)
+    # check_vma=False gives pmap's semantics, which the steps are written for: with it on,
+    # jax.grad psums the gradient of replicated parameters over the devices by itself, so the
+    # step's explicit pmean would then leave it N times too large.
     mapped = jax.shard_map(step, mesh=self.mesh, in_specs=tuple(spec[k] for k in in_kinds),
-                           out_specs=out_specs)
+                           out_specs=out_specs, check_vma=False)
     return jax.jit(mapped, donate_argnums=donate_argnums)
 
 

@@ -170,12 +170,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   num_steps = total_steps(config, sampler.steps_per_epoch)
 
   state = family.create_state(keys.init, config)
-  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints)
+  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints,
+                      cleanup=True)
   writer = glog.MetricWriter(workdir, enabled=is_writer, tensorboard=config.train.tensorboard)
   if ckpt.latest_step() is not None:
     state = ckpt.restore(state)
-    writer.truncate_after(int(state.step))
   step = int(state.step)
+  # Records logged after the restored checkpoint (after step 0 when there is none: a run that
+  # died before its first checkpoint) are recomputed, so drop them rather than log them twice.
+  writer.truncate_after(step)
 
   loop_step = dp.wrap(make_loop_step(family, sampler), "rrrrrrr", "rr", donate_argnums=(0, 1))
   state_d = dp.replicate(state)

@@ -1,0 +1,123 @@
+"""Shared fixtures: an absolute TFDS_DATA_DIR, gan_mnist configs, and experiments/train.py runs."""
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import ml_collections
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TRAIN_SCRIPT = REPO_ROOT / "experiments" / "train.py"
+GAN_MNIST_CONFIG = REPO_ROOT / "experiments" / "configs" / "gan_mnist.py"
+
+# CI runs `TFDS_DATA_DIR=../shared/tfds pytest` from the repository root. Resolve it once, here,
+# so that it still holds for subprocesses started in another directory; unset, it defaults to
+# the prepared data next to the repository.
+os.environ["TFDS_DATA_DIR"] = str(
+    Path(os.environ.get("TFDS_DATA_DIR") or REPO_ROOT.parent / "shared" / "tfds").resolve())
+
+
+def load_config_module(path: Path):
+  """Import a config file (`experiments/configs/*.py`) as a module."""
+  spec = importlib.util.spec_from_file_location(f"config_{path.stem}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def apply_overrides(config: ml_collections.ConfigDict, overrides: dict) -> None:
+  """Set dotted fields (`{"train.num_steps": 8}`); an unknown field is an error, as on the CLI."""
+  for dotted, value in overrides.items():
+    *parents, name = dotted.split(".")
+    node = config
+    for parent in parents:
+      node = node[parent]
+    if name not in node:
+      raise KeyError(f"unknown config field {dotted!r}")
+    node[name] = value
+
+
+def override_flags(overrides: dict) -> list[str]:
+  """The same overrides as experiments/train.py flags (`--config.train.num_steps=8`)."""
+  return [f"--config.{dotted}={value}" for dotted, value in overrides.items()]
+
+
+@pytest.fixture(scope="session")
+def tfds_data_dir() -> Path:
+  """The absolute directory of the prepared TFDS datasets (mnist, fashion_mnist)."""
+  path = Path(os.environ["TFDS_DATA_DIR"])
+  if not (path / "mnist").is_dir():
+    pytest.fail(f"prepared mnist not found under TFDS_DATA_DIR={path}")
+  return path
+
+
+@pytest.fixture(scope="session")
+def gan_config(tfds_data_dir) -> Callable[..., ml_collections.ConfigDict]:
+  """`gan_config(overrides)`: a fresh gan_mnist `smoke` config with dotted-field overrides.
+
+  The progress bar is off: tests read metrics.jsonl, not the terminal.
+  """
+  del tfds_data_dir  # the configs read it from the environment
+  module = load_config_module(GAN_MNIST_CONFIG)
+
+  def make(overrides: dict | None = None, variant: str | None = "smoke"):
+    config = module.get_config(variant)
+    apply_overrides(config, {"train.progress": False, **(overrides or {})})
+    return config
+
+  return make
+
+
+@pytest.fixture(scope="session")
+def subprocess_env(tmp_path_factory, tfds_data_dir) -> Callable[..., dict]:
+  """`subprocess_env(num_devices)`: the environment for a JAX subprocess on `num_devices` CPUs.
+
+  The subprocesses share a persistent compilation cache, so only the first one pays for
+  compiling what they have in common (results are bit-identical either way).
+  """
+  cache = tmp_path_factory.mktemp("jax_compilation_cache")
+
+  def make(num_devices: int = 1, **extra: str) -> dict:
+    env = dict(os.environ)
+    xla_flags = re.sub(r"--xla_force_host_platform_device_count=\S*", "",
+                       env.get("XLA_FLAGS", ""))
+    env.update(
+        TFDS_DATA_DIR=str(tfds_data_dir),
+        JAX_PLATFORMS="cpu",
+        XLA_FLAGS=f"{xla_flags} --xla_force_host_platform_device_count={num_devices}".strip(),
+        JAX_COMPILATION_CACHE_DIR=str(cache),
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+        JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        **extra)
+    return env
+
+  return make
+
+
+@pytest.fixture(scope="session")
+def run_train_cli(subprocess_env) -> Callable[..., subprocess.CompletedProcess]:
+  """`run_train_cli(workdir, overrides)`: experiments/train.py on gan_mnist.py:smoke, as a user
+  types it, in a subprocess; returns the CompletedProcess (stdout and stderr captured).
+
+  `python_code`, when given, runs instead of the script, with `sys.argv[1:]` being the script
+  and its arguments (a harness that installs a hook, then runs the script with runpy); `env`
+  adds environment variables.
+  """
+
+  def run(workdir: Path, overrides: dict | None = None, *, num_devices: int = 1,
+          python_code: str | None = None, env: dict | None = None,
+          timeout: float = 300) -> subprocess.CompletedProcess:
+    args = [f"--config={GAN_MNIST_CONFIG}:smoke", f"--workdir={workdir}",
+            "--config.train.progress=False", *override_flags(overrides or {})]
+    prefix = [sys.executable] if python_code is None else [sys.executable, "-c", python_code]
+    return subprocess.run([*prefix, str(TRAIN_SCRIPT), *args], cwd=REPO_ROOT,
+                          env=subprocess_env(num_devices, **(env or {})), capture_output=True,
+                          text=True, timeout=timeout)
+
+  return run
