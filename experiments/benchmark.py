@@ -100,6 +100,8 @@ def run(model: str, windows: int, window_seconds: float, peak_size: int) -> dict
 
   from genjax import train
   from genjax.data import images as image_data
+  from genjax.data import pipeline
+  from genjax.parallel import DataParallel
 
   entry = BENCHMARKS[model]
   config = load_config(entry)
@@ -122,18 +124,18 @@ def run(model: str, windows: int, window_seconds: float, peak_size: int) -> dict
 
 
   # Real batches: the loop's fused step, drawing shuffled MNIST batches on the device.
-  arrays = train.load_split(config, "train")
-  sampler = image_data.DeviceSampler(len(arrays), b, config.data.preprocess)
-  loop_step = jax.jit(train.make_loop_step(family, sampler), donate_argnums=(0, 1))
+  dp = DataParallel("none")
+  source = pipeline.make_input(config, dp, keys.data, train.load_split(config, "train"))
+  loop_step = dp.wrap(train.make_loop_step(family, source), "rrrr" + source.kinds, "rr",
+                      donate_argnums=(0, 1))
   metric_shapes = jax.eval_shape(lambda s: family.train_step(s, batch, keys.train)[1], state)
-  images, labels = jax.device_put((arrays.images, arrays.labels))
-  perm = sampler.permutation(keys.data, 0)
   loop = {"state": family.create_state(keys.init, config),
-          "acc": train._zero_accumulator(metric_shapes)}
+          "acc": train._zero_accumulator(metric_shapes), "step": 0}
 
   def real():
-    loop["state"], loop["acc"] = loop_step(loop["state"], loop["acc"], images, labels, perm,
-                                           keys.train, keys.data)
+    loop["state"], loop["acc"] = loop_step(loop["state"], loop["acc"], keys.train, keys.data,
+                                           *source.args(loop["step"]))
+    loop["step"] += 1
     return loop["acc"]
 
   seconds = time_interleaved({"constant": constant, "real": real, "peak": matmul_fn(peak_size)},

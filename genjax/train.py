@@ -25,6 +25,7 @@ import numpy as np
 from genjax import logging as glog
 from genjax.checkpoint import Checkpointer
 from genjax.data import images as image_data
+from genjax.data import pipeline
 from genjax.parallel import DataParallel
 
 
@@ -86,16 +87,17 @@ def _zero_accumulator(metric_shapes: dict) -> dict:
           "first_bad_step": jnp.full((), np.iinfo(np.int32).max, jnp.int32)}
 
 
-def make_loop_step(family: ModuleType, sampler: image_data.DeviceSampler):
+def make_loop_step(family: ModuleType, source):
   """Draw this step's batch on the device, take one train step, accumulate its metrics.
 
-  One dispatch per step: the input pipeline, the step and the bookkeeping compile
-  into a single program.
+  `source` is a training input (genjax.data.pipeline): the step's trailing
+  arguments are its `args(step)`. One dispatch per step: the input pipeline, the
+  step and the bookkeeping compile into a single program.
   """
 
-  def loop_step(state, acc, images, labels, perm, train_key, data_key, axis_name=None):
+  def loop_step(state, acc, train_key, data_key, *source_args, axis_name=None):
     step = state.step
-    batch = sampler.batch(images, labels, perm, step, data_key, axis_name)
+    batch = source.draw(step, data_key, *source_args, axis_name=axis_name)
     state, metrics = family.train_step(state, batch, train_key, axis_name=axis_name)
     finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in metrics.values()]))
     acc = {"sum": {k: acc["sum"][k] + metrics[k].astype(jnp.float32) for k in acc["sum"]},
@@ -164,10 +166,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     glog.write_json(os.path.join(workdir, "config.json"), config.to_dict())
 
   keys = RunKeys.from_seed(config.seed)
-  train_arrays = load_split(config, "train")
-  sampler = image_data.DeviceSampler(len(train_arrays), config.data.batch_size,
-                                     config.data.preprocess)
-  num_steps = total_steps(config, sampler.steps_per_epoch)
+  train_arrays = load_split(config, "train") if config.data.get("in_memory", True) else None
+  source = pipeline.make_input(config, dp, keys.data, train_arrays)
+  num_steps = total_steps(config, source.steps_per_epoch)
 
   state = family.create_state(keys.init, config)
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints,
@@ -180,12 +181,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   # died before its first checkpoint) are recomputed, so drop them rather than log them twice.
   writer.truncate_after(step)
 
-  loop_step = dp.wrap(make_loop_step(family, sampler), "rrrrrrr", "rr", donate_argnums=(0, 1))
+  loop_step = dp.wrap(make_loop_step(family, source), "rrrr" + source.kinds, "rr",
+                      donate_argnums=(0, 1))
   state_d = dp.replicate(state)
-  images_d, labels_d = dp.replicate((train_arrays.images, train_arrays.labels))
   train_key_d, data_key_d = dp.replicate((keys.train, keys.data))
-  permutation = jax.jit(sampler.permutation)
-  perm_epoch, perm_d = None, None
   metric_names = jax.eval_shape(lambda s, b, k: family.train_step(s, b, k)[1], state,
                                 {"image": jax.ShapeDtypeStruct((2, *config.data.image_shape),
                                                                jnp.float32),
@@ -198,10 +197,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   window_start, window_steps = time.perf_counter(), 0
   try:
     while step < num_steps:
-      epoch = step // sampler.steps_per_epoch
-      if epoch != perm_epoch:
-        perm_epoch, perm_d = epoch, dp.replicate(permutation(keys.data, epoch))
-      state_d, acc = loop_step(state_d, acc, images_d, labels_d, perm_d, train_key_d, data_key_d)
+      state_d, acc = loop_step(state_d, acc, train_key_d, data_key_d, *source.args(step))
       step += 1
       window_steps += 1
       progress.update(1)

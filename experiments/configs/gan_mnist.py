@@ -30,6 +30,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.preprocess = "unit"  # the course's ToTensor(): pixels in [0, 1]
   c.data.batch_size = 128
   c.data.validation_size = 0  # the course trains on all 60,000 training images
+  c.data.in_memory = True  # hold the split on the device; False streams it through tf.data
   c.data.data_dir = ml_collections.config_dict.placeholder(str)
   c.data.download = ml_collections.config_dict.placeholder(bool)
 
