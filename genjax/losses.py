@@ -42,3 +42,54 @@ GENERATOR_LOSSES = {
     "non_saturating": gan_generator_non_saturating,
     "minimax": gan_generator_minimax,
 }
+
+
+def wasserstein_critic(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:
+  """WGAN critic loss: E[D(G(z))] - E[D(x)] (the critic maximises the score gap)."""
+  return jnp.mean(fake_scores) - jnp.mean(real_scores)
+
+
+def wasserstein_generator(fake_scores: jax.Array) -> jax.Array:
+  """WGAN generator loss: -E[D(G(z))]."""
+  return -jnp.mean(fake_scores)
+
+
+def hinge_discriminator(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:
+  """Hinge loss of the discriminator: E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]."""
+  return jnp.mean(jax.nn.relu(1.0 - real_scores)) + jnp.mean(jax.nn.relu(1.0 + fake_scores))
+
+
+def least_squares_discriminator(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:
+  """LSGAN discriminator loss: (E[(D(x) - 1)^2] + E[D(G(z))^2]) / 2."""
+  return 0.5 * (jnp.mean((real_scores - 1.0) ** 2) + jnp.mean(fake_scores**2))
+
+
+def least_squares_generator(fake_scores: jax.Array) -> jax.Array:
+  """LSGAN generator loss: E[(D(G(z)) - 1)^2] / 2."""
+  return 0.5 * jnp.mean((fake_scores - 1.0) ** 2)
+
+
+def _per_example_input_grads(score_fn, x_BxN: jax.Array) -> jax.Array:
+  """d score(x_b) / d x_b for every example, flattened to (B, -1).
+
+  `score_fn` maps a batch to one score per example with no cross-example terms
+  (no batch statistics), so the gradient of the summed scores is per example.
+  """
+  grads = jax.grad(lambda x: jnp.sum(score_fn(x)))(x_BxN)
+  return grads.reshape((grads.shape[0], -1))
+
+
+def gradient_penalty(score_fn, real: jax.Array, fake: jax.Array, key: jax.Array) -> jax.Array:
+  """WGAN-GP penalty E[(||grad D(x_hat)|| - 1)^2] at random interpolates of real and fake.
+
+  One mixing weight per example, uniform in [0, 1] (Gulrajani et al. 2017).
+  """
+  eps = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
+  x_hat = eps * real + (1.0 - eps) * fake
+  norms = jnp.linalg.norm(_per_example_input_grads(score_fn, x_hat), axis=-1)
+  return jnp.mean((norms - 1.0) ** 2)
+
+
+def r1_penalty(score_fn, real: jax.Array) -> jax.Array:
+  """R1 penalty E[||grad D(x)||^2] on real data (Mescheder et al. 2018), without the gamma/2."""
+  return jnp.mean(jnp.sum(_per_example_input_grads(score_fn, real) ** 2, axis=-1))
