@@ -1,0 +1,57 @@
+"""DCGAN generator and discriminator (the GAN Specialization's course 1, week 2), 28x28 images."""
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+# The course initialises conv weights and batch-norm scales from N(0, 0.02), biases at 0.
+dcgan_init = nn.initializers.normal(0.02)
+
+
+def _batch_norm(train: bool, axis_name: str | None) -> nn.BatchNorm:
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                      scale_init=dcgan_init, axis_name=axis_name)
+
+
+class DCGANGenerator(nn.Module):
+  """z -> ConvT(4h, k3, s2) -> ConvT(2h, k4, s1) -> ConvT(h, k3, s2) -> ConvT(C, k4, s2), tanh.
+
+  Each hidden block is transposed convolution, batch norm and ReLU; spatial sizes
+  go 1 -> 3 -> 6 -> 13 -> 28 ('VALID' padding, as PyTorch's padding 0).
+  """
+
+  hidden: int = 64
+  channels: int = 1
+  bn_axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, z_BxZ: jax.Array, train: bool) -> jax.Array:
+    h = z_BxZ[:, None, None, :]
+    for features, kernel, stride in ((4 * self.hidden, 3, 2), (2 * self.hidden, 4, 1),
+                                     (self.hidden, 3, 2)):
+      h = nn.ConvTranspose(features, (kernel, kernel), (stride, stride), padding="VALID",
+                           kernel_init=dcgan_init)(h)
+      h = nn.relu(_batch_norm(train, self.bn_axis_name)(h))
+    h = nn.ConvTranspose(self.channels, (4, 4), (2, 2), padding="VALID",
+                         kernel_init=dcgan_init)(h)
+    return jnp.tanh(h)
+
+
+class DCGANDiscriminator(nn.Module):
+  """x -> Conv(h, k4, s2) -> Conv(2h, k4, s2) (batch norm, LeakyReLU 0.2) -> Conv(1, k4, s2).
+
+  Spatial sizes go 28 -> 13 -> 5 -> 1; the output is one logit per image.
+  """
+
+  hidden: int = 16
+  negative_slope: float = 0.2
+  bn_axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, x_BxHxWxC: jax.Array, train: bool = True) -> jax.Array:
+    h = x_BxHxWxC
+    for features in (self.hidden, 2 * self.hidden):
+      h = nn.Conv(features, (4, 4), (2, 2), padding="VALID", kernel_init=dcgan_init)(h)
+      h = nn.leaky_relu(_batch_norm(train, self.bn_axis_name)(h), self.negative_slope)
+    h = nn.Conv(1, (4, 4), (2, 2), padding="VALID", kernel_init=dcgan_init)(h)
+    return h.reshape((h.shape[0],))
