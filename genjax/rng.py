@@ -3,6 +3,8 @@
 import jax
 import jax.numpy as jnp
 
+from genjax import parallel
+
 
 def step_key(base_key: jax.Array, step: jax.Array) -> jax.Array:
   """The key of training step `step`: a pure function of the run's base key and the step."""
@@ -17,8 +19,7 @@ def example_keys(key: jax.Array, local_batch: int, axis_name: str | None = None)
   Devices therefore draw different noise, and a run on N devices draws exactly
   the noise of a one-device run with the same global batch.
   """
-  offset = 0 if axis_name is None else jax.lax.axis_index(axis_name) * local_batch
-  index = offset + jnp.arange(local_batch)
+  index = parallel.device_index(axis_name) * local_batch + jnp.arange(local_batch)
   return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, index)
 
 

@@ -132,7 +132,7 @@ def write_samples(family: ModuleType, state, key: jax.Array, writer: glog.Metric
   if not hasattr(family, "sample"):
     return
   side = config.train.sample_grid
-  x = family.sample(state, key, side * side)
+  x = jax.jit(family.sample, static_argnums=2)(state, key, side * side)
   x = image_data.postprocess(x, config.data.preprocess)
   writer.write_grid(step, "samples", np.asarray(jax.device_get(x)), ncol=side)
 
@@ -159,7 +159,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   validate_config(config)
   family = load_family(config.family)
   dp = DataParallel(config.parallel)
-  dp.check_batch_size(config.data.batch_size)
+  pipeline.process_batch_size(config.data.batch_size, dp)  # fail before reading any data
   is_writer = jax.process_index() == 0
   os.makedirs(workdir, exist_ok=True)
   if is_writer:
@@ -215,7 +215,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         progress.set_postfix({k: f"{v:.4f}" for k, v in means.items()}, refresh=False)
         window_start, window_steps = time.perf_counter(), 0
         acc = dp.replicate(_zero_accumulator(metric_names))
-      if step % t.sample_every == 0 or last:
+      if step % t.sample_every == 0 and not last:  # final_evaluation draws the last grid
         write_samples(family, dp.unreplicate(state_d), keys.eval, writer, step, config)
       if step % t.checkpoint_every == 0 or last:
         ckpt.save(step, jax.device_get(dp.unreplicate(state_d)))

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax import rng
+from genjax.parallel import device_index
 
 SPLITS = ("train", "validation", "test")
 PREPROCESS_MODES = ("unit", "symmetric", "binarize_dynamic", "binarize_fixed")
@@ -245,8 +246,7 @@ class DeviceSampler:
     """
     n_dev = 1 if axis_name is None else jax.lax.psum(1, axis_name)
     local = self.global_batch // n_dev
-    dev = 0 if axis_name is None else jax.lax.axis_index(axis_name)
-    start = (step % self.steps_per_epoch) * self.global_batch + dev * local
+    start = (step % self.steps_per_epoch) * self.global_batch + device_index(axis_name) * local
     idx = jax.lax.dynamic_slice_in_dim(perm, start, local)
     x = preprocess(images[idx], self.preprocess_mode, noise_key(key, step), axis_name)
     return {"image": x, "label": labels[idx]}

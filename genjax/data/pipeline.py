@@ -101,13 +101,11 @@ class StreamingInput:
 
 def make_input(config: ml_collections.ConfigDict, dp: DataParallel, data_key: jax.Array,
                train_arrays: image_data.ImageArrays | None = None):
-  """The training input a config asks for (`data.in_memory`, default True)."""
+  """The training input a config asks for: with `data.in_memory` (default True), the
+  device-resident `train_arrays`; otherwise batches streamed from TFDS."""
   batch = process_batch_size(config.data.batch_size, dp)
   if config.data.get("in_memory", True):
     if train_arrays is None:
-      d = config.data
-      train_arrays = image_data.load_arrays(
-          d.name, "train", validation_size=d.validation_size, image_shape=tuple(d.image_shape),
-          data_dir=d.get("data_dir"), download=d.get("download"))
+      raise ValueError("data.in_memory needs the training split's arrays")
     return DeviceInput(train_arrays, batch, config.data.preprocess, data_key, dp)
   return StreamingInput(config.data, batch, config.seed, data_key, dp)
