@@ -141,7 +141,7 @@ def load_split(config: ml_collections.ConfigDict, split: str) -> image_data.Imag
   d = config.data
   return image_data.load_arrays(d.name, split, validation_size=d.validation_size,
                                 image_shape=tuple(d.image_shape), data_dir=d.get("data_dir"),
-                                download=d.get("download"))
+                                download=d.get("download"), idx_dir=d.get("idx_dir"))
 
 
 def _progress(enabled: bool, initial: int, total: int):

@@ -33,6 +33,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.in_memory = True  # hold the split on the device; False streams it through tf.data
   c.data.data_dir = ml_collections.config_dict.placeholder(str)
   c.data.download = ml_collections.config_dict.placeholder(bool)
+  c.data.idx_dir = ml_collections.config_dict.placeholder(str)  # raw IDX files instead of TFDS
 
   c.model = ml_collections.ConfigDict()
   c.model.arch = "mlp"

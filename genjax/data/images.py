@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax import rng
+from genjax.data import idx
 from genjax.parallel import device_index
 
 SPLITS = ("train", "validation", "test")
@@ -120,8 +121,21 @@ def _check_shape(name: str, b, image_shape) -> None:
 def load_arrays(name: str, split: str, *, validation_size: int = 0,
                 image_shape: tuple[int, ...] | None = None, data_dir: str | None = None,
                 download: bool | None = None, process_index: int | None = None,
-                process_count: int | None = None) -> ImageArrays:
-  """Read one split of a TFDS image dataset into memory (this process's shard of it)."""
+                process_count: int | None = None, idx_dir: str | None = None) -> ImageArrays:
+  """Read one split of an image dataset into memory (this process's shard of it).
+
+  The dataset is TFDS's `name`, or, when `idx_dir` is given, the raw IDX files in
+  that directory (genjax.data.idx; no TensorFlow needed).
+  """
+  if idx_dir:
+    images, labels = idx.split_arrays(
+        idx_dir, split, validation_size,
+        jax.process_index() if process_index is None else process_index,
+        jax.process_count() if process_count is None else process_count)
+    if image_shape is not None and tuple(image_shape) != images.shape[1:]:
+      raise ValueError(f"{idx_dir} has images of shape {images.shape[1:]}, but the config "
+                       f"expects {tuple(image_shape)} (data.image_shape)")
+    return ImageArrays(images=images, labels=labels)
   tfds = _import_tfds()
   b = builder(name, data_dir, download)
   _check_shape(name, b, image_shape)

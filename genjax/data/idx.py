@@ -1,0 +1,73 @@
+"""Image datasets from raw IDX files (MNIST's format), read without TensorFlow.
+
+A directory holding `train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`,
+`t10k-images-idx3-ubyte[.gz]` and `t10k-labels-idx1-ubyte[.gz]` (MNIST, Fashion-MNIST,
+KMNIST, ...) is a dataset: set `data.idx_dir` to it. The splits are genjax's usual
+deterministic ones (train less its last `validation_size` examples, validation, test),
+in file order, and each process reads a contiguous shard of equal size.
+"""
+
+import gzip
+import os
+
+import numpy as np
+
+_FILES = {"train": "train", "test": "t10k"}
+# IDX type codes (the third magic byte) this reader accepts.
+_DTYPES = {0x08: np.uint8}
+
+
+def read_idx(path: str) -> np.ndarray:
+  """One IDX file (optionally gzipped) as a NumPy array of its declared shape."""
+  opener = gzip.open if path.endswith(".gz") else open
+  with opener(path, "rb") as f:
+    data = f.read()
+  if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
+    raise ValueError(f"{path} is not an unsigned-byte IDX file")
+  ndim = data[3]
+  dims = np.frombuffer(data, ">u4", count=ndim, offset=4).astype(np.int64)
+  offset = 4 + 4 * ndim
+  if len(data) - offset != int(np.prod(dims)):
+    raise ValueError(f"{path}: header declares shape {tuple(dims)} but holds "
+                     f"{len(data) - offset} values")
+  return np.frombuffer(data, _DTYPES[data[2]], offset=offset).reshape(dims)
+
+
+def _find(directory: str, stem: str) -> str:
+  for name in (stem, stem + ".gz"):
+    path = os.path.join(directory, name)
+    if os.path.exists(path):
+      return path
+  raise FileNotFoundError(f"no {stem}[.gz] in {directory}")
+
+
+def read_split_files(directory: str, part: str) -> tuple[np.ndarray, np.ndarray]:
+  """uint8 images (N, H, W, 1) and int32 labels (N,) of the 'train' or 'test' files."""
+  prefix = _FILES[part]
+  images = read_idx(_find(directory, f"{prefix}-images-idx3-ubyte"))
+  labels = read_idx(_find(directory, f"{prefix}-labels-idx1-ubyte"))
+  if len(images) != len(labels):
+    raise ValueError(f"{directory}: {len(images)} {part} images but {len(labels)} labels")
+  return images[..., None], labels.astype(np.int32)
+
+
+def split_arrays(directory: str, split: str, validation_size: int, process_index: int,
+                 process_count: int) -> tuple[np.ndarray, np.ndarray]:
+  """This process's shard of a genjax split: uint8 images (n, H, W, 1), int32 labels (n,)."""
+  if split not in ("train", "validation", "test"):
+    raise ValueError(f"unknown split {split!r}; expected train, validation or test")
+  images, labels = read_split_files(directory, "test" if split == "test" else "train")
+  n = len(labels)
+  if split != "test" and not 0 <= validation_size < n:
+    raise ValueError(f"validation_size={validation_size} must be in [0, {n})")
+  if split == "train":
+    start, stop = 0, n - validation_size
+  elif split == "validation":
+    if validation_size == 0:
+      raise ValueError("the validation split is empty: set data.validation_size > 0")
+    start, stop = n - validation_size, n
+  else:
+    start, stop = 0, n
+  shard = (stop - start) // process_count  # equal shards, the remainder dropped
+  start += process_index * shard
+  return images[start:start + shard], labels[start:start + shard]
