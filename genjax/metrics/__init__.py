@@ -1,0 +1,1 @@
+"""Evaluation metrics: sample quality, likelihood estimates, sequence scores."""
