@@ -1,0 +1,175 @@
+"""Classifier family: state, and pure train/eval steps for softmax cross-entropy on labels."""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from flax import struct
+
+from genjax import rng
+from genjax.nn.cnn import DomainCNN
+from genjax.parallel import device_index
+from genjax.state import ModelState
+
+ARCHS = ("domain_cnn",)
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "cosine", "step")
+
+
+@struct.dataclass
+class ClassifierState:
+  """One network's state and the step count."""
+
+  step: jax.Array
+  model: ModelState
+
+
+def build_model(config: ml_collections.ConfigDict) -> DomainCNN:
+  """The network `config.model` describes.
+
+  Its module takes `(x, train=...)` and has a `bn_axis_name` field, which the train step sets
+  to the device axis.
+  """
+  m = config.model
+  if m.arch != "domain_cnn":
+    raise ValueError(f"unknown classifier architecture {m.arch!r}; expected one of {ARCHS}")
+  return DomainCNN(num_classes=m.num_classes, widths=tuple(m.widths), feature_dim=m.feature_dim,
+                   dropout_rate=m.get("dropout_rate", 0.0), batch_norm=m.get("batch_norm", True))
+
+
+def schedule_steps(config: ml_collections.ConfigDict) -> int:
+  """How many steps a decaying learning rate decays over: `optim.decay_steps` if positive,
+  else `train.num_steps`."""
+  if config.optim.get("decay_steps", -1) > 0:
+    return config.optim.decay_steps
+  if config.train.num_steps > 0:
+    return config.train.num_steps
+  # The family sees only the config, not the data, so it cannot turn epochs into steps.
+  raise ValueError(f"optim.schedule={config.optim.schedule!r} needs a length: set "
+                   "train.num_steps or optim.decay_steps")
+
+
+def learning_rate_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
+  """The config's learning rate as a function of the update count.
+
+  `constant`; `cosine` from `learning_rate` to 0 over `schedule_steps`; `step` multiplies it
+  by `step_factor` at each fraction `step_boundaries` of `schedule_steps`. A positive
+  `warmup_steps` ramps linearly from 0 first (counted inside `schedule_steps`).
+  """
+  o = config.optim
+  lr, warmup = o.learning_rate, o.get("warmup_steps", 0)
+  if o.schedule not in SCHEDULES:
+    raise ValueError(f"unknown optim.schedule {o.schedule!r}; expected one of {SCHEDULES}")
+  if o.schedule == "constant":
+    main = optax.constant_schedule(lr)
+  else:
+    n = schedule_steps(config) - warmup
+    if n <= 0:
+      raise ValueError(f"optim.warmup_steps ({warmup}) leaves no steps to decay over")
+    if o.schedule == "cosine":
+      main = optax.cosine_decay_schedule(lr, n)
+    else:
+      boundaries = {int(f * n): o.step_factor for f in o.step_boundaries}
+      main = optax.piecewise_constant_schedule(lr, boundaries)
+  if warmup <= 0:
+    return main
+  return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), main], [warmup])
+
+
+def _is_kernel(params: Any) -> Any:
+  # Weight decay shrinks weight matrices and conv kernels, not biases or batch-norm scales.
+  return jax.tree.map(lambda p: p.ndim > 1, params)
+
+
+def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+  """Adam (decoupled weight decay: AdamW) or SGD with momentum (L2 added to the gradient)."""
+  o = config.optim
+  lr = learning_rate_schedule(config)
+  wd = o.get("weight_decay", 0.0)
+  if o.name == "adam":
+    if wd > 0:
+      return optax.adamw(lr, b1=o.b1, b2=o.b2, weight_decay=wd, mask=_is_kernel)
+    return optax.adam(lr, b1=o.b1, b2=o.b2)
+  if o.name == "sgd":
+    sgd = optax.sgd(lr, momentum=o.momentum or None, nesterov=o.get("nesterov", False))
+    if wd > 0:
+      return optax.chain(optax.add_decayed_weights(wd, mask=_is_kernel), sgd)
+    return sgd
+  raise ValueError(f"unknown optim.name {o.name!r}; expected one of {OPTIMIZERS}")
+
+
+def create_state(key: jax.Array, config: ml_collections.ConfigDict) -> ClassifierState:
+  """Initialise the network and its optimiser from `config`."""
+  model = build_model(config)
+  tx = make_optimizer(config)
+  x = jnp.zeros((2, *config.data.image_shape), jnp.float32)
+  variables = model.init(key, x, train=False)
+  return ClassifierState(step=jnp.zeros((), jnp.int32),
+                         model=ModelState.create(model, variables, tx))
+
+
+def _pmean(tree, axis_name: str | None):
+  return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
+
+
+def cross_entropy(logits_BxK: jax.Array, labels_B: jax.Array) -> jax.Array:
+  """Mean softmax cross-entropy of integer labels."""
+  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits_BxK, labels_B))
+
+
+def accuracy(logits_BxK: jax.Array, labels_B: jax.Array) -> jax.Array:
+  """Fraction of examples whose largest logit is at their label."""
+  return jnp.mean(jnp.argmax(logits_BxK, axis=-1) == labels_B)
+
+
+def train_step(state: ClassifierState, batch: dict, key: jax.Array,
+               axis_name: str | None = None) -> tuple[ClassifierState, dict]:
+  """One optimiser step on the mean cross-entropy of `batch`.
+
+  Args:
+    state: the classifier state.
+    batch: {"image": float (B, H, W, C), "label": int32 (B,)}; under data parallelism, this
+      device's slice.
+    key: the run's base training key; the step's dropout key is folded from `state.step` and
+      this device's index (so devices drop different units).
+    axis_name: the device axis to average gradients, metrics and batch statistics over.
+  Returns:
+    The new state and {"loss", "accuracy"} (averaged over devices).
+  """
+  m = state.model
+  dropout_key = jax.random.fold_in(rng.step_key(key, state.step), device_index(axis_name))
+  module = m.module.clone(bn_axis_name=axis_name)
+  labels = batch["label"]
+
+  def loss_fn(params):
+    variables = {"params": params}
+    if m.batch_stats:
+      variables["batch_stats"] = m.batch_stats
+      logits, updates = module.apply(variables, batch["image"], train=True,
+                                     rngs={"dropout": dropout_key}, mutable=["batch_stats"])
+      batch_stats = updates["batch_stats"]
+    else:
+      logits = module.apply(variables, batch["image"], train=True, rngs={"dropout": dropout_key})
+      batch_stats = m.batch_stats
+    return cross_entropy(logits, labels), (logits, batch_stats)
+
+  (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(m.params)
+  model = m.apply_gradients(_pmean(grads, axis_name), batch_stats=batch_stats)
+  metrics = {"loss": loss, "accuracy": accuracy(logits, labels)}
+  return state.replace(step=state.step + 1, model=model), _pmean(metrics, axis_name)
+
+
+def eval_step(state: ClassifierState, batch: dict, key: jax.Array,
+              axis_name: str | None = None) -> dict:
+  """Loss, accuracy and error (1 - accuracy) on a batch, the network in inference mode.
+
+  `key` is unused (inference is deterministic); it is part of the family interface.
+  """
+  del key
+  m = state.model
+  logits = m.module.apply(m.variables, batch["image"], train=False)
+  acc = accuracy(logits, batch["label"])
+  metrics = {"loss": cross_entropy(logits, batch["label"]), "accuracy": acc, "error": 1.0 - acc}
+  return _pmean(metrics, axis_name)
