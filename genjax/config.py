@@ -1,4 +1,4 @@
-"""Loading experiment configs (`path.py` or `path.py:arg`) outside the command-line tools."""
+"""Experiment configs: loading them (`path.py[:arg]`) and the sections they are built from."""
 
 import importlib.util
 import os
@@ -17,3 +17,59 @@ def load(spec: str) -> ml_collections.ConfigDict:
   config = module.get_config(arg or None)
   config.lock()
   return config
+
+
+# Building blocks of the configs in experiments/configs: every config has the same
+# data / optim / train sections, so that command-line overrides read the same everywhere.
+
+
+def image_data(name: str, preprocess: str, batch_size: int, image_shape=(28, 28, 1),
+               validation_size: int = 0) -> ml_collections.ConfigDict:
+  """The `data` section: a TFDS image dataset (or raw IDX files) and its preprocessing."""
+  placeholder = ml_collections.config_dict.placeholder
+  return ml_collections.ConfigDict({
+      "name": name,
+      "image_shape": tuple(image_shape),
+      "preprocess": preprocess,  # unit | symmetric | binarize_dynamic | binarize_fixed
+      "batch_size": batch_size,
+      "validation_size": validation_size,
+      "in_memory": True,  # hold the split on the device; False streams it through tf.data
+      "data_dir": placeholder(str),
+      "download": placeholder(bool),
+      "idx_dir": placeholder(str),  # raw IDX files instead of TFDS (genjax.data.idx)
+  })
+
+
+def adam(learning_rate: float, b1: float = 0.9, b2: float = 0.999) -> ml_collections.ConfigDict:
+  """The `optim` section for Adam."""
+  return ml_collections.ConfigDict({"learning_rate": learning_rate, "b1": b1, "b2": b2})
+
+
+def train_schedule(num_epochs: int, *, log_every: int = 100, checkpoint_every: int = 5000,
+                   sample_every: int = 500, sample_grid: int = 5) -> ml_collections.ConfigDict:
+  """The `train` section: length, logging, checkpoints and sample grids."""
+  return ml_collections.ConfigDict({
+      "num_epochs": num_epochs,
+      "num_steps": -1,  # > 0 overrides num_epochs
+      "log_every": log_every,
+      "checkpoint_every": checkpoint_every,
+      "keep_checkpoints": 3,
+      "sample_every": sample_every,
+      "sample_grid": sample_grid,
+      "tensorboard": True,
+      "progress": True,
+  })
+
+
+def apply_variant(c: ml_collections.ConfigDict, arg: str | None,
+                  smoke_steps: int = 40) -> ml_collections.ConfigDict:
+  """`arg` 'smoke' shortens a run to `smoke_steps` steps (seconds on a CPU); None keeps it."""
+  if arg == "smoke":
+    c.train.num_epochs = -1
+    c.train.num_steps = smoke_steps
+    c.train.log_every = 10
+    c.train.checkpoint_every = 20
+    c.train.sample_every = 20
+  elif arg:
+    raise ValueError(f"unknown config variant {arg!r}; expected 'smoke' or nothing")
+  return c

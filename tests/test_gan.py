@@ -155,8 +155,8 @@ def test_unknown_generator_loss_and_arch_raise():
   with pytest.raises(ValueError, match="unknown model.generator_loss 'wasserstein'"):
     gan.create_state(INIT_KEY, _config("wasserstein"))
   config = _config()
-  config.model.arch = "dcgan"
-  with pytest.raises(ValueError, match="unknown GAN architecture 'dcgan'"):
+  config.model.arch = "resnet"
+  with pytest.raises(ValueError, match="unknown GAN architecture 'resnet'"):
     gan.create_state(INIT_KEY, config)
 
 

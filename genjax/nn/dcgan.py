@@ -1,4 +1,9 @@
-"""DCGAN generator and discriminator (the GAN Specialization's course 1, week 2), 28x28 images."""
+"""DCGAN generator and discriminator (the GAN Specialization's course 1, week 2), 28x28 images.
+
+The same modules serve week 3 (WGAN-GP: critic of width 64, its normalisation a
+switch) and week 4 (conditional GAN: the class enters as extra input channels, so
+the modules only see wider inputs).
+"""
 
 import jax
 import jax.numpy as jnp
@@ -6,6 +11,8 @@ from flax import linen as nn
 
 # The course initialises conv weights and batch-norm scales from N(0, 0.02), biases at 0.
 dcgan_init = nn.initializers.normal(0.02)
+
+NORMS = ("batch", "layer", "none")
 
 
 def _batch_norm(train: bool, axis_name: str | None) -> nn.BatchNorm:
@@ -38,20 +45,38 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-  """x -> Conv(h, k4, s2) -> Conv(2h, k4, s2) (batch norm, LeakyReLU 0.2) -> Conv(1, k4, s2).
+  """x -> Conv(h, k4, s2) -> Conv(2h, k4, s2) (norm, LeakyReLU 0.2) -> Conv(1, k4, s2).
 
-  Spatial sizes go 28 -> 13 -> 5 -> 1; the output is one logit per image.
+  Spatial sizes go 28 -> 13 -> 5 -> 1; the output is one score (logit) per image.
+  `norm` is the course's batch norm, per-example layer norm over (H, W, C) (what the
+  WGAN-GP paper advises for a critic whose gradient is penalised per example), or
+  none. `spectral_norm` divides every conv kernel by its largest singular value,
+  estimated by one power iteration per training call (Miyato et al. 2018).
   """
 
   hidden: int = 16
   negative_slope: float = 0.2
+  norm: str = "batch"
+  spectral_norm: bool = False
   bn_axis_name: str | None = None
+
+  def _conv(self, features: int, h: jax.Array, train: bool) -> jax.Array:
+    conv = nn.Conv(features, (4, 4), (2, 2), padding="VALID", kernel_init=dcgan_init)
+    if self.spectral_norm:
+      return nn.SpectralNorm(conv)(h, update_stats=train)
+    return conv(h)
 
   @nn.compact
   def __call__(self, x_BxHxWxC: jax.Array, train: bool = True) -> jax.Array:
+    if self.norm not in NORMS:
+      raise ValueError(f"unknown discriminator norm {self.norm!r}; expected one of {NORMS}")
     h = x_BxHxWxC
     for features in (self.hidden, 2 * self.hidden):
-      h = nn.Conv(features, (4, 4), (2, 2), padding="VALID", kernel_init=dcgan_init)(h)
-      h = nn.leaky_relu(_batch_norm(train, self.bn_axis_name)(h), self.negative_slope)
-    h = nn.Conv(1, (4, 4), (2, 2), padding="VALID", kernel_init=dcgan_init)(h)
+      h = self._conv(features, h, train)
+      if self.norm == "batch":
+        h = _batch_norm(train, self.bn_axis_name)(h)
+      elif self.norm == "layer":
+        h = nn.LayerNorm(epsilon=1e-5, reduction_axes=(-3, -2, -1), feature_axes=-1)(h)
+      h = nn.leaky_relu(h, self.negative_slope)
+    h = self._conv(1, h, train)
     return h.reshape((h.shape[0],))

@@ -52,11 +52,15 @@ class MLPDiscriminator(nn.Module):
 
   hidden: Sequence[int] = (512, 256, 128)
   negative_slope: float = 0.2
+  spectral_norm: bool = False  # see genjax.nn.dcgan.DCGANDiscriminator
 
   @nn.compact
   def __call__(self, x_BxHxWxC: jax.Array, train: bool = True) -> jax.Array:
-    del train  # no batch-dependent layers
+    def dense(features, h):
+      layer = TorchDense(features)
+      return nn.SpectralNorm(layer)(h, update_stats=train) if self.spectral_norm else layer(h)
+
     h = x_BxHxWxC.reshape((x_BxHxWxC.shape[0], -1))
     for width in self.hidden:
-      h = nn.leaky_relu(TorchDense(width)(h), self.negative_slope)
-    return jnp.squeeze(TorchDense(1)(h), -1)
+      h = nn.leaky_relu(dense(width, h), self.negative_slope)
+    return jnp.squeeze(dense(1, h), -1)
