@@ -148,7 +148,9 @@ def create_state(key: jax.Array, config: ml_collections.ConfigDict) -> GANState:
   g = ModelState.create(generator, g_vars, tx)
   return GANState(step=jnp.zeros((), jnp.int32), generator=g,
                   discriminator=ModelState.create(discriminator, d_vars, tx),
-                  generator_ema=g.params if hp.ema_decay > 0 else None, hparams=hp)
+                  # A copy: the loop donates the state, and one buffer cannot be donated twice.
+                  generator_ema=jax.tree.map(jnp.copy, g.params) if hp.ema_decay > 0 else None,
+                  hparams=hp)
 
 
 # ----------------------------------------------------------------------------- networks
@@ -386,4 +388,22 @@ def sample(state: GANState, key: jax.Array, num: int, ema: bool = False) -> jax.
   """
   z = rng.normal(key, num, (state.hparams.z_dim,))
   labels = sample_labels(num, state.hparams.num_classes) if state.hparams.num_classes else None
+  return generate(state, z, labels, ema)
+
+
+def interpolate(state: GANState, key: jax.Array, rows: int, steps: int,
+                ema: bool = False) -> jax.Array:
+  """rows * steps images: row r walks in `steps` equal steps from one latent to another.
+
+  Laid out with `steps` columns, each row is one straight line in z space; a
+  conditional GAN keeps one class per row (`sample_labels(rows, num_classes)`).
+  """
+  hp = state.hparams
+  k0, k1 = jax.random.split(key)
+  z0, z1 = rng.normal(k0, rows, (hp.z_dim,)), rng.normal(k1, rows, (hp.z_dim,))
+  t = jnp.linspace(0.0, 1.0, steps)[None, :, None]
+  z = ((1.0 - t) * z0[:, None, :] + t * z1[:, None, :]).reshape(rows * steps, hp.z_dim)
+  labels = None
+  if hp.num_classes:
+    labels = jnp.repeat(sample_labels(rows, hp.num_classes), steps)
   return generate(state, z, labels, ema)

@@ -102,8 +102,9 @@ def subprocess_env(tmp_path_factory, tfds_data_dir) -> Callable[..., dict]:
 
 @pytest.fixture(scope="session")
 def run_train_cli(subprocess_env) -> Callable[..., subprocess.CompletedProcess]:
-  """`run_train_cli(workdir, overrides)`: experiments/train.py on gan_mnist.py:smoke, as a user
-  types it, in a subprocess; returns the CompletedProcess (stdout and stderr captured).
+  """`run_train_cli(workdir, overrides)`: experiments/train.py on a config's smoke variant
+  (gan_mnist.py unless `config` names another), as a user types it, in a subprocess; returns
+  the CompletedProcess (stdout and stderr captured).
 
   `python_code`, when given, runs instead of the script, with `sys.argv[1:]` being the script
   and its arguments (a harness that installs a hook, then runs the script with runpy); `env`
@@ -112,8 +113,8 @@ def run_train_cli(subprocess_env) -> Callable[..., subprocess.CompletedProcess]:
 
   def run(workdir: Path, overrides: dict | None = None, *, num_devices: int = 1,
           python_code: str | None = None, env: dict | None = None,
-          timeout: float = 300) -> subprocess.CompletedProcess:
-    args = [f"--config={GAN_MNIST_CONFIG}:smoke", f"--workdir={workdir}",
+          timeout: float = 300, config: Path = GAN_MNIST_CONFIG) -> subprocess.CompletedProcess:
+    args = [f"--config={config}:smoke", f"--workdir={workdir}",
             "--config.train.progress=False", *override_flags(overrides or {})]
     prefix = [sys.executable] if python_code is None else [sys.executable, "-c", python_code]
     return subprocess.run([*prefix, str(TRAIN_SCRIPT), *args], cwd=REPO_ROOT,

@@ -4,7 +4,7 @@ The DCGAN generator (width 64) takes z=64 joined with the one-hot class (74 inpu
 the discriminator (width 64) sees the image joined with 10 one-hot class planes (11
 channels). Fakes take the real batch's classes, and the generator step scores the
 same fakes the discriminator step made (the course reuses them); BCE; data in
-[-1, 1]; Adam lr 2e-4 (PyTorch's default betas); batch 128; 200 epochs (93,800 steps).
+[-1, 1]; Adam lr 2e-4 (PyTorch's default betas); batch 128; 200 epochs (93,600 steps).
 Sample grids have one row per class.
 
 Run:

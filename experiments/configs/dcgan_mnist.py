@@ -3,7 +3,7 @@
 Generator z=64 -> ConvT(256, k3, s2) -> ConvT(128, k4, s1) -> ConvT(64, k3, s2) (each
 BatchNorm, ReLU) -> ConvT(1, k4, s2), tanh; discriminator Conv(16, k4, s2) -> Conv(32,
 k4, s2) (each BatchNorm, LeakyReLU 0.2) -> Conv(1, k4, s2); weights N(0, 0.02); data in
-[-1, 1]; BCE; Adam lr 2e-4, betas (0.5, 0.999); batch 128; 50 epochs (23,450 steps).
+[-1, 1]; BCE; Adam lr 2e-4, betas (0.5, 0.999); batch 128; 50 epochs (23,400 steps).
 
 Run:
   python experiments/train.py --config=experiments/configs/dcgan_mnist.py --workdir=runs/dcgan_mnist

@@ -4,7 +4,7 @@ The DCGAN generator (width 64) against a critic of width 64: Conv(64, k4, s2) ->
 Conv(128, k4, s2) (each BatchNorm, LeakyReLU 0.2) -> Conv(1, k4, s2); Wasserstein loss
 with the gradient penalty lambda = 10 on random interpolates; 5 critic updates per
 generator update, all inside one compiled step; data in [-1, 1]; Adam lr 2e-4, betas
-(0.5, 0.999); batch 128; 100 epochs (46,900 generator steps).
+(0.5, 0.999); batch 128; 100 epochs (46,800 generator steps).
 
 The course keeps batch norm in the critic; the WGAN-GP paper advises against it,
 because the penalty is defined per example:
