@@ -44,8 +44,21 @@ def _gan_flops(config) -> int:
                         config.data.batch_size)
 
 
+def _dcgan_flops(config) -> int:
+  from genjax.flops import dcgan_layer_macs, gan_step_flops_from_layers
+  m = config.model
+  channels = config.data.image_shape[2]
+  g, d = dcgan_layer_macs(m.z_dim + m.num_classes, m.hidden_dim, channels,
+                          channels + m.num_classes, m.d_hidden_dim if m.d_hidden_dim > 0 else 16)
+  penalties = int(m.gp_weight > 0) + int(m.r1_weight > 0)
+  return gan_step_flops_from_layers(g, d, config.data.batch_size, m.n_critic, penalties)
+
+
 BENCHMARKS = {
     "gan_mnist": Entry("configs/gan_mnist.py", _gan_flops),
+    "dcgan_mnist": Entry("configs/dcgan_mnist.py", _dcgan_flops),
+    "wgan_gp_mnist": Entry("configs/wgan_gp_mnist.py", _dcgan_flops),
+    "cgan_mnist": Entry("configs/cgan_mnist.py", _dcgan_flops),
 }
 
 

@@ -11,25 +11,66 @@ from collections.abc import Sequence
 
 def dense_macs(widths: Sequence[int]) -> tuple[int, int]:
   """(multiply-adds of all layers, of the first layer) per example of an MLP with `widths`."""
-  layers = [a * b for a, b in zip(widths[:-1], widths[1:], strict=True)]
+  layers = dense_layer_macs(widths)
   return sum(layers), layers[0]
+
+
+def dense_layer_macs(widths: Sequence[int]) -> list[int]:
+  """Multiply-adds per example of each layer of an MLP with `widths`."""
+  return [a * b for a, b in zip(widths[:-1], widths[1:], strict=True)]
+
+
+def conv_macs(out_h: int, out_w: int, kernel: int, c_in: int, c_out: int) -> int:
+  """Multiply-adds per example of a convolution: every output pixel reads k*k*c_in inputs."""
+  return out_h * out_w * kernel * kernel * c_in * c_out
+
+
+def conv_transpose_macs(in_h: int, in_w: int, kernel: int, c_in: int, c_out: int) -> int:
+  """Multiply-adds per example of a transposed convolution: every input pixel scatters a
+  k*k*c_out patch (no multiplications by the zeros a dilated-input formulation inserts)."""
+  return in_h * in_w * kernel * kernel * c_in * c_out
+
+
+def dcgan_layer_macs(z_in: int, hidden: int, channels: int, d_in: int,
+                     d_hidden: int) -> tuple[list[int], list[int]]:
+  """Per-example multiply-adds of the course's DCGAN generator and discriminator layers.
+
+  Generator 1 -> 3 -> 6 -> 13 -> 28 (kernels 3, 4, 3, 4); discriminator 28 -> 13 -> 5 -> 1
+  (kernel 4). `z_in` and `d_in` include a conditional GAN's class inputs.
+  """
+  h = hidden
+  g = [conv_transpose_macs(1, 1, 3, z_in, 4 * h), conv_transpose_macs(3, 3, 4, 4 * h, 2 * h),
+       conv_transpose_macs(6, 6, 3, 2 * h, h), conv_transpose_macs(13, 13, 4, h, channels)]
+  d = [conv_macs(13, 13, 4, d_in, d_hidden), conv_macs(5, 5, 4, d_hidden, 2 * d_hidden),
+       conv_macs(1, 1, 4, 2 * d_hidden, 1)]
+  return g, d
+
+
+def gan_step_flops_from_layers(g_layers: Sequence[int], d_layers: Sequence[int], batch: int,
+                               n_critic: int = 1, penalties: int = 0) -> int:
+  """FLOPs of one GAN train step from per-example layer multiply-adds.
+
+  Each of the `n_critic` discriminator updates: generate B fakes; D forward and weight
+  gradients on 2B examples (real and fake), input gradients below the first layer only;
+  plus, per gradient penalty (WGAN-GP's, R1), on B images: D forward, input gradients
+  through every layer, and the reverse pass of both for the weight gradients (two
+  products per product, less the input gradient of the first forward layer).
+  Generator update: generate B fakes; D forward and input gradients down to the image
+  (no D weight gradients); G weight gradients and input gradients below its first layer.
+  """
+  g, g_first = sum(g_layers), g_layers[0]
+  d, d_first = sum(d_layers), d_layers[0]
+  penalty = d + d + 2 * d + (2 * d - d_first)
+  d_update = g + 2 * d + 2 * d + 2 * (d - d_first) + penalties * penalty
+  g_update = g + d + d + g + (g - g_first)
+  return 2 * batch * (n_critic * d_update + g_update)
 
 
 def gan_step_flops(generator_widths: Sequence[int], discriminator_widths: Sequence[int],
                    batch: int) -> int:
-  """FLOPs of one GAN train step: a discriminator update, then a generator update.
-
-  Discriminator update: generate B fakes; D forward and weight gradients on 2B
-  examples (real and fake), input gradients below the first layer only.
-  Generator update: generate B fakes; D forward and input gradients down to the
-  image (no D weight gradients); G weight gradients and input gradients below
-  its first layer.
-  """
-  g, g_first = dense_macs(generator_widths)
-  d, d_first = dense_macs(discriminator_widths)
-  d_update = g + 2 * d + 2 * d + 2 * (d - d_first)
-  g_update = g + d + d + g + (g - g_first)
-  return 2 * batch * (d_update + g_update)
+  """FLOPs of one step of an MLP GAN (see gan_step_flops_from_layers)."""
+  return gan_step_flops_from_layers(dense_layer_macs(generator_widths),
+                                    dense_layer_macs(discriminator_widths), batch)
 
 
 def traced_dots(jaxpr) -> list:
