@@ -1,0 +1,161 @@
+"""Layer-by-layer times of flax's Conv/ConvTranspose and genjax.nn.conv's, against the matmul peak.
+
+  python experiments/profile_conv.py                    # every layer, batch 128
+  python experiments/profile_conv.py --layers=G2,C2 --windows=9
+
+For each convolution of the DCGAN generator (G1-G4), the DCGAN discriminator (D1-D3,
+width 16) and the WGAN-GP critic / conditional-GAN discriminator (C1-C3, width 64, 11
+input planes) it times, under jit:
+
+  fwd   the layer's output;
+  grad  gradients wrt its input and parameters of sum(tanh(layer(x)) * c);
+  gp    (Conv layers only) the parameter gradient of sum_b (||d f / d x_b|| - 1)^2 for
+        that f: the double backprop of a gradient penalty.
+
+Times are medians over interleaved windows, a window of each function in turn, so
+that all of them see the same background load; the float32 peak is a 2048 x 2048
+matmul timed among them. FLOPs are those of the matrix products genjax.nn.conv's
+version runs (genjax.flops.traced_dot_flops), which are exactly the convolution's
+multiply-adds: no zero taps, no padded windows. The fraction of peak of both columns
+uses them.
+"""
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+flags.DEFINE_string("layers", "G1,G2,G3,G4,D1,D2,D3,C1,C2,C3", "Layers to profile.")
+flags.DEFINE_integer("batch", 128, "Batch size.")
+flags.DEFINE_integer("windows", 7, "Timed windows per function; the median is reported.")
+flags.DEFINE_float("window_seconds", 0.3, "Approximate length of each timed window.")
+flags.DEFINE_bool("json", False, "Print one JSON line per row instead of a table.")
+FLAGS = flags.FLAGS
+
+# name: (transposed, in channels, input side, features, kernel, stride)
+LAYERS = {
+    "G1": (True, 64, 1, 256, 3, 2),
+    "G2": (True, 256, 3, 128, 4, 1),
+    "G3": (True, 128, 6, 64, 3, 2),
+    "G4": (True, 64, 13, 1, 4, 2),
+    "D1": (False, 1, 28, 16, 4, 2),
+    "D2": (False, 16, 13, 32, 4, 2),
+    "D3": (False, 32, 5, 1, 4, 2),
+    "C1": (False, 11, 28, 64, 4, 2),
+    "C2": (False, 64, 13, 128, 4, 2),
+    "C3": (False, 128, 5, 1, 4, 2),
+}
+
+
+def time_interleaved(fns: dict[str, Callable[[], object]], windows: int,
+                     window_seconds: float) -> dict[str, float]:
+  """Median seconds per call of each function, their timed windows interleaved."""
+  import jax
+
+  calls = {}
+  for name, fn in fns.items():
+    for _ in range(2):  # compile, warm up
+      jax.block_until_ready(fn())
+    t = time.perf_counter()
+    jax.block_until_ready(fn())
+    calls[name] = max(1, int(window_seconds / max(time.perf_counter() - t, 1e-6)))
+  seconds = {name: [] for name in fns}
+  for _ in range(windows):
+    for name, fn in fns.items():
+      t = time.perf_counter()
+      for _ in range(calls[name] - 1):
+        fn()
+      jax.block_until_ready(fn())
+      seconds[name].append((time.perf_counter() - t) / calls[name])
+  return {name: float(np.median(s)) for name, s in seconds.items()}
+
+
+def layer_functions(name: str, batch: int) -> tuple[dict, dict]:
+  """{(impl, direction): thunk} for flax ('ref') and genjax ('ours'); FLOPs per direction."""
+  import flax.linen as nn
+  import jax
+  import jax.numpy as jnp
+
+  from genjax.flops import traced_dot_flops
+  from genjax.nn import conv
+
+  transposed, cin, side, features, k, s = LAYERS[name]
+  impls = {"ref": nn.ConvTranspose if transposed else nn.Conv,
+           "ours": conv.ConvTranspose if transposed else conv.Conv}
+  modules = {impl: cls(features, (k, k), (s, s), padding="VALID",
+                       kernel_init=nn.initializers.normal(0.02))
+             for impl, cls in impls.items()}
+  x = jax.random.normal(jax.random.key(0), (batch, side, side, cin))
+  variables = modules["ref"].init(jax.random.key(1), x)
+  c = jax.random.normal(jax.random.key(2), jax.eval_shape(modules["ref"].apply, variables,
+                                                           x).shape)
+  fns, flops = {}, {}
+  for impl, module in modules.items():
+    score = lambda v, x, module=module: jnp.sum(jnp.tanh(module.apply(v, x)) * c)
+
+    def penalty(v, x, score=score):
+      dx = jax.grad(score, argnums=1)(v, x)
+      return jnp.sum((jnp.sqrt(jnp.sum(dx**2, axis=(1, 2, 3))) - 1.0) ** 2)
+
+    directions = {"fwd": module.apply, "grad": jax.grad(score, argnums=(0, 1))}
+    if not transposed:
+      directions["gp"] = jax.grad(penalty)
+    for direction, fn in directions.items():
+      compiled = jax.jit(fn)
+      fns[(impl, direction)] = lambda f=compiled: f(variables, x)
+      if impl == "ours":
+        flops[direction] = traced_dot_flops(jax.make_jaxpr(fn)(variables, x).jaxpr)
+  return fns, flops
+
+
+def peak_fn(n: int = 2048) -> Callable[[], object]:
+  """An n x n float32 matmul: the peak the fractions refer to."""
+  import jax
+  import jax.numpy as jnp
+  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+  b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+  mm = jax.jit(jnp.matmul)
+  return lambda: mm(a, b)
+
+
+def profile(layers: list[str], batch: int, windows: int, window_seconds: float) -> list[dict]:
+  """One row per (layer, direction): times, speedup and fractions of the matmul peak."""
+  rows = []
+  peak = peak_fn()
+  for name in layers:
+    fns, flops = layer_functions(name, batch)
+    seconds = time_interleaved({"peak": peak, **fns}, windows, window_seconds)
+    peak_flops = 2 * 2048**3 / seconds["peak"]
+    for direction in flops:
+      ref, ours = seconds[("ref", direction)], seconds[("ours", direction)]
+      rows.append({"layer": name, "direction": direction, "ref_ms": 1e3 * ref,
+                   "ours_ms": 1e3 * ours, "speedup": ref / ours, "gflop": flops[direction] / 1e9,
+                   "ref_fraction_of_peak": flops[direction] / ref / peak_flops,
+                   "fraction_of_peak": flops[direction] / ours / peak_flops,
+                   "peak_gflops": peak_flops / 1e9})
+  return rows
+
+
+def main(argv):
+  del argv
+  rows = profile(FLAGS.layers.split(","), FLAGS.batch, FLAGS.windows, FLAGS.window_seconds)
+  if FLAGS.json:
+    for row in rows:
+      print(json.dumps(row))
+    return
+  print(f"{'layer':5s} {'direction':9s} {'GFLOP':>7s} {'ref ms':>9s} {'ours ms':>9s} "
+        f"{'speedup':>8s} {'ref/peak':>9s} {'ours/peak':>9s} {'peak GF/s':>9s}")
+  for r in rows:
+    print(f"{r['layer']:5s} {r['direction']:9s} {r['gflop']:7.3f} {r['ref_ms']:9.2f} "
+          f"{r['ours_ms']:9.2f} {r['speedup']:8.1f} {r['ref_fraction_of_peak']:9.2f} "
+          f"{r['fraction_of_peak']:9.2f} {r['peak_gflops']:9.0f}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,186 @@
+"""genjax.nn.conv against flax's Conv and ConvTranspose: parameters, outputs, gradients."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from genjax.nn import conv
+
+# (name, transposed, in_channels, (H, W), features, kernel, strides, padding). The
+# penalty's double backprop runs through every Conv, and through a few ConvTransposes
+# (it only matters for a critic, and the transposed layer reuses the same two ops).
+CASES = [
+    # The DCGAN generator's transposed convolutions: 1 -> 3 -> 6 -> 13 -> 28.
+    ("g1", True, 64, (1, 1), 256, (3, 3), (2, 2), "VALID"),
+    ("g2", True, 256, (3, 3), 128, (4, 4), (1, 1), "VALID"),
+    ("g3", True, 128, (6, 6), 64, (3, 3), (2, 2), "VALID"),
+    ("g4", True, 64, (13, 13), 1, (4, 4), (2, 2), "VALID"),
+    # DCGAN discriminator (h = 16) and WGAN-GP critic / cGAN discriminator (h = 64, and
+    # 1 + 10 class planes in): 28 -> 13 -> 5 -> 1.
+    ("d1", False, 1, (28, 28), 16, (4, 4), (2, 2), "VALID"),
+    ("d2", False, 16, (13, 13), 32, (4, 4), (2, 2), "VALID"),
+    ("d3", False, 32, (5, 5), 1, (4, 4), (2, 2), "VALID"),
+    ("c1", False, 11, (28, 28), 64, (4, 4), (2, 2), "VALID"),
+    ("c2", False, 64, (13, 13), 128, (4, 4), (2, 2), "VALID"),
+    ("c3", False, 128, (5, 5), 1, (4, 4), (2, 2), "VALID"),
+    # Odd shapes: stride 1, non-square images and kernels, one channel in or out, kernel
+    # larger or smaller than the stride, windows that leave pixels unread, and the
+    # other paddings flax takes.
+    ("conv_stride1_same", False, 3, (7, 9), 5, (3, 3), (1, 1), "SAME"),
+    ("conv_rect_1ch", False, 1, (10, 7), 1, (3, 2), (2, 1), "VALID"),
+    ("conv_big_kernel", False, 2, (12, 11), 3, (5, 5), (2, 3), ((1, 2), (0, 3))),
+    ("conv_small_kernel", False, 3, (11, 10), 2, (2, 1), (3, 2), "VALID"),
+    ("convt_stride1_rect", True, 1, (4, 5), 1, (3, 2), (1, 1), "VALID"),
+    ("convt_big_kernel_same", True, 2, (4, 5), 3, (5, 4), (2, 3), "SAME"),
+    ("convt_small_kernel", True, 3, (3, 4), 2, (2, 1), (3, 2), ((1, 3), (2, 0))),
+]
+PENALTY = {"g3", "convt_big_kernel_same", "convt_small_kernel"} | {
+    c[0] for c in CASES if not c[1]}
+BATCH = 2
+
+
+def _modules(transposed, features, kernel, strides, padding, **kwargs):
+  """(flax's module, ours), built from the same arguments."""
+  ref, ours = (nn.ConvTranspose, conv.ConvTranspose) if transposed else (nn.Conv, conv.Conv)
+  args = dict(features=features, kernel_size=kernel, strides=strides, padding=padding,
+              kernel_init=nn.initializers.normal(0.3), bias_init=nn.initializers.normal(0.5))
+  args.update(kwargs)
+  return ref(**args), ours(**args)
+
+
+def _close(ours, ref, what=""):
+  """Equal to float32 tolerance, relative to the largest entry of the reference."""
+  scale = max(float(np.max(np.abs(ref))), 1e-3)
+  np.testing.assert_allclose(np.asarray(ours), np.asarray(ref), rtol=2e-4, atol=2e-5 * scale,
+                             err_msg=what)
+
+
+def _everything(module, variables, x, weights, penalise):
+  """Output; gradients of a linear functional wrt (params, input); and (if `penalise`)
+  the parameter gradient of a gradient penalty sum_b ||d f / d x_b||, f nonlinear."""
+  out = module.apply(variables, x)
+  linear = lambda v, x: jnp.sum(module.apply(v, x) * weights)
+  grads = jax.grad(linear, argnums=(0, 1))(variables, x)
+
+  def penalty(v):
+    dx = jax.grad(lambda x: jnp.sum(jnp.tanh(module.apply(v, x)) * weights))(x)
+    return jnp.sum(jnp.sqrt(jnp.sum(dx**2, axis=(1, 2, 3))))
+
+  return out, grads, jax.grad(penalty)(variables) if penalise else {}
+
+
+def _random_like(key, tree):
+  """Normal draws in the shapes of `tree` (ShapeDtypeStructs), kernels scaled by
+  1/sqrt(fan-in) so that the tanh below stays off its flat tails."""
+  leaves, treedef = jax.tree.flatten(tree)
+  keys = jax.random.split(key, len(leaves))
+  scale = lambda shape: 1 / np.sqrt(np.prod(shape[:-1])) if len(shape) == 4 else 0.3
+  return treedef.unflatten([scale(leaf.shape) * jax.random.normal(k, leaf.shape, leaf.dtype)
+                            for k, leaf in zip(keys, leaves, strict=True)])
+
+
+@pytest.mark.parametrize("name,transposed,cin,hw,features,kernel,strides,padding", CASES,
+                         ids=[c[0] for c in CASES])
+def test_matches_flax(name, transposed, cin, hw, features, kernel, strides, padding):
+  """Same parameter tree from init; same outputs, gradients and penalty gradients (jit)."""
+  ref, ours = _modules(transposed, features, kernel, strides, padding)
+  # The cheap "rbg" generator: threefry's hash takes XLA seconds to compile per shape.
+  key = jax.random.key(sum(map(ord, name)), impl="rbg")
+  x = jax.random.normal(jax.random.fold_in(key, 0), (BATCH, *hw, cin))
+  theirs, mine = jax.eval_shape(ref.init, key, x), jax.eval_shape(ours.init, key, x)
+  assert jax.tree.structure(mine) == jax.tree.structure(theirs)
+  assert jax.tree.leaves(mine) == jax.tree.leaves(theirs)  # shapes and dtypes
+
+  @jax.jit
+  def run(x):
+    variables = _random_like(jax.random.fold_in(key, 1), theirs)
+    weights = jax.random.normal(jax.random.fold_in(key, 2),
+                                jax.eval_shape(ref.apply, variables, x).shape)
+    penalise = name in PENALTY
+    return (_everything(ref, variables, x, weights, penalise),
+            _everything(ours, variables, x, weights, penalise))
+
+  expected, got = run(x)
+  assert got[0].shape == expected[0].shape
+  leaves = lambda t: [t[0], *jax.tree.leaves(t[1][0]), t[1][1], *jax.tree.leaves(t[2])]
+  n_params = len(jax.tree.leaves(theirs))
+  names = ["output"] + ["grad params"] * n_params + ["grad input"] + \
+      ["penalty grad params"] * len(jax.tree.leaves(expected[2]))
+  for what, a, b in zip(names, leaves(got), leaves(expected), strict=True):
+    _close(a, b, f"{name}: {what}")
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_default_init_matches_flax(transposed):
+  """flax's own defaults (lecun-normal kernel, zero bias, 'SAME'): the same draws, since
+  the parameters have the same names, shapes and creation order."""
+  ref, ours = (nn.ConvTranspose, conv.ConvTranspose) if transposed else (nn.Conv, conv.Conv)
+  x = jnp.zeros((1, 6, 5, 3))
+  init = jax.jit(lambda k: (ref(4, (3, 2)).init(k, x), ours(4, (3, 2)).init(k, x)))
+  theirs, mine = init(jax.random.key(3, impl="rbg"))
+  assert jax.tree.structure(mine) == jax.tree.structure(theirs)
+  for a, b in zip(jax.tree.leaves(mine), jax.tree.leaves(theirs), strict=True):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_transpose_kernel_matches_flax():
+  ref, ours = _modules(True, 4, (4, 3), (2, 2), "VALID", transpose_kernel=True)
+  x = jax.random.normal(jax.random.key(0), (2, 5, 6, 3))
+  variables = jax.jit(ref.init)(jax.random.key(1), x)
+  assert variables["params"]["kernel"].shape == (4, 3, 4, 3)
+  _close(jax.jit(ours.apply)(variables, x), jax.jit(ref.apply)(variables, x))
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_batch_dimensions_follow_flax(transposed):
+  """No batch axis, or several, as flax: flattened for the convolution, then restored."""
+  ref, ours = _modules(transposed, 3, (3, 3), (2, 2), "VALID")
+  x = jax.random.normal(jax.random.key(0), (2, 3, 7, 7, 2))
+  variables = jax.jit(ref.init)(jax.random.key(1), x[0, 0])
+  for inputs in (x, x[0, 0]):
+    expected = jax.jit(ref.apply)(variables, inputs)
+    got = jax.jit(ours.apply)(variables, inputs)
+    assert got.shape == expected.shape
+    _close(got, expected)
+
+
+def test_vmap_over_examples_matches_batched_call():
+  _, ours = _modules(True, 4, (4, 4), (2, 2), "VALID")
+  x = jax.random.normal(jax.random.key(0), (3, 5, 5, 2))
+  variables = jax.jit(ours.init)(jax.random.key(1), x)
+  per_example = jax.jit(jax.vmap(lambda xi: ours.apply(variables, xi[None])[0]))(x)
+  _close(per_example, jax.jit(ours.apply)(variables, x))
+
+
+def test_parameters_load_across_modules():
+  """Parameters that ours initialised apply in flax's module with the same result."""
+  ref, ours = _modules(False, 8, (4, 4), (2, 2), "VALID")
+  x = jax.random.normal(jax.random.key(0), (2, 13, 13, 3))
+  variables = jax.jit(ours.init)(jax.random.key(1), x)
+  _close(jax.jit(ref.apply)(variables, x), jax.jit(ours.apply)(variables, x))
+
+
+def test_dtype_follows_flax():
+  ref, ours = _modules(True, 4, (3, 3), (2, 2), "VALID", dtype=jnp.bfloat16)
+  x = jax.random.normal(jax.random.key(0), (2, 4, 4, 3))
+  variables = jax.jit(ref.init)(jax.random.key(1), x)
+  assert variables["params"]["kernel"].dtype == jnp.float32
+  mine, theirs = jax.jit(ours.apply)(variables, x), jax.jit(ref.apply)(variables, x)
+  assert mine.dtype == theirs.dtype == jnp.bfloat16
+  np.testing.assert_allclose(np.asarray(mine, np.float32), np.asarray(theirs, np.float32),
+                             rtol=0.05, atol=0.05)
+
+
+def test_circular_padding_is_not_implemented():
+  x = jnp.zeros((1, 8, 8, 2))
+  for module in (conv.Conv(3, (3, 3), padding="CIRCULAR"),
+                 conv.ConvTranspose(3, (3, 3), padding="CIRCULAR")):
+    with pytest.raises(NotImplementedError, match="CIRCULAR"):
+      module.init(jax.random.key(0), x)
+
+
+def test_one_dimensional_kernels_are_not_implemented():
+  with pytest.raises(NotImplementedError, match="2-D"):
+    conv.Conv(3, (3,)).init(jax.random.key(0), jnp.zeros((1, 8, 2)))
