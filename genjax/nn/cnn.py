@@ -11,9 +11,9 @@ from collections.abc import Sequence
 import jax
 from flax import linen as nn
 
-# The one place that names the convolution: genjax.nn.conv will provide a drop-in `Conv` with the
-# same class name and parameter tree (so `Conv_0`... and trained checkpoints stay valid).
-from flax.linen import Conv
+# genjax's matmul-formulated Conv: flax's class name and parameter tree (so `Conv_0`... and
+# the shipped checkpoints stay valid), and fast forward and backward passes on XLA's CPU.
+from genjax.nn.conv import Conv
 
 
 def max_pool_2x2(x_BxHxWxC: jax.Array) -> jax.Array:

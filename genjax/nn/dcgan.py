@@ -9,6 +9,10 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from genjax.nn.conv import Conv, ConvTranspose
+
+# Conv and ConvTranspose are genjax's matmul formulations: flax's parameters and outputs, and
+# fast forward and backward passes on XLA's CPU backend (genjax/nn/conv.py).
 # The course initialises conv weights and batch-norm scales from N(0, 0.02), biases at 0.
 dcgan_init = nn.initializers.normal(0.02)
 
@@ -36,10 +40,10 @@ class DCGANGenerator(nn.Module):
     h = z_BxZ[:, None, None, :]
     for features, kernel, stride in ((4 * self.hidden, 3, 2), (2 * self.hidden, 4, 1),
                                      (self.hidden, 3, 2)):
-      h = nn.ConvTranspose(features, (kernel, kernel), (stride, stride), padding="VALID",
+      h = ConvTranspose(features, (kernel, kernel), (stride, stride), padding="VALID",
                            kernel_init=dcgan_init)(h)
       h = nn.relu(_batch_norm(train, self.bn_axis_name)(h))
-    h = nn.ConvTranspose(self.channels, (4, 4), (2, 2), padding="VALID",
+    h = ConvTranspose(self.channels, (4, 4), (2, 2), padding="VALID",
                          kernel_init=dcgan_init)(h)
     return jnp.tanh(h)
 
@@ -61,7 +65,7 @@ class DCGANDiscriminator(nn.Module):
   bn_axis_name: str | None = None
 
   def _conv(self, features: int, h: jax.Array, train: bool) -> jax.Array:
-    conv = nn.Conv(features, (4, 4), (2, 2), padding="VALID", kernel_init=dcgan_init)
+    conv = Conv(features, (4, 4), (2, 2), padding="VALID", kernel_init=dcgan_init)
     if self.spectral_norm:
       return nn.SpectralNorm(conv)(h, update_stats=train)
     return conv(h)
