@@ -29,3 +29,19 @@ def test_gan_step_flops_match_traced_matrix_products():
   assert traced_dot_flops(jaxpr) == analytic
   # The figure quoted in the README's benchmark: 2.49 GFLOP per step.
   assert analytic == 2_485_387_264
+
+
+def test_conv_gan_step_flops_match_xla_cost_analysis():
+  """The conv GAN count (transposed convs without dilation zeros) against XLA's own count of
+  the compiled step, whose convolutions are matrix products (genjax.nn.conv): XLA adds the
+  elementwise work (batch norm, activations, Adam), a few percent here."""
+  from genjax.flops import dcgan_layer_macs, gan_step_flops_from_layers
+  config = gconfig.load("experiments/configs/cgan_mnist.py")
+  key = jax.random.key(0)
+  state = gan.create_state(key, config)
+  batch = {"image": jnp.zeros((128, 28, 28, 1)), "label": jnp.zeros((128,), jnp.int32)}
+  cost = jax.jit(gan.train_step).lower(state, batch, key).compile().cost_analysis()
+  cost = cost[0] if isinstance(cost, list) else cost
+  g, d = dcgan_layer_macs(64 + 10, 64, 1, 1 + 10, 64)
+  analytic = gan_step_flops_from_layers(g, d, 128)
+  assert analytic <= cost["flops"] <= 1.03 * analytic
