@@ -261,7 +261,8 @@ def _critic_update(hp: GANHParams, g: ModelState, d: ModelState, real: jax.Array
       return scores
 
     if hp.gp_weight:
-      metrics["gp"] = losses.gradient_penalty(score_fn, real, fake, jax.random.fold_in(key, 1))
+      metrics["gp"] = losses.gradient_penalty(score_fn, real, fake, jax.random.fold_in(key, 1),
+                                              axis_name)
       loss += hp.gp_weight * metrics["gp"]
     if hp.r1_weight:
       metrics["r1"] = losses.r1_penalty(score_fn, real)

@@ -4,6 +4,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from genjax import rng
+
 
 def sigmoid_bce(logits: jax.Array, labels: jax.Array | float) -> jax.Array:
   """Mean binary cross-entropy of sigmoid(logits) against labels in [0, 1].
@@ -79,12 +81,15 @@ def _per_example_input_grads(score_fn, x_BxN: jax.Array) -> jax.Array:
   return grads.reshape((grads.shape[0], -1))
 
 
-def gradient_penalty(score_fn, real: jax.Array, fake: jax.Array, key: jax.Array) -> jax.Array:
+def gradient_penalty(score_fn, real: jax.Array, fake: jax.Array, key: jax.Array,
+                     axis_name: str | None = None) -> jax.Array:
   """WGAN-GP penalty E[(||grad D(x_hat)|| - 1)^2] at random interpolates of real and fake.
 
-  One mixing weight per example, uniform in [0, 1] (Gulrajani et al. 2017).
+  One mixing weight per example, uniform in [0, 1] (Gulrajani et al. 2017), drawn from
+  the example's index in the global batch (genjax.rng.uniform): under data parallelism
+  over `axis_name`, devices mix their slices with different weights, those of one device.
   """
-  eps = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
+  eps = rng.uniform(key, real.shape[0], (1,) * (real.ndim - 1), axis_name).astype(real.dtype)
   x_hat = eps * real + (1.0 - eps) * fake
   norms = jnp.linalg.norm(_per_example_input_grads(score_fn, x_hat), axis=-1)
   return jnp.mean((norms - 1.0) ** 2)

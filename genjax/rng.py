@@ -30,6 +30,13 @@ def normal(key: jax.Array, local_batch: int, shape: tuple[int, ...],
   return jax.vmap(lambda k: jax.random.normal(k, shape))(keys)
 
 
+def uniform(key: jax.Array, local_batch: int, shape: tuple[int, ...],
+            axis_name: str | None = None) -> jax.Array:
+  """Uniform [0, 1) draws of shape (local_batch, *shape), drawn per example (see example_keys)."""
+  keys = example_keys(key, local_batch, axis_name)
+  return jax.vmap(lambda k: jax.random.uniform(k, shape))(keys)
+
+
 def bernoulli(key: jax.Array, p: jax.Array, axis_name: str | None = None) -> jax.Array:
   """Bernoulli(p) draws with one key per example along p's leading axis (see example_keys)."""
   keys = example_keys(key, p.shape[0], axis_name)

@@ -54,7 +54,7 @@ def test_gradient_penalty_of_a_quadratic_critic_uses_the_interpolates():
   real = jax.random.normal(jax.random.key(4), (6, 4))
   fake = jax.random.normal(jax.random.key(5), (6, 4))
   key = jax.random.key(6)
-  eps = jax.random.uniform(key, (6, 1))
+  eps = jnp.stack([jax.random.uniform(jax.random.fold_in(key, i), (1,)) for i in range(6)])
   x_hat = eps * real + (1 - eps) * fake
   want = np.mean((np.linalg.norm(x_hat, axis=-1) - 1.0) ** 2)
   np.testing.assert_allclose(losses.gradient_penalty(score, real, fake, key), want, rtol=1e-5)

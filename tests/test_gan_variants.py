@@ -786,12 +786,6 @@ def test_eight_devices_match_one_device(parallel_runs, case, mode):
   _assert_parallel_matches(parallel_runs, case, mode)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "gan._critic_update hands losses.gradient_penalty the same key on every device, and it draws "
-    "the interpolation weights as uniform(key, (local batch, 1, 1, 1)): each device mixes its "
-    "slice with the same B/N weights, where one device draws B different ones, so the 8-device "
-    "WGAN-GP step differs from the 1-device step (drawn per global example, as rng.normal "
-    "draws z, the two agree within these tolerances)"))
 @pytest.mark.parametrize("mode", ["pmap", "shard_map"])
 def test_eight_device_wgan_gp_matches_one_device(parallel_runs, mode):
   _assert_parallel_matches(parallel_runs, "wgan_gp_n2", mode)
