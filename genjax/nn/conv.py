@@ -75,11 +75,17 @@ def _gather(x: jax.Array, g: Windows) -> jax.Array:
   m, n = g.coarse
   # Space to depth: pixel (m*sh + rh, n*sw + rw) -> coarse (m, n), phase (rh, rw).
   x = _fit(x, m * g.sh, n * g.sw).reshape(b, m, g.sh, n, g.sw, c).transpose(0, 1, 3, 2, 4, 5)
-  # Tap (a*sh + rh, d*sw + rw) of window (i, j) is coarse pixel (i + a, j + d), phase (rh, rw).
-  shifts = [x[:, a:a + g.ho, d:d + g.wo] for a in range(qh) for d in range(qw)]
-  p = jnp.concatenate(shifts, axis=3).reshape(b, g.ho, g.wo, qh, qw, g.sh, g.sw, c)
-  p = p.transpose(0, 1, 2, 3, 5, 4, 6, 7).reshape(b, g.ho, g.wo, qh * g.sh, qw * g.sw, c)
-  return p[:, :, :, :g.kh, :g.kw]
+  # Tap (a*sh + rh, d*sw + rw) of window (i, j) is coarse pixel (i + a, j + d), phase
+  # (rh, rw): a window is qh x qw shifted blocks of phases, laid side by side in tap
+  # order. Nested concatenations of at most 8 pieces each, which XLA fuses into one
+  # loop (a flat one of more than 8 it would build piece by piece).
+  rows = []
+  for a in range(qh):
+    nh = min(g.sh, g.kh - a * g.sh)  # the last block of a kernel that is not a multiple
+    blocks = [x[:, a:a + g.ho, d:d + g.wo, :nh, :min(g.sw, g.kw - d * g.sw)]  # of the stride
+              for d in range(qw)]                                           # has fewer taps
+    rows.append(blocks[0] if qw == 1 else jnp.concatenate(blocks, axis=4))
+  return rows[0] if qh == 1 else jnp.concatenate(rows, axis=3)
 
 
 def _materialise(x: jax.Array) -> jax.Array:
@@ -128,10 +134,40 @@ def overlap_add(z: jax.Array, windows: Windows) -> jax.Array:
   return _scatter(z, windows)
 
 
-extract_patches.defvjp(lambda x, g: (_gather(x, g), None),
+# The forward rules call the functions themselves, not their bodies: differentiated a
+# second time (a gradient penalty), the forward pass then goes through these same
+# rules again instead of through autodiff of the pads and slices inside.
+extract_patches.defvjp(lambda x, g: (extract_patches(x, g), None),
                        lambda g, _, ct: (overlap_add(ct, g),))
-overlap_add.defvjp(lambda z, g: (_scatter(z, g), None),
+overlap_add.defvjp(lambda z, g: (overlap_add(z, g), None),
                    lambda g, _, ct: (extract_patches(ct, g),))
+
+
+def _weight_grad(a: jax.Array, g: jax.Array, precision: PrecisionLike) -> jax.Array:
+  """a.T @ g for a (M, K) and g (M, N): the gradient of a @ w wrt w."""
+  if a.shape[1] >= 4 * g.shape[1]:
+    # XLA:CPU's fast (YNNPACK) matmul takes its left operand row-major, contracted on its
+    # last axis; a.T @ g goes to a slower kernel, at half speed or less when g is narrow
+    # (a conv's few output channels against its k*k*C patch columns). (g.T @ a).T instead
+    # transposes only g and the small result; the barriers keep XLA from folding the
+    # transposes back into the product.
+    g_t = lax.optimization_barrier(g.T)
+    return lax.optimization_barrier(_matmul(g_t, a, precision)).T
+  return lax.dot_general(a, g, (((0,), (0,)), ((), ())), precision=precision)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _matmul(a: jax.Array, b: jax.Array, precision: PrecisionLike = None) -> jax.Array:
+  """a @ b for 2-D operands, whose weight gradient `_weight_grad` lays out."""
+  return jnp.matmul(a, b, precision=precision)
+
+
+def _matmul_bwd(precision, residuals, g):
+  a, b = residuals
+  return _matmul(g, b.T, precision), _weight_grad(a, g, precision)
+
+
+_matmul.defvjp(lambda a, b, precision: (_matmul(a, b, precision), (a, b)), _matmul_bwd)
 
 
 def _pairs(value: int | Sequence[int] | None, name: str) -> tuple[int, int]:
@@ -177,8 +213,8 @@ def conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int] = (1, 1),
   if ho < 1 or wo < 1:
     raise ValueError(f"a {kh}x{kw} kernel does not fit a {h}x{w} (padded) input")
   patches = extract_patches(x, Windows(kh, kw, *strides, h, w, ho, wo))
-  y = jnp.matmul(patches.reshape(b * ho * wo, kh * kw * c), kernel.reshape(kh * kw * c, f),
-                 precision=precision)
+  y = _matmul(patches.reshape(b * ho * wo, kh * kw * c), kernel.reshape(kh * kw * c, f),
+              precision)
   return y.reshape(b, ho, wo, f)
 
 
@@ -215,7 +251,7 @@ def conv_transpose2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int] =
   # Input pixel i meets tap t at output i*s + k-1-t of the fully padded result (the
   # 'VALID' one): scattering with the flipped kernel puts its tap u = k-1-t at i*s + u.
   taps = jnp.flip(kernel, (0, 1)).transpose(2, 0, 1, 3).reshape(c, kh * kw * f)
-  z = jnp.matmul(x.reshape(b * h * w, c), taps, precision=precision)
+  z = _matmul(x.reshape(b * h * w, c), taps, precision)
   full_h, full_w = (h - 1) * sh + kh, (w - 1) * sw + kw
   y = overlap_add(z.reshape(b, h, w, kh, kw, f), Windows(kh, kw, sh, sw, full_h, full_w, h, w))
   # Other paddings crop (or zero-extend) the full result: low padding p keeps it from
