@@ -76,14 +76,14 @@ def _gather(x: jax.Array, g: Windows) -> jax.Array:
   # Space to depth: pixel (m*sh + rh, n*sw + rw) -> coarse (m, n), phase (rh, rw).
   x = _fit(x, m * g.sh, n * g.sw).reshape(b, m, g.sh, n, g.sw, c).transpose(0, 1, 3, 2, 4, 5)
   # Tap (a*sh + rh, d*sw + rw) of window (i, j) is coarse pixel (i + a, j + d), phase
-  # (rh, rw): a window is qh x qw shifted blocks of phases, laid side by side in tap
-  # order. Nested concatenations of at most 8 pieces each, which XLA fuses into one
-  # loop (a flat one of more than 8 it would build piece by piece).
+  # (rh, rw): a window is qh x qw shifted blocks of phases, side by side in tap order
+  # (the last block of a kernel that is not a multiple of the stride has fewer phases).
+  # Nested concatenations of at most 8 pieces each, which XLA fuses into one loop (a
+  # flat one of more pieces it would build piece by piece).
   rows = []
   for a in range(qh):
-    nh = min(g.sh, g.kh - a * g.sh)  # the last block of a kernel that is not a multiple
-    blocks = [x[:, a:a + g.ho, d:d + g.wo, :nh, :min(g.sw, g.kw - d * g.sw)]  # of the stride
-              for d in range(qw)]                                           # has fewer taps
+    nh = min(g.sh, g.kh - a * g.sh)
+    blocks = [x[:, a:a + g.ho, d:d + g.wo, :nh, :min(g.sw, g.kw - d * g.sw)] for d in range(qw)]
     rows.append(blocks[0] if qw == 1 else jnp.concatenate(blocks, axis=4))
   return rows[0] if qh == 1 else jnp.concatenate(rows, axis=3)
 
@@ -93,12 +93,13 @@ def _materialise(x: jax.Array) -> jax.Array:
 
   XLA:CPU copies cheap elementwise producers (adds, pads, slices) into every consumer;
   fed to a batch norm, a sum of shifted windows would be rebuilt by each of its three
-  or four passes, its shifted copies written out in full first. A division is
-  "expensive", so XLA never duplicates it: x / (1 + 0*x) makes the whole sum one
-  fused loop whose result every consumer reads. (It equals x exactly, an infinite x
-  aside, which it turns into NaN; XLA does not fold 0*x for floats.)
+  or four passes, its shifted copies written out in full first (up to 30x slower). A
+  division is "expensive", so XLA never duplicates it: dividing by a one it cannot
+  fold (it does not simplify 0*x for floats) makes the whole sum one fused loop whose
+  result every consumer reads. The select keeps infinities (0*inf is NaN) exact.
   """
-  return x / (1 + 0 * x)
+  one = jnp.where(jnp.isfinite(x), 1 + 0 * x, 1)
+  return x / one
 
 
 def _scatter(z: jax.Array, g: Windows) -> jax.Array:
@@ -171,15 +172,13 @@ _matmul.defvjp(lambda a, b, precision: (_matmul(a, b, precision), (a, b)), _matm
 
 
 def _pairs(value: int | Sequence[int] | None, name: str) -> tuple[int, int]:
-  """A 2-D size: an int (both axes, as flax broadcasts strides) or a pair of ints."""
-  if value is None:
-    return 1, 1
-  if isinstance(value, int):
-    return value, value
-  value = tuple(value)
+  """A 2-D size from 2 ints; strides may also be one int (or None, 1) for both axes."""
+  if name == "strides" and (value is None or isinstance(value, int)):
+    return (1, 1) if value is None else (value, value)
+  value = tuple(value) if isinstance(value, Sequence) else (value,)
   if len(value) != 2 or not all(isinstance(v, int) for v in value):
-    raise NotImplementedError(f"only 2-D convolutions: {name} must be an int or 2 ints, "
-                              f"got {value!r}")
+    # flax reads an int kernel_size as a 1-D kernel, which is not implemented here.
+    raise NotImplementedError(f"only 2-D convolutions: {name} must be 2 ints, got {value!r}")
   return value
 
 
