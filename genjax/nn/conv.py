@@ -16,7 +16,12 @@ image rather than k strided slices.
 
 The modules keep flax's parameter names, shapes and meanings (`kernel` (kh, kw, in,
 out), `bias` (out,)), so checkpoints move between them and flax's `nn.Conv` and
-`nn.ConvTranspose` unchanged.
+`nn.ConvTranspose` unchanged, and give flax's outputs to float32 rounding.
+
+Limits: reverse mode only (custom VJPs: `jax.grad` to any order, `jax.vmap`, `jit`
+and `jax.checkpoint` work; `jax.jvp`, `jax.jacfwd` and so `jax.hessian` do not);
+2-D kernels, no dilation, feature groups or masks; and the layout choices are tuned
+for XLA:CPU (on an accelerator flax's own convolutions are the natural choice).
 """
 
 import functools
