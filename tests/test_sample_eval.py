@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from genjax import config as gconfig
-from genjax import gan, sample_eval
+from genjax import gan, rng, sample_eval
 from genjax.data import images as image_data
 from tests.conftest import REPO_ROOT
 
@@ -22,7 +22,7 @@ EVALUATE_SCRIPT = REPO_ROOT / "experiments" / "evaluate.py"
 def _tiny_gan(num_classes=0, ema_decay=0.0):
   c = types.SimpleNamespace(
       data=gconfig.image_data("mnist", "symmetric", 8),
-      model=gan.model_config(arch="dcgan", hidden_dim=4, d_hidden_dim=4, num_classes=num_classes,
+      model=gan.model_config(arch="mlp", hidden_dim=4, num_classes=num_classes,
                              ema_decay=ema_decay),
       optim=gconfig.adam(1e-3))
   return gan.create_state(jax.random.key(0), c), c
@@ -47,8 +47,7 @@ def test_interpolation_rows_walk_between_two_latents():
   key = jax.random.key(1)
   x = gan.interpolate(state, key, rows=3, steps=5).reshape(3, 5, 28, 28, 1)
   k0, k1 = jax.random.split(key)
-  z0 = jax.random.normal(k0, (3, 64))
-  z1 = jax.random.normal(k1, (3, 64))
+  z0, z1 = rng.normal(k0, 3, (64,)), rng.normal(k1, 3, (64,))
   labels = gan.sample_labels(3, 10)
   np.testing.assert_allclose(x[:, 0], gan.generate(state, z0, labels), atol=1e-5)
   np.testing.assert_allclose(x[:, -1], gan.generate(state, z1, labels), atol=1e-5)
