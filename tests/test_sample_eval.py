@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -13,8 +14,8 @@ import pytest
 from genjax import config as gconfig
 from genjax import gan, rng, sample_eval
 from genjax.data import images as image_data
-from tests.conftest import REPO_ROOT
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 CGAN_CONFIG = REPO_ROOT / "experiments" / "configs" / "cgan_mnist.py"
 EVALUATE_SCRIPT = REPO_ROOT / "experiments" / "evaluate.py"
 
