@@ -12,7 +12,6 @@ import dataclasses
 import json
 import os
 import sys
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -67,46 +66,6 @@ def load_config(entry: Entry):
   return load(os.path.join(os.path.dirname(os.path.abspath(__file__)), entry.config))
 
 
-def calibrate(fn: Callable[[], object], window_seconds: float) -> int:
-  """Calls per timed window: compile and warm up, then size a window to ~window_seconds."""
-  import jax
-  for _ in range(3):
-    jax.block_until_ready(fn())
-  t = time.perf_counter()
-  jax.block_until_ready(fn())
-  return max(1, int(window_seconds / max(time.perf_counter() - t, 1e-6)))
-
-
-def time_interleaved(fns: dict[str, Callable[[], object]], windows: int,
-                     window_seconds: float) -> dict[str, float]:
-  """Median seconds per call of each function, their timed windows interleaved.
-
-  Interleaving (a window of each, repeated) exposes every function to the same
-  background load, so their ratios hold on a shared, noisy machine.
-  """
-  import jax
-  calls = {name: calibrate(fn, window_seconds) for name, fn in fns.items()}
-  seconds = {name: [] for name in fns}
-  for _ in range(windows):
-    for name, fn in fns.items():
-      t = time.perf_counter()
-      for _ in range(calls[name] - 1):
-        fn()
-      jax.block_until_ready(fn())
-      seconds[name].append((time.perf_counter() - t) / calls[name])
-  return {name: float(np.median(s)) for name, s in seconds.items()}
-
-
-def matmul_fn(n: int) -> Callable[[], object]:
-  """An n x n float32 matmul on the default device: the machine's peak for this benchmark."""
-  import jax
-  import jax.numpy as jnp
-  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-  b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
-  mm = jax.jit(jnp.matmul)
-  return lambda: mm(a, b)
-
-
 def matmuls_only_fn(jaxpr) -> Callable[[], object]:
   """The step's matrix products, same shapes, run back to back with nothing else: the
   ceiling for the step on this machine's matmul kernels."""
@@ -132,7 +91,7 @@ def run(model: str, windows: int, window_seconds: float, peak_size: int) -> dict
   import jax
   import jax.numpy as jnp
 
-  from genjax import train
+  from genjax import timing, train
   from genjax.data import images as image_data
   from genjax.data import pipeline
   from genjax.parallel import DataParallel
@@ -175,12 +134,12 @@ def run(model: str, windows: int, window_seconds: float, peak_size: int) -> dict
   from genjax.flops import traced_dot_flops
   flops = entry.flops(config)
   jaxpr = jax.make_jaxpr(family.train_step)(state, batch, keys.train).jaxpr
-  fns = {"constant": constant, "real": real, "peak": matmul_fn(peak_size)}
+  fns = {"constant": constant, "real": real, "peak": timing.matmul_fn(peak_size)}
   # The matmuls-only ceiling needs every product of the step in the jaxpr: a scan body is
   # traced once however often it runs, and a custom VJP's backward is not traced at all.
   if traced_dot_flops(jaxpr) == flops:
     fns["matmuls_only"] = matmuls_only_fn(jaxpr)
-  seconds = time_interleaved(fns, windows, window_seconds)
+  seconds = timing.time_interleaved(fns, windows, window_seconds)
   const_s, real_s = seconds["constant"], seconds["real"]
   peak = 2 * peak_size**3 / seconds["peak"] / 1e9
   return {

@@ -25,10 +25,7 @@ import math
 import os
 import re
 import sys
-import time
-from collections.abc import Callable
 
-import numpy as np
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -53,29 +50,6 @@ LAYERS = {
     "C2": (False, 64, 13, 128, 4, 2),
     "C3": (False, 128, 5, 1, 4, 2),
 }
-
-
-def time_interleaved(fns: dict[str, Callable[[], object]], windows: int,
-                     window_seconds: float) -> dict[str, float]:
-  """Median seconds per call of each function, their timed windows interleaved."""
-  import jax
-
-  calls = {}
-  for name, fn in fns.items():
-    for _ in range(2):  # compile, warm up
-      jax.block_until_ready(fn())
-    t = time.perf_counter()
-    jax.block_until_ready(fn())
-    calls[name] = max(1, int(window_seconds / max(time.perf_counter() - t, 1e-6)))
-  seconds = {name: [] for name in fns}
-  for _ in range(windows):
-    for name, fn in fns.items():
-      t = time.perf_counter()
-      for _ in range(calls[name] - 1):
-        fn()
-      jax.block_until_ready(fn())
-      seconds[name].append((time.perf_counter() - t) / calls[name])
-  return {name: float(np.median(s)) for name, s in seconds.items()}
 
 
 # "%name = f32[2,3]{1,0} op(%a, %b), attributes": name, dimensions, op, operands, rest.
@@ -138,23 +112,14 @@ def layer_functions(name: str, batch: int) -> tuple[dict, dict]:
   return fns, flops
 
 
-def peak_fn(n: int = 2048) -> Callable[[], object]:
-  """An n x n float32 matmul: the peak the fractions refer to."""
-  import jax
-  import jax.numpy as jnp
-  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-  b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
-  mm = jax.jit(jnp.matmul)
-  return lambda: mm(a, b)
-
-
 def profile(layers: list[str], batch: int, windows: int, window_seconds: float) -> list[dict]:
   """One row per (layer, direction): times, speedup and fractions of the matmul peak."""
   rows = []
-  peak = peak_fn()
+  from genjax import timing
+  peak = timing.matmul_fn(2048)
   for name in layers:
     fns, flops = layer_functions(name, batch)
-    seconds = time_interleaved({"peak": peak, **fns}, windows, window_seconds)
+    seconds = timing.time_interleaved({"peak": peak, **fns}, windows, window_seconds)
     peak_flops = 2 * 2048**3 / seconds["peak"]
     for direction in flops:
       ref, ours = seconds[("ref", direction)], seconds[("ours", direction)]
