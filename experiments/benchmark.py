@@ -19,7 +19,8 @@ from absl import app, flags, logging
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-flags.DEFINE_string("model", "gan_mnist", "Benchmark entry (see BENCHMARKS).")
+flags.DEFINE_string("model", "gan_mnist",
+                    "Benchmark entry: a train step of BENCHMARKS or a task of experiments/benchmarks.")
 flags.DEFINE_bool("json", False, "Print one JSON line instead of a table.")
 flags.DEFINE_integer("windows", 7, "Timed windows; the median is reported.")
 flags.DEFINE_float("window_seconds", 1.0, "Approximate length of each timed window.")
@@ -161,10 +162,24 @@ def run(model: str, windows: int, window_seconds: float, peak_size: int) -> dict
   }
 
 
+def entries() -> list[str]:
+  """Every benchmark entry name: train steps, then the tasks of experiments/benchmarks."""
+  from benchmarks import tasks
+  return [*BENCHMARKS, *tasks()]
+
+
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
-  result = run(FLAGS.model, FLAGS.windows, FLAGS.window_seconds, FLAGS.peak_size)
+  if FLAGS.model in BENCHMARKS:
+    result = run(FLAGS.model, FLAGS.windows, FLAGS.window_seconds, FLAGS.peak_size)
+  else:
+    from benchmarks import tasks
+    registry = tasks()
+    if FLAGS.model not in registry:
+      raise app.UsageError(f"unknown benchmark {FLAGS.model!r}; expected one of {entries()}")
+    result = {"model": FLAGS.model,
+              **registry[FLAGS.model](FLAGS.windows, FLAGS.window_seconds, FLAGS.peak_size)}
   if FLAGS.json:
     print(json.dumps(result))
   else:
