@@ -20,7 +20,7 @@ from absl import app, flags, logging
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 flags.DEFINE_string("model", "gan_mnist",
-                    "Benchmark entry: a train step of BENCHMARKS or a task of experiments/benchmarks.")
+                    "Entry: a train step of BENCHMARKS or a task of experiments/benchmarks.")
 flags.DEFINE_bool("json", False, "Print one JSON line instead of a table.")
 flags.DEFINE_integer("windows", 7, "Timed windows; the median is reported.")
 flags.DEFINE_float("window_seconds", 1.0, "Approximate length of each timed window.")
