@@ -3,19 +3,18 @@ models, evaluations): each module here exposes `TASKS`, a dict from an entry nam
 function `(windows, window_seconds, peak_size) -> dict` that returns one JSON-able result.
 
 `experiments/benchmark.py --model=NAME` runs a train-step entry of its own `BENCHMARKS` or a
-task of any module listed in `MODULES`.
+task of any module in this package (found by listing it: a new module needs no registration).
 """
 
 import importlib
-
-MODULES = ()  # module names under experiments/benchmarks, e.g. "classical"
+import pkgutil
 
 
 def tasks() -> dict:
-  """Every task of every module in MODULES, by entry name."""
+  """Every task of every module of this package, by entry name."""
   found = {}
-  for name in MODULES:
-    module = importlib.import_module(f"benchmarks.{name}")
+  for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    module = importlib.import_module(f"{__name__}.{info.name}")
     for entry, fn in module.TASKS.items():
       if entry in found:
         raise ValueError(f"benchmark entry {entry!r} defined twice")

@@ -1,0 +1,1 @@
+"""Classical classifiers as pure, jitted fit / predict functions (and thin estimator classes)."""

@@ -1,0 +1,1 @@
+"""Structured models: hidden Markov models, linear-chain CRFs, RBMs, Bayesian-network classifiers."""
