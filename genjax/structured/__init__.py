@@ -1,1 +1,1 @@
-"""Structured models: hidden Markov models, linear-chain CRFs, RBMs, Bayesian-network classifiers."""
+"""Structured models: HMMs, linear-chain CRFs, RBMs and Bayesian-network classifiers."""
