@@ -1,0 +1,86 @@
+"""Bernoulli naive Bayes: independent binary features per class, with Lidstone smoothing."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from genjax.classical import naive_bayes as nb
+
+# binarize: features above it count as 1 (None: the features are already 0/1).
+HYPERPARAMETERS = {"alpha": 1.0, "binarize": 0.0, "priors": None}
+
+
+def _threshold(binarize: float | None) -> jax.Array:
+  # NaN stands for "no thresholding" so that the threshold can live in the array pytree.
+  return jnp.asarray(jnp.nan if binarize is None else binarize, jnp.float32)
+
+
+def _binary(x_NxD: jax.Array, threshold: jax.Array) -> jax.Array:
+  x_NxD = jnp.asarray(x_NxD, jnp.float32)
+  return jnp.where(jnp.isnan(threshold), x_NxD, (x_NxD > threshold).astype(jnp.float32))
+
+
+def init_stats(num_features: int, num_classes: int, binarize: float | None = 0.0) -> dict:
+  """Empty statistics: class counts [C], per-class counts of ones [C, D], the threshold."""
+  return {"count_C": jnp.zeros(num_classes, jnp.float32),
+          "feature_count_CxD": jnp.zeros((num_classes, num_features), jnp.float32),
+          "threshold": _threshold(binarize)}
+
+
+@jax.jit
+def update_stats(stats: dict, x_NxD: jax.Array, y_N: jax.Array) -> dict:
+  """Fold a batch of rows x [N, D] with labels y [N] into the statistics."""
+  onehot_NxC = nb.one_hot(y_N, stats["count_C"].shape[0])
+  x_NxD = _binary(x_NxD, stats["threshold"])
+  return {**stats, "count_C": stats["count_C"] + onehot_NxC.sum(0),
+          "feature_count_CxD": stats["feature_count_CxD"] + onehot_NxC.T @ x_NxD}
+
+
+@functools.partial(jax.jit, static_argnames=("alpha",))
+def finalize(stats: dict, priors: jax.Array | None = None, alpha: float = 1.0) -> dict:
+  """Parameters: log P(x_d = 1 | c) and log P(x_d = 0 | c) [C, D], log priors [C]."""
+  count_C, fc_CxD = stats["count_C"], stats["feature_count_CxD"]
+  log_denom_Cx1 = jnp.log(count_C + 2.0 * alpha)[:, None]
+  return {"log_p_CxD": jnp.log(fc_CxD + alpha) - log_denom_Cx1,
+          "log_q_CxD": jnp.log(count_C[:, None] - fc_CxD + alpha) - log_denom_Cx1,
+          "log_prior_C": nb.log_prior(count_C, priors), "threshold": stats["threshold"]}
+
+
+def fit(x_NxD: jax.Array, y_N: jax.Array, num_classes: int, priors: jax.Array | None = None,
+        alpha: float = 1.0, binarize: float | None = 0.0) -> dict:
+  """Closed-form fit on rows x [N, D] and labels y [N] in 0..num_classes-1."""
+  return _fit(x_NxD, y_N, num_classes, priors, alpha, binarize)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 4, 5))
+def _fit(x_NxD, y_N, num_classes, priors, alpha, binarize):
+  stats = update_stats(init_stats(x_NxD.shape[1], num_classes, binarize), x_NxD, y_N)
+  return finalize(stats, priors, alpha=alpha)
+
+
+@jax.jit
+def joint_log_likelihood(params: dict, x_NxD: jax.Array) -> jax.Array:
+  """log P(x, y) [N, C]: one matmul, x log p + (1 - x) log q summed over features."""
+  x_NxD = _binary(x_NxD, params["threshold"])
+  log_p_CxD, log_q_CxD = params["log_p_CxD"], params["log_q_CxD"]
+  return x_NxD @ (log_p_CxD - log_q_CxD).T + log_q_CxD.sum(-1) + params["log_prior_C"]
+
+
+@jax.jit
+def log_proba(params: dict, x_NxD: jax.Array) -> jax.Array:
+  """Normalised log posteriors log P(y | x) [N, C] by Bayes' rule."""
+  return nb.normalise(joint_log_likelihood(params, x_NxD))
+
+
+@jax.jit
+def predict(params: dict, x_NxD: jax.Array) -> jax.Array:
+  """The most probable class [N] (int32)."""
+  return jnp.argmax(joint_log_likelihood(params, x_NxD), axis=-1).astype(jnp.int32)
+
+
+@jax.jit
+def sample(params: dict, key: jax.Array, y_N: jax.Array) -> jax.Array:
+  """Draw binary x [N, D] (float32 0/1) from the fitted P(x | y) for classes y [N]."""
+  p_NxD = jnp.exp(params["log_p_CxD"][y_N])
+  return jax.random.bernoulli(key, p_NxD).astype(jnp.float32)

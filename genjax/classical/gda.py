@@ -1,0 +1,57 @@
+"""Gaussian discriminant analysis: shared per-class moments (streaming) for LDA and QDA.
+
+The models live in genjax.classical.lda (one covariance shared by all classes: a linear
+decision rule) and genjax.classical.qda (a covariance per class: quadratic), each with the
+classical-model contract. Covariances are maximum-likelihood (divided by the count) and
+shrunk towards a multiple of the identity,
+
+  Sigma <- (1 - shrinkage) Sigma + shrinkage * (trace(Sigma) / D) I,
+
+which keeps them invertible where features are constant (MNIST's border pixels) or
+outnumber the rows.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from genjax.classical import naive_bayes as nb
+
+VARIANTS = {"lda": "genjax.classical.lda", "qda": "genjax.classical.qda"}
+
+
+def init_stats(num_features: int, num_classes: int) -> dict:
+  """Empty statistics: counts [C], means [C, D] and centred scatter matrices [C, D, D]."""
+  return {"count_C": jnp.zeros(num_classes, jnp.float32),
+          "mean_CxD": jnp.zeros((num_classes, num_features), jnp.float32),
+          "scatter_CxDxD": jnp.zeros((num_classes, num_features, num_features), jnp.float32)}
+
+
+@jax.jit
+def update_stats(stats: dict, x_NxD: jax.Array, y_N: jax.Array) -> dict:
+  """Fold a batch into per-class means and scatter matrices (Chan et al.'s pairwise merge,
+  the batch centred on its own class means first)."""
+  x_NxD = jnp.asarray(x_NxD, jnp.float32)
+  onehot_NxC = nb.one_hot(y_N, stats["count_C"].shape[0])
+  nb_C = onehot_NxC.sum(0)
+  mb_CxD = onehot_NxC.T @ x_NxD / jnp.maximum(nb_C, 1.0)[:, None]
+  xc_NxD = x_NxD - onehot_NxC @ mb_CxD
+  sb_CxDxD = jnp.einsum("nc,nd,ne->cde", onehot_NxC, xc_NxD, xc_NxD)
+  na_C = stats["count_C"]
+  n_C = na_C + nb_C
+  delta_CxD = mb_CxD - stats["mean_CxD"]
+  frac_C = nb_C / jnp.maximum(n_C, 1.0)
+  cross_CxDxD = jnp.einsum("cd,ce->cde", delta_CxD, delta_CxD) * (na_C * frac_C)[:, None, None]
+  return {"count_C": n_C, "mean_CxD": stats["mean_CxD"] + delta_CxD * frac_C[:, None],
+          "scatter_CxDxD": stats["scatter_CxDxD"] + sb_CxDxD + cross_CxDxD}
+
+
+def shrink(cov_DxD: jax.Array, shrinkage: float) -> jax.Array:
+  """(1 - shrinkage) cov + shrinkage * (trace(cov) / D) I."""
+  d = cov_DxD.shape[-1]
+  target = jnp.trace(cov_DxD) / d
+  return (1.0 - shrinkage) * cov_DxD + shrinkage * target * jnp.eye(d, dtype=cov_DxD.dtype)
+
+
+def symmetric(a_DxD: jax.Array) -> jax.Array:
+  """The symmetric part, so that float32 round-off does not upset the Cholesky factor."""
+  return 0.5 * (a_DxD + jnp.swapaxes(a_DxD, -1, -2))

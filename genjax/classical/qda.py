@@ -1,0 +1,79 @@
+"""Quadratic discriminant analysis: Gaussian classes, each with its own (shrunk) covariance."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.linalg import solve_triangular
+
+from genjax.classical import gda
+from genjax.classical import naive_bayes as nb
+
+# shrinkage towards (trace / D) I per class, see genjax.classical.gda.
+HYPERPARAMETERS = {"shrinkage": 1e-2, "priors": None}
+
+init_stats = gda.init_stats
+update_stats = gda.update_stats
+
+
+@functools.partial(jax.jit, static_argnames=("shrinkage",))
+def finalize(stats: dict, priors: jax.Array | None = None, shrinkage: float = 1e-2) -> dict:
+  """Parameters: means [C, D], Cholesky factors L_c of the covariances [C, D, D], their
+  inverses [C, D, D] (so the likelihood is a matmul), log-determinants [C], log priors [C]."""
+  count_C = stats["count_C"]
+  cov_CxDxD = gda.symmetric(stats["scatter_CxDxD"] / jnp.maximum(count_C, 1.0)[:, None, None])
+  chol_CxDxD = jnp.linalg.cholesky(jax.vmap(gda.shrink, (0, None))(cov_CxDxD, shrinkage))
+  eye_DxD = jnp.eye(chol_CxDxD.shape[-1], dtype=jnp.float32)
+  inv_chol_CxDxD = jax.vmap(lambda c: solve_triangular(c, eye_DxD, lower=True))(chol_CxDxD)
+  log_det_C = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol_CxDxD, axis1=-2, axis2=-1)), -1)
+  return {"mean_CxD": stats["mean_CxD"], "chol_CxDxD": chol_CxDxD,
+          "inv_chol_CxDxD": inv_chol_CxDxD, "log_det_C": log_det_C,
+          "log_prior_C": nb.log_prior(count_C, priors)}
+
+
+def fit(x_NxD: jax.Array, y_N: jax.Array, num_classes: int, priors: jax.Array | None = None,
+        shrinkage: float = 1e-2) -> dict:
+  """Closed-form fit on rows x [N, D] and labels y [N] in 0..num_classes-1."""
+  return _fit(x_NxD, y_N, num_classes, priors, shrinkage)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 4))
+def _fit(x_NxD, y_N, num_classes, priors, shrinkage):
+  stats = update_stats(init_stats(x_NxD.shape[1], num_classes), x_NxD, y_N)
+  return finalize(stats, priors, shrinkage=shrinkage)
+
+
+@jax.jit
+def joint_log_likelihood(params: dict, x_NxD: jax.Array) -> jax.Array:
+  """log P(x, y) [N, C]: log N(x; mu_c, Sigma_c) + log prior_c."""
+  d = x_NxD.shape[-1]
+
+  def one_class(args):
+    mean_D, inv_chol_DxD = args
+    z_NxD = (x_NxD - mean_D) @ inv_chol_DxD.T
+    return jnp.sum(jnp.square(z_NxD), -1)
+
+  # One class at a time: [N, D] per step instead of an [N, C, D] intermediate.
+  sq_CxN = jax.lax.map(one_class, (params["mean_CxD"], params["inv_chol_CxDxD"]))
+  log_norm_C = -0.5 * (params["log_det_C"] + d * jnp.log(2.0 * jnp.pi))
+  return -0.5 * sq_CxN.T + log_norm_C + params["log_prior_C"]
+
+
+@jax.jit
+def log_proba(params: dict, x_NxD: jax.Array) -> jax.Array:
+  """Normalised log posteriors log P(y | x) [N, C] by Bayes' rule."""
+  return nb.normalise(joint_log_likelihood(params, x_NxD))
+
+
+@jax.jit
+def predict(params: dict, x_NxD: jax.Array) -> jax.Array:
+  """The most probable class [N] (int32)."""
+  return jnp.argmax(joint_log_likelihood(params, x_NxD), axis=-1).astype(jnp.int32)
+
+
+@jax.jit
+def sample(params: dict, key: jax.Array, y_N: jax.Array) -> jax.Array:
+  """Draw x [N, D] ~ N(mu_y, Sigma_y) for the given classes y [N]."""
+  chol_NxDxD = params["chol_CxDxD"][y_N]
+  z_NxD = jax.random.normal(key, (y_N.shape[0], chol_NxDxD.shape[-1]))
+  return params["mean_CxD"][y_N] + jnp.einsum("nde,ne->nd", chol_NxDxD, z_NxD)
