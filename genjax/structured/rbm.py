@@ -1,0 +1,363 @@
+"""Bernoulli-Bernoulli restricted Boltzmann machine: CD-k and persistent CD as a genjax family.
+
+Energy E(v, h) = -v.b - h.c - v W h over binary visible v (D) and hidden h (H) units, so
+
+  p(h_j = 1 | v) = sigmoid(c_j + v W_j),   p(v_i = 1 | h) = sigmoid(b_i + W_i h),
+  F(v) = -v.b - sum_j softplus(c_j + v W_j)         (free energy: p(v) = exp(-F(v)) / Z).
+
+Training follows Hinton's practical guide (2010): the CD-k (or persistent CD) estimate of the
+log-likelihood gradient with hidden probabilities in the statistics, sampled hidden states
+driving the chains, SGD with momentum (0.5, then 0.9), L2 weight decay on W, and a learning
+rate that decays linearly to zero over the last part of the run. Persistent chains live in
+the state. The step is pure: its noise is folded from the run key and `state.step`, and under
+data parallelism every device draws the global batch's noise and takes its own slice, so a
+run on N devices takes the same steps as one device with the same global batch.
+"""
+
+import itertools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from flax import struct
+
+from genjax import rng
+from genjax.parallel import device_index
+
+METHODS = ("cd", "pcd")
+
+
+def model_config(**overrides) -> ml_collections.ConfigDict:
+  """The `model` section of an RBM config, every field present (so each can be overridden)."""
+  c = ml_collections.ConfigDict({
+      "num_hidden": 500,
+      "method": "cd",  # cd | pcd (persistent chains in the state)
+      "cd_k": 1,  # Gibbs steps per update
+      "init_scale": 0.01,  # W ~ N(0, init_scale^2)
+      "visible_bias_init": "data",  # data: log(p / (1 - p)) of the training pixels | zero
+      "sample_gibbs_steps": 1000,  # block Gibbs steps behind each sample grid
+  })
+  for name, value in overrides.items():
+    if name not in c:
+      raise KeyError(f"no RBM model field {name!r}")
+    c[name] = value
+  return c
+
+
+def optim_config(**overrides) -> ml_collections.ConfigDict:
+  """The `optim` section: SGD with momentum and weight decay, as in Hinton's guide."""
+  c = ml_collections.ConfigDict({
+      "learning_rate": 0.05,
+      "initial_momentum": 0.5,
+      "final_momentum": 0.9,
+      "momentum_switch_step": 3000,  # 5 epochs of 600 batches of 100
+      "weight_decay": 2e-4,  # L2 on W (not the biases)
+      "decay_start": 0.5,  # the learning rate decays linearly to 0 from this fraction of the run
+  })
+  for name, value in overrides.items():
+    if name not in c:
+      raise KeyError(f"no RBM optim field {name!r}")
+    c[name] = value
+  return c
+
+
+@struct.dataclass
+class RBMParams:
+  """Weights W_DxH, visible biases b_D and hidden biases c_H."""
+
+  w: jax.Array
+  b: jax.Array
+  c: jax.Array
+
+
+@struct.dataclass
+class RBMHParams:
+  """What the step closes over (static: part of the compiled program)."""
+
+  method: str = struct.field(pytree_node=False, default="cd")
+  cd_k: int = struct.field(pytree_node=False, default=1)
+  learning_rate: float = struct.field(pytree_node=False, default=0.05)
+  initial_momentum: float = struct.field(pytree_node=False, default=0.5)
+  final_momentum: float = struct.field(pytree_node=False, default=0.9)
+  momentum_switch_step: int = struct.field(pytree_node=False, default=0)
+  weight_decay: float = struct.field(pytree_node=False, default=0.0)
+  decay_start_step: int = struct.field(pytree_node=False, default=-1)  # < 0: constant rate
+  num_steps: int = struct.field(pytree_node=False, default=1)
+  sample_gibbs_steps: int = struct.field(pytree_node=False, default=1000)
+  image_shape: tuple = struct.field(pytree_node=False, default=(28, 28, 1))
+
+
+@struct.dataclass
+class RBMState:
+  """Parameters, their momentum velocities, the persistent chains and the step count."""
+
+  step: jax.Array
+  params: RBMParams
+  velocity: RBMParams
+  chains: jax.Array  # (batch, D) persistent fantasy particles (pcd); unused for cd
+  hparams: RBMHParams = struct.field(pytree_node=False)
+
+
+# ------------------------------------------------------------------------------ the model
+
+
+def hidden_probs(params: RBMParams, v_BxD: jax.Array) -> jax.Array:
+  """p(h = 1 | v), shape (B, H)."""
+  return jax.nn.sigmoid(v_BxD @ params.w + params.c)
+
+
+def visible_probs(params: RBMParams, h_BxH: jax.Array) -> jax.Array:
+  """p(v = 1 | h), shape (B, D)."""
+  return jax.nn.sigmoid(h_BxH @ params.w.T + params.b)
+
+
+def free_energy(params: RBMParams, v_BxD: jax.Array) -> jax.Array:
+  """F(v) = -v.b - sum_j softplus(c_j + v W_j), shape (B,): log p(v) = -F(v) - log Z."""
+  return -v_BxD @ params.b - jnp.sum(jax.nn.softplus(v_BxD @ params.w + params.c), axis=-1)
+
+
+def energy(params: RBMParams, v_BxD: jax.Array, h_BxH: jax.Array) -> jax.Array:
+  """E(v, h) = -v.b - h.c - v W h, shape (B,)."""
+  return (-v_BxD @ params.b - h_BxH @ params.c
+          - jnp.sum((v_BxD @ params.w) * h_BxH, axis=-1))
+
+
+def _bernoulli(key: jax.Array, p_BxK: jax.Array, axis_name: str | None) -> jax.Array:
+  """Bernoulli(p) draws; under data parallelism each device draws the global batch's noise
+  and keeps its own rows, so the noise does not depend on the device count."""
+  local = p_BxK.shape[0]
+  n_dev = 1 if axis_name is None else jax.lax.psum(1, axis_name)
+  u = jax.random.uniform(key, (n_dev * local, *p_BxK.shape[1:]), p_BxK.dtype)
+  u = jax.lax.dynamic_slice_in_dim(u, device_index(axis_name) * local, local)
+  return (u < p_BxK).astype(p_BxK.dtype)
+
+
+def gibbs_step(params: RBMParams, v_BxD: jax.Array, key: jax.Array,
+               axis_name: str | None = None) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """One block Gibbs sweep v -> h -> v'. Returns (v' sampled, p(v'|h), h sampled)."""
+  k_h, k_v = jax.random.split(key)
+  h = _bernoulli(k_h, hidden_probs(params, v_BxD), axis_name)
+  pv = visible_probs(params, h)
+  return _bernoulli(k_v, pv, axis_name), pv, h
+
+
+def gibbs_chain(params: RBMParams, v_BxD: jax.Array, key: jax.Array, num_steps: int,
+                axis_name: str | None = None) -> tuple[jax.Array, jax.Array]:
+  """`num_steps` block Gibbs sweeps from v (a `lax.scan`). Returns (v sampled, p(v | h))."""
+
+  def body(carry, t):
+    v, _ = carry
+    v, pv, _ = gibbs_step(params, v, jax.random.fold_in(key, t), axis_name)
+    return (v, pv), None
+
+  (v, pv), _ = jax.lax.scan(body, (v_BxD, v_BxD), jnp.arange(num_steps))
+  return v, pv
+
+
+def exact_log_partition(params: RBMParams) -> jax.Array:
+  """log Z by enumerating the smaller layer (2^min(D, H) states; for tiny RBMs and tests).
+
+  Summing out the other layer in closed form: log Z = logsumexp_h [h.c + sum_i softplus(b_i +
+  W_i h)] (or the same with the layers' roles swapped).
+  """
+  d, h = params.w.shape
+  if min(d, h) > 24:
+    raise ValueError(f"enumerating 2^{min(d, h)} states is too many; use AIS")
+  w, b, c = (params.w, params.b, params.c) if h <= d else (params.w.T, params.c, params.b)
+  states = jnp.asarray(list(itertools.product([0.0, 1.0], repeat=w.shape[1])), w.dtype)
+  log_unnorm = states @ c + jnp.sum(jax.nn.softplus(states @ w.T + b), axis=-1)
+  return jax.nn.logsumexp(log_unnorm)
+
+
+def pseudo_log_likelihood(params: RBMParams, v_BxD: jax.Array, key: jax.Array) -> jax.Array:
+  """Stochastic pseudo-log-likelihood D * log sigmoid(F(v with bit i flipped) - F(v)), one
+  random bit i per example; shape (B,)."""
+  d = v_BxD.shape[-1]
+  i = jax.random.randint(key, (v_BxD.shape[0],), 0, d)
+  flip = jax.nn.one_hot(i, d, dtype=v_BxD.dtype)
+  v_flipped = v_BxD + flip - 2.0 * v_BxD * flip
+  return d * jax.nn.log_sigmoid(free_energy(params, v_flipped) - free_energy(params, v_BxD))
+
+
+# ------------------------------------------------------------------------------ the family
+
+
+def _hparams(config: ml_collections.ConfigDict) -> RBMHParams:
+  m, o, t = config.model, config.optim, config.train
+  if m.method not in METHODS:
+    raise ValueError(f"unknown model.method {m.method!r}; expected one of {METHODS}")
+  if m.cd_k < 1:
+    raise ValueError(f"model.cd_k must be >= 1, got {m.cd_k}")
+  num_steps = t.num_steps
+  decay_start = -1
+  if o.decay_start < 1.0:
+    if num_steps <= 0:
+      # The family sees only the config, not the data, so it cannot turn epochs into steps.
+      raise ValueError("a decaying learning rate (optim.decay_start < 1) needs train.num_steps")
+    decay_start = int(o.decay_start * num_steps)
+  return RBMHParams(method=m.method, cd_k=m.cd_k, learning_rate=o.learning_rate,
+                    initial_momentum=o.initial_momentum, final_momentum=o.final_momentum,
+                    momentum_switch_step=o.momentum_switch_step, weight_decay=o.weight_decay,
+                    decay_start_step=decay_start, num_steps=max(num_steps, 1),
+                    sample_gibbs_steps=m.sample_gibbs_steps,
+                    image_shape=tuple(config.data.image_shape))
+
+
+def data_visible_bias(pixel_means_D: np.ndarray, eps: float = 1e-3) -> np.ndarray:
+  """log(p / (1 - p)) of per-pixel on-probabilities, clipped to [eps, 1 - eps]."""
+  p = np.clip(np.asarray(pixel_means_D, np.float64), eps, 1.0 - eps)
+  return np.log(p / (1.0 - p)).astype(np.float32)
+
+
+def training_pixel_means(config: ml_collections.ConfigDict) -> np.ndarray:
+  """Mean intensity in [0, 1] of each pixel over the training split (the on-probability of a
+  dynamically binarised pixel)."""
+  from genjax import train
+  x = train.load_split(config, "train").images
+  return x.reshape(len(x), -1).astype(np.float64).mean(0) / 255.0
+
+
+def create_state(key: jax.Array, config: ml_collections.ConfigDict) -> RBMState:
+  """Small random weights, zero hidden biases, visible biases from the data (Hinton's guide)
+  or zero, zero velocities, and persistent chains started at the visible biases' marginals."""
+  hp = _hparams(config)
+  d, h = int(np.prod(config.data.image_shape)), config.model.num_hidden
+  k_w, k_chain = jax.random.split(key)
+  w = config.model.init_scale * jax.random.normal(k_w, (d, h), jnp.float32)
+  if config.model.visible_bias_init == "data":
+    b = jnp.asarray(data_visible_bias(training_pixel_means(config)))
+  elif config.model.visible_bias_init == "zero":
+    b = jnp.zeros((d,), jnp.float32)
+  else:
+    raise ValueError(f"unknown model.visible_bias_init {config.model.visible_bias_init!r}; "
+                     "expected 'data' or 'zero'")
+  params = RBMParams(w=w, b=b, c=jnp.zeros((h,), jnp.float32))
+  chains = jax.random.bernoulli(k_chain, jax.nn.sigmoid(b),
+                                (config.data.batch_size, d)).astype(jnp.float32)
+  return RBMState(step=jnp.zeros((), jnp.int32), params=params,
+                  velocity=jax.tree.map(jnp.zeros_like, params), chains=chains, hparams=hp)
+
+
+def learning_rate(hp: RBMHParams, step: jax.Array) -> jax.Array:
+  """The base rate, decaying linearly to 0 between decay_start_step and num_steps."""
+  if hp.decay_start_step < 0:
+    return jnp.asarray(hp.learning_rate, jnp.float32)
+  span = max(hp.num_steps - hp.decay_start_step, 1)
+  frac = jnp.clip((hp.num_steps - step) / span, 0.0, 1.0)
+  return hp.learning_rate * frac.astype(jnp.float32)
+
+
+def momentum(hp: RBMHParams, step: jax.Array) -> jax.Array:
+  return jnp.where(step < hp.momentum_switch_step, hp.initial_momentum, hp.final_momentum)
+
+
+def _pmean(tree, axis_name: str | None):
+  return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
+
+
+def _flat(batch: dict) -> jax.Array:
+  x = batch["image"]
+  return x.reshape(x.shape[0], -1).astype(jnp.float32)
+
+
+def cd_gradient(params: RBMParams, v0_BxD: jax.Array, vk_BxD: jax.Array) -> RBMParams:
+  """The CD/PCD estimate of d log p / d theta: positive statistics of the data minus negative
+  statistics of the chains' states, with hidden probabilities (not samples) in both."""
+  ph0, phk = hidden_probs(params, v0_BxD), hidden_probs(params, vk_BxD)
+  n_pos, n_neg = v0_BxD.shape[0], vk_BxD.shape[0]
+  return RBMParams(w=v0_BxD.T @ ph0 / n_pos - vk_BxD.T @ phk / n_neg,
+                   b=jnp.mean(v0_BxD, 0) - jnp.mean(vk_BxD, 0),
+                   c=jnp.mean(ph0, 0) - jnp.mean(phk, 0))
+
+
+def train_step(state: RBMState, batch: dict, key: jax.Array,
+               axis_name: str | None = None) -> tuple[RBMState, dict]:
+  """One CD-k or PCD-k update on `batch`.
+
+  Args:
+    state: the RBM state.
+    batch: {"image": binary float (B, H, W, C), ...}; under data parallelism this device's
+      slice (the persistent chains are global: each device advances its slice, then gathers).
+    key: the run's base training key; the step's key is folded from `state.step`.
+    axis_name: the device axis to average gradients and metrics over.
+  Returns:
+    The new state and {"reconstruction_error" (squared error per image of p(v | h ~ p(h |
+    v))), "free_energy" (mean over the batch), "learning_rate"}.
+  """
+  hp, params = state.hparams, state.params
+  k_recon, k_chain = jax.random.split(rng.step_key(key, state.step))
+  v0 = _flat(batch)
+  local = v0.shape[0]
+  if hp.method == "pcd":
+    start = jax.lax.dynamic_slice_in_dim(state.chains, device_index(axis_name) * local, local)
+  else:
+    start = v0
+  vk, _ = gibbs_chain(params, start, k_chain, hp.cd_k, axis_name)
+  grad = _pmean(cd_gradient(params, v0, vk), axis_name)
+
+  step = state.step
+  lr, mom = learning_rate(hp, step), momentum(hp, step)
+  grad = grad.replace(w=grad.w - hp.weight_decay * params.w)
+  velocity = jax.tree.map(lambda u, g: mom * u + lr * g, state.velocity, grad)
+  new_params = jax.tree.map(jnp.add, params, velocity)
+
+  chains = state.chains
+  if hp.method == "pcd":
+    chains = vk if axis_name is None else jax.lax.all_gather(vk, axis_name, tiled=True)
+  _, pv1, _ = gibbs_step(params, v0, k_recon, axis_name)
+  metrics = {"reconstruction_error": jnp.mean(jnp.sum((v0 - pv1) ** 2, -1)),
+             "free_energy": jnp.mean(free_energy(params, v0)),
+             "learning_rate": lr}
+  new_state = state.replace(step=step + 1, params=new_params, velocity=velocity, chains=chains)
+  return new_state, _pmean(metrics, axis_name)
+
+
+def eval_step(state: RBMState, batch: dict, key: jax.Array,
+              axis_name: str | None = None) -> dict:
+  """Reconstruction error, mean free energy and stochastic pseudo-log-likelihood per image.
+
+  (The test log-likelihood needs log Z: genjax.structured.ais and experiments/rbm_ais.py.)
+  """
+  params = state.params
+  v = _flat(batch)
+  k_recon, k_pl = jax.random.split(key)
+  _, pv1, _ = gibbs_step(params, v, k_recon, axis_name)
+  metrics = {"reconstruction_error": jnp.mean(jnp.sum((v - pv1) ** 2, -1)),
+             "free_energy": jnp.mean(free_energy(params, v)),
+             "pseudo_log_likelihood": jnp.mean(pseudo_log_likelihood(params, v, k_pl))}
+  return _pmean(metrics, axis_name)
+
+
+def sample(state: RBMState, key: jax.Array, num: int, num_steps: int | None = None) -> jax.Array:
+  """`num` images: p(v | h) after block Gibbs sweeps (`hparams.sample_gibbs_steps` unless
+  `num_steps` is given) from random binary images; shape (num, *image_shape) in [0, 1]."""
+  hp, params = state.hparams, state.params
+  k0, k_chain = jax.random.split(key)
+  v0 = jax.random.bernoulli(k0, 0.5, (num, params.w.shape[0])).astype(jnp.float32)
+  _, pv = gibbs_chain(params, v0, k_chain, hp.sample_gibbs_steps if num_steps is None
+                      else num_steps)
+  return pv.reshape(num, *hp.image_shape)
+
+
+def chain_grid(params: RBMParams, key: jax.Array, v0_BxD: jax.Array, num_frames: int,
+               steps_between: int) -> jax.Array:
+  """Snapshots p(v | h) of B chains every `steps_between` sweeps: (num_frames, B, D), for a
+  grid whose columns follow each chain from its start `v0_BxD` (e.g. test images)."""
+
+  def body(v, t):
+    v, pv = gibbs_chain(params, v, jax.random.fold_in(key, t), steps_between)
+    return v, pv
+
+  _, frames = jax.lax.scan(body, v0_BxD, jnp.arange(num_frames))
+  return frames
+
+
+def parameter_count(params: RBMParams) -> int:
+  return sum(int(x.size) for x in jax.tree.leaves(params))
+
+
+def unpack(state: Any) -> RBMParams:
+  """The parameters of an RBMState (or the RBMParams themselves)."""
+  return state.params if isinstance(state, RBMState) else state
