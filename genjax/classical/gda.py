@@ -19,30 +19,39 @@ from genjax.classical import naive_bayes as nb
 VARIANTS = {"lda": "genjax.classical.lda", "qda": "genjax.classical.qda"}
 
 
-def init_stats(num_features: int, num_classes: int) -> dict:
-  """Empty statistics: counts [C], means [C, D] and centred scatter matrices [C, D, D]."""
+def init_stats(num_features: int, num_classes: int, shared: bool) -> dict:
+  """Empty statistics: counts [C], means [C, D] and centred scatter matrices, pooled over
+  the classes ([D, D], enough for LDA) when `shared`, else one per class ([C, D, D])."""
+  d = num_features
+  scatter = ({"scatter_DxD": jnp.zeros((d, d), jnp.float32)} if shared else
+             {"scatter_CxDxD": jnp.zeros((num_classes, d, d), jnp.float32)})
   return {"count_C": jnp.zeros(num_classes, jnp.float32),
-          "mean_CxD": jnp.zeros((num_classes, num_features), jnp.float32),
-          "scatter_CxDxD": jnp.zeros((num_classes, num_features, num_features), jnp.float32)}
+          "mean_CxD": jnp.zeros((num_classes, d), jnp.float32), **scatter}
 
 
 @jax.jit
 def update_stats(stats: dict, x_NxD: jax.Array, y_N: jax.Array) -> dict:
   """Fold a batch into per-class means and scatter matrices (Chan et al.'s pairwise merge,
-  the batch centred on its own class means first)."""
+  the batch centred on its own class means first, so float32 keeps its precision)."""
   x_NxD = jnp.asarray(x_NxD, jnp.float32)
   onehot_NxC = nb.one_hot(y_N, stats["count_C"].shape[0])
   nb_C = onehot_NxC.sum(0)
   mb_CxD = onehot_NxC.T @ x_NxD / jnp.maximum(nb_C, 1.0)[:, None]
   xc_NxD = x_NxD - onehot_NxC @ mb_CxD
-  sb_CxDxD = jnp.einsum("nc,nd,ne->cde", onehot_NxC, xc_NxD, xc_NxD)
   na_C = stats["count_C"]
   n_C = na_C + nb_C
   delta_CxD = mb_CxD - stats["mean_CxD"]
   frac_C = nb_C / jnp.maximum(n_C, 1.0)
-  cross_CxDxD = jnp.einsum("cd,ce->cde", delta_CxD, delta_CxD) * (na_C * frac_C)[:, None, None]
-  return {"count_C": n_C, "mean_CxD": stats["mean_CxD"] + delta_CxD * frac_C[:, None],
-          "scatter_CxDxD": stats["scatter_CxDxD"] + sb_CxDxD + cross_CxDxD}
+  weighted_CxD = delta_CxD * (na_C * frac_C)[:, None]
+  new = {"count_C": n_C, "mean_CxD": stats["mean_CxD"] + delta_CxD * frac_C[:, None]}
+  if "scatter_DxD" in stats:
+    new["scatter_DxD"] = stats["scatter_DxD"] + xc_NxD.T @ xc_NxD + delta_CxD.T @ weighted_CxD
+  else:
+    # One class at a time, masking the others: [D, D] per step, not an [N, C, D] product.
+    sb_CxDxD = jax.lax.map(lambda m_N: (xc_NxD * m_N[:, None]).T @ xc_NxD, onehot_NxC.T)
+    cross_CxDxD = jnp.einsum("cd,ce->cde", weighted_CxD, delta_CxD)
+    new["scatter_CxDxD"] = stats["scatter_CxDxD"] + sb_CxDxD + cross_CxDxD
+  return new
 
 
 def shrink(cov_DxD: jax.Array, shrinkage: float) -> jax.Array:

@@ -13,8 +13,12 @@ from genjax.classical import naive_bayes as nb
 # constant pixels from making the covariance singular.
 HYPERPARAMETERS = {"shrinkage": 1e-3, "priors": None}
 
-init_stats = gda.init_stats
 update_stats = gda.update_stats
+
+
+def init_stats(num_features: int, num_classes: int) -> dict:
+  """Empty statistics: counts [C], means [C, D], the pooled within-class scatter [D, D]."""
+  return gda.init_stats(num_features, num_classes, shared=True)
 
 
 @functools.partial(jax.jit, static_argnames=("shrinkage",))
@@ -26,7 +30,7 @@ def finalize(stats: dict, priors: jax.Array | None = None, shrinkage: float = 1e
   -mu_c' Sigma^-1 mu_c / 2 + log prior_c [C] (log P(x, c) = w_c' x + b_c + a term in x only).
   """
   count_C, mean_CxD = stats["count_C"], stats["mean_CxD"]
-  cov_DxD = gda.symmetric(stats["scatter_CxDxD"].sum(0) / jnp.sum(count_C))
+  cov_DxD = gda.symmetric(stats["scatter_DxD"] / jnp.sum(count_C))
   chol_DxD = jnp.linalg.cholesky(gda.shrink(cov_DxD, shrinkage))
   weight_CxD = cho_solve((chol_DxD, True), mean_CxD.T).T
   log_prior_C = nb.log_prior(count_C, priors)

@@ -12,8 +12,12 @@ from genjax.classical import naive_bayes as nb
 # shrinkage towards (trace / D) I per class, see genjax.classical.gda.
 HYPERPARAMETERS = {"shrinkage": 1e-2, "priors": None}
 
-init_stats = gda.init_stats
 update_stats = gda.update_stats
+
+
+def init_stats(num_features: int, num_classes: int) -> dict:
+  """Empty statistics: counts [C], means [C, D], per-class scatter matrices [C, D, D]."""
+  return gda.init_stats(num_features, num_classes, shared=False)
 
 
 @functools.partial(jax.jit, static_argnames=("shrinkage",))
