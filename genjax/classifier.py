@@ -6,14 +6,16 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
+from flax import linen as nn
 from flax import struct
 
 from genjax import rng
+from genjax.nn.classifiers import LeNet5, MLPClassifier, SmallCNN
 from genjax.nn.cnn import DomainCNN
 from genjax.parallel import device_index
 from genjax.state import ModelState
 
-ARCHS = ("domain_cnn",)
+ARCHS = ("domain_cnn", "mlp", "lenet5", "cnn")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "cosine", "step")
 
@@ -26,17 +28,31 @@ class ClassifierState:
   model: ModelState
 
 
-def build_model(config: ml_collections.ConfigDict) -> DomainCNN:
-  """The network `config.model` describes.
+def build_model(config: ml_collections.ConfigDict) -> nn.Module:
+  """The network `config.model` describes: `arch` is one of ARCHS.
 
-  Its module takes `(x, train=...)` and has a `bn_axis_name` field, which the train step sets
-  to the device axis.
+  `domain_cnn` (genjax.nn.cnn.DomainCNN: widths, feature_dim, dropout_rate, batch_norm),
+  `mlp` (MLPClassifier: hidden, dropout_rate, input_dropout_rate), `lenet5` (LeNet5:
+  activation) or `cnn` (SmallCNN: widths, convs_per_stage, hidden, dropout_rate); fields a
+  config leaves out take the module's defaults. Its module takes `(x, train=...)` and has a
+  `bn_axis_name` field, which the train step sets to the device axis.
   """
   m = config.model
-  if m.arch != "domain_cnn":
-    raise ValueError(f"unknown classifier architecture {m.arch!r}; expected one of {ARCHS}")
-  return DomainCNN(num_classes=m.num_classes, widths=tuple(m.widths), feature_dim=m.feature_dim,
-                   dropout_rate=m.get("dropout_rate", 0.0), batch_norm=m.get("batch_norm", True))
+  if m.arch == "domain_cnn":
+    return DomainCNN(num_classes=m.num_classes, widths=tuple(m.widths),
+                     feature_dim=m.feature_dim, dropout_rate=m.get("dropout_rate", 0.0),
+                     batch_norm=m.get("batch_norm", True))
+  if m.arch == "mlp":
+    return MLPClassifier(num_classes=m.num_classes, hidden=tuple(m.get("hidden", (800, 800))),
+                         dropout_rate=m.get("dropout_rate", 0.0),
+                         input_dropout_rate=m.get("input_dropout_rate", 0.0))
+  if m.arch == "lenet5":
+    return LeNet5(num_classes=m.num_classes, activation=m.get("activation", "relu"))
+  if m.arch == "cnn":
+    return SmallCNN(num_classes=m.num_classes, widths=tuple(m.get("widths", (32, 64))),
+                    convs_per_stage=m.get("convs_per_stage", 1), hidden=m.get("hidden", 128),
+                    dropout_rate=m.get("dropout_rate", 0.0))
+  raise ValueError(f"unknown classifier architecture {m.arch!r}; expected one of {ARCHS}")
 
 
 def schedule_steps(config: ml_collections.ConfigDict) -> int:
