@@ -1,0 +1,295 @@
+"""Ng & Jordan (2001) on discriminative vs generative classifiers: learning curves of naive
+Bayes and Gaussian discriminant analysis (LDA) against logistic regression.
+
+  python experiments/ng_jordan.py --outdir=runs/ng_jordan --data_root=../shared/data
+
+For every dataset and training-set size m, `--splits` random training sets are drawn and
+the three models fitted on each; the splits run as one vmapped program per m (the closed-form
+fits and the L-BFGS fits alike). Test error is averaged over the splits, with the standard
+error of the mean as the error bar. Datasets: the UCI sets bundled with scikit-learn
+(test = the rows not drawn for training; features standardised with the training rows'
+statistics; Gaussian NB) and image pairs from MNIST and Fashion-MNIST (train pool = the
+pair's training images, test = the pair's test images; pixels binarised at 0.5 for all
+three models; Bernoulli NB). Logistic regression is genjax.classical.logistic with
+l2 = 1 / m (scikit-learn's default C = 1); LDA shrinks its covariance by --lda_shrinkage.
+
+Writes <outdir>/<dataset>.png, summary.png, results.json (every curve, per-split errors,
+crossings) and crossings.md: where each generative curve crosses logistic regression's, and
+whether the dataset shows the paper's two regimes (the generative model better at the
+smallest m, logistic regression better at the largest, both by more than two standard
+errors of the paired difference).
+"""
+
+import os
+import time
+
+import numpy as np
+from absl import app, flags
+
+UCI = ("breast_cancer", "wine", "iris", "digits")
+# name -> (image dataset, class a, class b); labels: 0 for a, 1 for b.
+IMAGE_PAIRS = {
+    "mnist_3v5": ("mnist", 3, 5),
+    "mnist_4v9": ("mnist", 4, 9),
+    "fashion_shirt_v_tshirt": ("fashion_mnist", 6, 0),
+    "fashion_pullover_v_coat": ("fashion_mnist", 2, 4),
+}
+DATASETS = (*UCI, *IMAGE_PAIRS)
+PAIRS = (("nb", "lr"), ("gda", "lr"))
+LABELS = {"nb": "naive Bayes", "gda": "GDA (LDA)", "lr": "logistic regression"}
+
+flags.DEFINE_list("datasets", list(DATASETS), f"Any of {', '.join(DATASETS)}.")
+flags.DEFINE_string("outdir", "runs/ng_jordan", "Where figures and tables go.")
+flags.DEFINE_string("data_root", "../shared/data", "Holds mnist/ and fashion_mnist/ IDX files; "
+                    "empty: read the image datasets through TFDS.")
+flags.DEFINE_integer("splits", 20, "Random training sets per size.")
+flags.DEFINE_integer("num_sizes", 10, "Training-set sizes per dataset (geometric grid).")
+flags.DEFINE_integer("max_train_images", 4000, "Largest training set of the image pairs.")
+flags.DEFINE_float("uci_train_fraction", 0.75, "Largest training share of a UCI set.")
+flags.DEFINE_float("lda_shrinkage", 0.05, "LDA covariance shrinkage (genjax.classical.gda).")
+flags.DEFINE_float("lr_c", 1.0, "Logistic regression: l2 = 1 / (lr_c * m).")
+flags.DEFINE_integer("seed", 0, "Seed of the random splits.")
+FLAGS = flags.FLAGS
+
+
+def load_dataset(name: str, data_root: str) -> dict:
+  """{"x", "y", "num_classes", "x_test", "y_test" (image pairs only), "kind"}; kind is
+  "continuous" (UCI: Gaussian NB, standardised) or "binary" (images: Bernoulli NB)."""
+  from genjax.data import tabular
+  if name in UCI:
+    d = tabular.load(name)
+    return {"x": d.x, "y": d.y, "num_classes": d.num_classes, "kind": "continuous"}
+  from genjax.data.images import load_arrays
+  source, a, b = IMAGE_PAIRS[name]
+  idx_dir = os.path.join(data_root, source) if data_root else None
+  out = {"num_classes": 2, "kind": "binary"}
+  for split, suffix in (("train", ""), ("test", "_test")):
+    arrays = load_arrays(source, split, idx_dir=idx_dir)
+    pair = tabular.image_pair(arrays.images, arrays.labels, a, b, name)
+    out["x" + suffix] = (pair.x > 0.5).astype(np.float32)
+    out["y" + suffix] = pair.y
+  return out
+
+
+def training_sizes(data: dict, num_sizes: int, max_train_images: int,
+                   uci_train_fraction: float) -> list[int]:
+  """A geometric grid of training-set sizes from a few rows per class to the largest."""
+  n, c = len(data["y"]), data["num_classes"]
+  hi = min(n, max_train_images) if "x_test" in data else int(uci_train_fraction * n)
+  lo = max(2 * c, 6)
+  return sorted({int(round(m)) for m in np.geomspace(lo, hi, num_sizes)})
+
+
+def split_indices(y: np.ndarray, num_classes: int, m: int, splits: int, seed: int,
+                  with_test: bool) -> tuple[np.ndarray, np.ndarray | None]:
+  """Training rows [S, m] of `splits` random splits (one row of every class first, so that
+  each class is seen), and the remaining rows [S, N - m] as their test sets if `with_test`."""
+  train, test = [], []
+  for s in range(splits):
+    rng = np.random.default_rng([seed, m, s])
+    order = rng.permutation(len(y))
+    firsts = np.array([order[y[order] == c][0] for c in range(num_classes)])
+    order = np.concatenate([firsts, order[~np.isin(order, firsts)]])
+    train.append(np.sort(order[:m]))
+    test.append(np.sort(order[m:]))
+  return np.stack(train), (np.stack(test) if with_test else None)
+
+
+def make_errors_fn(num_classes: int, kind: str, lda_shrinkage: float, lr_c: float,
+                   shared_test: bool):
+  """A jitted function of training sets [S, m, D], [S, m] and test sets ([S, T, D], [S, T],
+  or one shared [T, D], [T]) -> test errors {"nb", "gda", "lr"} [S] and L-BFGS iterations."""
+  import jax
+  import jax.numpy as jnp
+
+  from genjax.classical import bernoulli_nb, gaussian_nb, lda, logistic
+
+  def one_split(x_tr, y_tr, x_te, y_te):
+    if kind == "continuous":
+      # Standardise with the training rows only; a constant feature keeps scale 1.
+      mu, sd = x_tr.mean(0), x_tr.std(0)
+      sd = jnp.where(sd > 0, sd, 1.0)
+      x_tr, x_te = (x_tr - mu) / sd, (x_te - mu) / sd
+      nb_params = gaussian_nb.fit(x_tr, y_tr, num_classes)
+      nb_pred = gaussian_nb.predict(nb_params, x_te)
+    else:
+      nb_params = bernoulli_nb.fit(x_tr, y_tr, num_classes, binarize=None)
+      nb_pred = bernoulli_nb.predict(nb_params, x_te)
+    gda_pred = lda.predict(lda.fit(x_tr, y_tr, num_classes, shrinkage=lda_shrinkage), x_te)
+    lr_params = logistic.fit(x_tr, y_tr, num_classes, l2=1.0 / (lr_c * x_tr.shape[0]))
+    lr_pred = logistic.predict(lr_params, x_te)
+    err = lambda pred: jnp.mean(pred != y_te)
+    return {"nb": err(nb_pred), "gda": err(gda_pred), "lr": err(lr_pred),
+            "lr_iterations": lr_params["num_iterations"]}
+
+  return jax.jit(jax.vmap(one_split, in_axes=(0, 0, None, None) if shared_test else 0))
+
+
+def run_dataset(name: str, data: dict, sizes: list[int], splits: int, seed: int,
+                lda_shrinkage: float, lr_c: float) -> dict:
+  """Learning curves of one dataset: per model, sizes -> mean, standard error, per split."""
+  shared_test = "x_test" in data
+  fn = make_errors_fn(data["num_classes"], data["kind"], lda_shrinkage, lr_c, shared_test)
+  x, y = data["x"], data["y"]
+  per_split = {k: [] for k in ("nb", "gda", "lr")}
+  iterations = []
+  for m in sizes:
+    tr, te = split_indices(y, data["num_classes"], m, splits, seed, not shared_test)
+    test = (data["x_test"], data["y_test"]) if shared_test else (x[te], y[te])
+    out = fn(x[tr], y[tr], *test)
+    for k in per_split:
+      per_split[k].append(np.asarray(out[k], np.float64))
+    iterations.append(int(np.max(out["lr_iterations"])))
+  curves = {}
+  for k, errs in per_split.items():
+    e_MxS = np.stack(errs)
+    curves[k] = {"mean": e_MxS.mean(1).tolist(),
+                 "sem": (e_MxS.std(1, ddof=1) / np.sqrt(splits)).tolist(),
+                 "per_split": e_MxS.tolist()}
+  return {"sizes": sizes, "splits": splits, "num_test": int(len(data["y_test"]) if shared_test
+                                                            else len(y) - sizes[-1]),
+          "kind": data["kind"], "curves": curves, "lr_max_iterations": iterations}
+
+
+def crossing(sizes: list[int], gen_MxS: np.ndarray, lr_MxS: np.ndarray) -> dict:
+  """Where logistic regression's mean error first drops below the generative model's for
+  good (interpolated in log m), and the two regimes' test at the ends of the curve.
+
+  The paired difference d = err_lr - err_gen (same splits) has mean d_m and standard error
+  se_m; a regime counts where |d_m| > 2 se_m. Returns {"crossing_m" (None: no crossing),
+  "generative_better_small_m", "lr_better_large_m", "two_regimes", "verdict"}.
+  """
+  d_MxS = np.asarray(lr_MxS, np.float64) - np.asarray(gen_MxS, np.float64)
+  d = d_MxS.mean(1)
+  se = d_MxS.std(1, ddof=1) / np.sqrt(d_MxS.shape[1])
+  cross = None
+  # The last sign change from "generative ahead" (d > 0) to "LR ahead" (d <= 0): curves that
+  # wobble across each other at small m count only by their final crossing.
+  for i in range(len(d) - 1, 0, -1):
+    if d[i] <= 0 < d[i - 1]:
+      lm0, lm1 = np.log(sizes[i - 1]), np.log(sizes[i])
+      cross = float(np.exp(lm0 + (lm1 - lm0) * d[i - 1] / (d[i - 1] - d[i])))
+      break
+    if d[i] > 0:
+      break
+  gen_small = bool(d[0] > 2 * se[0])
+  lr_large = bool(-d[-1] > 2 * se[-1])
+  if gen_small and lr_large:
+    verdict = "two regimes"
+  elif lr_large:
+    verdict = "logistic regression better at large m, no generative lead at small m"
+  elif gen_small:
+    verdict = "generative better at small m, no logistic-regression lead at large m"
+  elif d[-1] > 2 * se[-1]:
+    verdict = "generative better at large m"
+  else:
+    verdict = "no significant difference at either end"
+  return {"crossing_m": cross, "generative_better_small_m": gen_small,
+          "lr_better_large_m": lr_large, "two_regimes": gen_small and lr_large,
+          "diff_small_m": float(d[0]), "se_small_m": float(se[0]),
+          "diff_large_m": float(d[-1]), "se_large_m": float(se[-1]), "verdict": verdict}
+
+
+def _plot_pair(ax, result: dict, gen: str, title: str) -> None:
+  sizes = result["sizes"]
+  for k, color in ((gen, "tab:blue"), ("lr", "tab:red")):
+    mean = np.array(result["curves"][k]["mean"])
+    sem = np.array(result["curves"][k]["sem"])
+    ax.plot(sizes, mean, "o-", ms=3, color=color, label=LABELS[k])
+    ax.fill_between(sizes, mean - sem, mean + sem, color=color, alpha=0.25)
+  cross = result["crossings"][f"{gen}_vs_lr"]["crossing_m"]
+  if cross is not None:
+    ax.axvline(cross, color="grey", ls=":", lw=1)
+  ax.set_xscale("log")
+  ax.set_title(title, fontsize=9)
+  ax.set_xlabel("training-set size m")
+  ax.set_ylabel("test error")
+  ax.legend(fontsize=7)
+
+
+def plot_dataset(path: str, name: str, result: dict) -> None:
+  """Two panels: naive Bayes vs LR and GDA vs LR, mean test error with +-1 SEM bands."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+  for ax, (gen, _) in zip(axes, PAIRS, strict=True):
+    _plot_pair(ax, result, gen, f"{name}: {LABELS[gen]} vs LR ({result['splits']} splits)")
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def plot_summary(path: str, results: dict) -> None:
+  """One row per dataset, the two comparisons side by side."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  n = len(results)
+  fig, axes = plt.subplots(n, 2, figsize=(9, 2.8 * n), squeeze=False)
+  for row, (name, result) in zip(axes, results.items(), strict=True):
+    for ax, (gen, _) in zip(row, PAIRS, strict=True):
+      _plot_pair(ax, result, gen, f"{name}: {LABELS[gen]} vs LR")
+  fig.tight_layout()
+  fig.savefig(path, dpi=80)
+  plt.close(fig)
+
+
+def crossings_markdown(results: dict) -> str:
+  """The crossing table: one row per dataset and comparison."""
+  lines = ["| dataset | comparison | m range | error at smallest m (gen / LR) | "
+           "error at largest m (gen / LR) | crossing m | verdict |",
+           "|---|---|---|---|---|---|---|"]
+  for name, r in results.items():
+    for gen, _ in PAIRS:
+      c = r["crossings"][f"{gen}_vs_lr"]
+      g, lr = r["curves"][gen]["mean"], r["curves"]["lr"]["mean"]
+      cross = "none" if c["crossing_m"] is None else f"{c['crossing_m']:.0f}"
+      lines.append(f"| {name} | {LABELS[gen]} vs LR | {r['sizes'][0]}-{r['sizes'][-1]} | "
+                   f"{g[0]:.3f} / {lr[0]:.3f} | {g[-1]:.3f} / {lr[-1]:.3f} | {cross} | "
+                   f"{c['verdict']} |")
+  return "\n".join(lines) + "\n"
+
+
+def run_study(datasets: list[str], outdir: str, data_root: str, splits: int, num_sizes: int,
+              max_train_images: int, uci_train_fraction: float, lda_shrinkage: float,
+              lr_c: float, seed: int) -> dict:
+  """Run every dataset's curves and write the figures and tables; returns the results."""
+  from genjax.logging import write_json
+  os.makedirs(outdir, exist_ok=True)
+  results = {}
+  for name in datasets:
+    if name not in DATASETS:
+      raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
+    t = time.perf_counter()
+    data = load_dataset(name, data_root)
+    sizes = training_sizes(data, num_sizes, max_train_images, uci_train_fraction)
+    r = run_dataset(name, data, sizes, splits, seed, lda_shrinkage, lr_c)
+    r["crossings"] = {f"{gen}_vs_lr": crossing(sizes, np.array(r["curves"][gen]["per_split"]),
+                                               np.array(r["curves"]["lr"]["per_split"]))
+                      for gen, _ in PAIRS}
+    r["seconds"] = time.perf_counter() - t
+    results[name] = r
+    plot_dataset(os.path.join(outdir, f"{name}.png"), name, r)
+    print(f"{name}: {r['seconds']:.0f}s, sizes {sizes[0]}..{sizes[-1]}; " + "; ".join(
+        f"{gen} vs lr: {r['crossings'][f'{gen}_vs_lr']['verdict']}" for gen, _ in PAIRS),
+          flush=True)
+  plot_summary(os.path.join(outdir, "summary.png"), results)
+  settings = {"splits": splits, "num_sizes": num_sizes, "max_train_images": max_train_images,
+              "uci_train_fraction": uci_train_fraction, "lda_shrinkage": lda_shrinkage,
+              "lr_c": lr_c, "seed": seed}
+  write_json(os.path.join(outdir, "results.json"), {"settings": settings, "datasets": results})
+  with open(os.path.join(outdir, "crossings.md"), "w") as f:
+    f.write(crossings_markdown(results))
+  return results
+
+
+def main(argv):
+  del argv
+  run_study(FLAGS.datasets, FLAGS.outdir, FLAGS.data_root, FLAGS.splits, FLAGS.num_sizes,
+            FLAGS.max_train_images, FLAGS.uci_train_fraction, FLAGS.lda_shrinkage, FLAGS.lr_c,
+            FLAGS.seed)
+
+
+if __name__ == "__main__":
+  app.run(main)
