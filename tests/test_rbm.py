@@ -148,6 +148,18 @@ def test_ais_pieces():
                              rtol=1e-6, atol=1e-7)
 
 
+def test_ais_transition_leaves_the_intermediate_distribution_invariant():
+  params = _params(4, 3, seed=8)
+  b_a = jnp.asarray([0.5, -1.0, 0.2, 1.5], jnp.float32)
+  vs = jnp.asarray(_states(4), jnp.float32)
+  log_p = np.asarray(ais.log_unnormalized(params, b_a, vs, 0.6), np.float64)
+  p = np.exp(log_p - _logsumexp(log_p))
+  idx = jax.random.categorical(jax.random.key(0), jnp.asarray(log_p), shape=(40_000,))
+  v = jax.jit(ais.transition)(params, b_a, vs[idx], 0.6, jax.random.key(1))
+  codes = np.asarray(v, np.int64) @ (2 ** np.arange(3, -1, -1))
+  np.testing.assert_allclose(np.bincount(codes, minlength=16) / len(codes), p, atol=0.012)
+
+
 def test_mean_log_likelihood_uses_the_partition_function():
   params = _params(6, 4, seed=7)
   vs = jnp.asarray(_states(6), jnp.float32)

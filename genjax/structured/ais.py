@@ -57,34 +57,57 @@ def base_log_partition(base_bias_D: jax.Array, num_hidden: int) -> jax.Array:
   return jnp.sum(jax.nn.softplus(base_bias_D)) + num_hidden * jnp.log(2.0)
 
 
-def _transition(params: RBMParams, base_bias_D: jax.Array, v_MxD: jax.Array, beta: jax.Array,
-                key: jax.Array) -> jax.Array:
-  """One block Gibbs sweep that leaves p_beta invariant."""
+def _sweep(params: RBMParams, base_bias_D: jax.Array, a_MxH: jax.Array, beta: jax.Array,
+           key: jax.Array) -> jax.Array:
+  # a = v W + c of the current state, computed once per step by the caller.
   k_h, k_v = jax.random.split(key)
-  ph = jax.nn.sigmoid(beta * (v_MxD @ params.w + params.c))
-  h = jax.random.bernoulli(k_h, ph).astype(v_MxD.dtype)
+  h = jax.random.bernoulli(k_h, jax.nn.sigmoid(beta * a_MxH)).astype(a_MxH.dtype)
   pv = jax.nn.sigmoid((1.0 - beta) * base_bias_D + beta * (h @ params.w.T + params.b))
-  return jax.random.bernoulli(k_v, pv).astype(v_MxD.dtype)
+  return jax.random.bernoulli(k_v, pv).astype(a_MxH.dtype)
 
 
 @jax.jit
 def ais_log_weights(params: RBMParams, base_bias_D: jax.Array, betas_K: jax.Array,
                     key: jax.Array, v0_MxD: jax.Array) -> jax.Array:
   """The log importance weights (M,) of M AIS runs started at `v0_MxD` (exact draws from the
-  base-rate model) along the inverse temperatures `betas_K` (0 first, 1 last)."""
+  base-rate model) along the inverse temperatures `betas_K` (0 first, 1 last).
+
+  Each step costs two matrix products: v W serves both the weight update and the hidden draw.
+  """
 
   def body(carry, k):
     v, log_w = carry
     b_prev, b_next = betas_K[k - 1], betas_K[k]
-    log_w = (log_w + log_unnormalized(params, base_bias_D, v, b_next)
-             - log_unnormalized(params, base_bias_D, v, b_prev))
-    v = _transition(params, base_bias_D, v, b_next, jax.random.fold_in(key, k))
+    a = v @ params.w + params.c
+    log_w = (log_w + (b_next - b_prev) * (v @ params.b - v @ base_bias_D)
+             + jnp.sum(jax.nn.softplus(b_next * a) - jax.nn.softplus(b_prev * a), -1))
+    v = _sweep(params, base_bias_D, a, b_next, jax.random.fold_in(key, k))
     return (v, log_w), None
 
   m = v0_MxD.shape[0]
   (_, log_w), _ = jax.lax.scan(body, (v0_MxD, jnp.zeros((m,), v0_MxD.dtype)),
                                jnp.arange(1, betas_K.shape[0]))
   return log_w
+
+
+def transition(params: RBMParams, base_bias_D: jax.Array, v_MxD: jax.Array, beta: jax.Array,
+               key: jax.Array) -> jax.Array:
+  """One block Gibbs sweep v -> h -> v' that leaves p_beta invariant (the AIS transition)."""
+  return _sweep(params, base_bias_D, v_MxD @ params.w + params.c, beta, key)
+
+
+def log_mean_exp_interval(log_w: np.ndarray, log_z_base: float) -> "AISEstimate":
+  """The estimate log Z_0 + log mean exp(log_w) and log(Z +- 3 standard errors)."""
+  log_w = np.asarray(log_w, np.float64)
+  top = log_w.max()
+  r = np.exp(log_w - top)
+  mean = r.mean()
+  sem = r.std(ddof=1) / np.sqrt(len(r)) if len(r) > 1 else 0.0
+  lo = np.log(mean - 3 * sem) if mean - 3 * sem > 0 else -np.inf
+  return AISEstimate(log_z=float(np.log(mean) + top + log_z_base),
+                     log_z_minus_3sd=float(lo + top + log_z_base),
+                     log_z_plus_3sd=float(np.log(mean + 3 * sem) + top + log_z_base),
+                     log_z_base=float(log_z_base), log_weights=log_w)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,24 +127,21 @@ class AISEstimate:
     return float(w.sum() ** 2 / (w ** 2).sum())
 
 
-def estimate_log_partition(params: RBMParams, base_bias_D: np.ndarray, key: jax.Array,
-                           num_runs: int = 100, num_betas: int = 14_500) -> AISEstimate:
-  """One AIS estimate of log Z from `num_runs` runs along `beta_schedule(num_betas)`."""
+def ais_runs(params: RBMParams, base_bias_D: np.ndarray, key: jax.Array, num_runs: int = 100,
+             num_betas: int = 14_500) -> tuple[np.ndarray, float]:
+  """(log-weights of `num_runs` AIS runs along `beta_schedule(num_betas)`, log Z_0)."""
   b_a = jnp.asarray(base_bias_D, jnp.float32)
   k0, k_ais = jax.random.split(key)
   v0 = jax.random.bernoulli(k0, jax.nn.sigmoid(b_a), (num_runs, b_a.shape[0]))
-  log_w = np.asarray(ais_log_weights(params, b_a, jnp.asarray(beta_schedule(num_betas)), k_ais,
-                                     v0.astype(jnp.float32)), np.float64)
-  log_z0 = float(base_log_partition(b_a, params.w.shape[1]))
-  top = log_w.max()
-  r = np.exp(log_w - top)
-  mean = r.mean()
-  sem = r.std(ddof=1) / np.sqrt(len(r)) if len(r) > 1 else 0.0
-  lo = np.log(mean - 3 * sem) if mean - 3 * sem > 0 else -np.inf
-  return AISEstimate(log_z=float(np.log(mean) + top + log_z0),
-                     log_z_minus_3sd=float(lo + top + log_z0),
-                     log_z_plus_3sd=float(np.log(mean + 3 * sem) + top + log_z0),
-                     log_z_base=log_z0, log_weights=log_w)
+  log_w = ais_log_weights(params, b_a, jnp.asarray(beta_schedule(num_betas)), k_ais,
+                          v0.astype(jnp.float32))
+  return np.asarray(log_w, np.float64), float(base_log_partition(b_a, params.w.shape[1]))
+
+
+def estimate_log_partition(params: RBMParams, base_bias_D: np.ndarray, key: jax.Array,
+                           num_runs: int = 100, num_betas: int = 14_500) -> AISEstimate:
+  """One AIS estimate of log Z from `num_runs` runs along `beta_schedule(num_betas)`."""
+  return log_mean_exp_interval(*ais_runs(params, base_bias_D, key, num_runs, num_betas))
 
 
 def mean_log_likelihood(params: RBMParams, v_NxD: jax.Array, log_z: float,
