@@ -119,18 +119,21 @@ def _fit(x_NxD: jax.Array, y_N: jax.Array, num_classes: int, *, l2: float = 1e-4
   y_N = jnp.asarray(y_N, jnp.int32)
   params0 = {"w": jnp.zeros((x_NxD.shape[1], num_classes), jnp.float32),
              "b": jnp.zeros((num_classes,), jnp.float32)}
+  # Solve on centred features (x - mu) W + b': the same optimum, since b is not penalised,
+  # with b = b' - mu W, and far better conditioned for features such as [0, 1] pixels.
+  mu_D = jnp.mean(x_NxD, 0)
+  centred = lambda p, x, y: objective(p, x - mu_D, y, l2)
   if solver == "lbfgs":
-    fun = functools.partial(objective, x_NxD=x_NxD, y_N=y_N, l2=l2)
+    fun = functools.partial(centred, x=x_NxD, y=y_N)
     params, info = minimize_lbfgs(fun, params0, max_iter=max_iter, tol=tol,
                                   memory_size=memory_size)
   elif solver in ("adam", "sgd"):
-    loss_fn = lambda p, xb, yb: objective(p, xb, yb, l2)
-    params, info = minimize_minibatch(loss_fn, params0, x_NxD, y_N, solver=solver,
+    params, info = minimize_minibatch(centred, params0, x_NxD, y_N, solver=solver,
                                       learning_rate=learning_rate, batch_size=batch_size,
                                       num_epochs=num_epochs, key=jax.random.key(seed))
   else:
     raise ValueError(f"unknown solver {solver!r}; expected one of {SOLVERS}")
-  return {**params, **info}
+  return {"w": params["w"], "b": params["b"] - mu_D @ params["w"], **info}
 
 
 STATIC = ("num_classes", "solver", "max_iter", "memory_size", "batch_size", "num_epochs")

@@ -124,8 +124,13 @@ def _fit(x_NxD: jax.Array, y_N: jax.Array, num_classes: int, *, l2: float = 1e-4
   params0 = {"w": jnp.zeros((pre_NxF.shape[1], num_classes), jnp.float32),
              "b": jnp.zeros((num_classes,), jnp.float32)}
 
+  # Centred features (see genjax.classical.logistic): the bias absorbs mean_F . (M W), so
+  # scores are pre (M W) - mean_F (M W) + b' without a centred copy of pre.
+  mean_F = jnp.mean(pre_NxF, 0)
+
   def objective(p, pre, y):
-    s = _scores(kernel, features, p["w"], p["b"], pre)
+    s = _scores(kernel, features, p["w"], p["b"] - _scores(kernel, features, p["w"], 0.0,
+                                                           mean_F[None])[0], pre)
     return jnp.mean(margin_losses(s, y, multi_class, loss)) + 0.5 * l2 * jnp.sum(p["w"] ** 2)
 
   if solver == "lbfgs":
@@ -137,8 +142,9 @@ def _fit(x_NxD: jax.Array, y_N: jax.Array, num_classes: int, *, l2: float = 1e-4
                                       learning_rate=learning_rate, batch_size=batch_size,
                                       num_epochs=num_epochs, key=key_batches)
     info["grad_norm"] = jnp.float32(jnp.nan)  # not tracked by the mini-batch solvers
-  s_NxC = _scores(kernel, features, params["w"], params["b"], pre_NxF)
-  return SVMParams(w=params["w"], b=params["b"], features=features,
+  b = params["b"] - _scores(kernel, features, params["w"], 0.0, mean_F[None])[0]
+  s_NxC = _scores(kernel, features, params["w"], b, pre_NxF)
+  return SVMParams(w=params["w"], b=b, features=features,
                    temperature=fit_temperature(s_NxC, y_N), kernel=kernel, **info)
 
 
