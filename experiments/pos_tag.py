@@ -170,6 +170,7 @@ class Tagger:
     """Viterbi tags of each sentence (the end state removed)."""
     import jax.numpy as jnp
 
+    from genjax.data.sequences import pad
     from genjax.structured import hmm as H
 
     if self.end_state:
@@ -186,11 +187,16 @@ class Tagger:
     ids = {w: len(self.words) + i for i, w in enumerate(unknown)}
     encoded = [np.array([self.words.id(w) if w in self.words else ids[w] for w in s], np.int32)
                for s in sentences]
-    out = []
+    # Sentences sorted by length and padded to a multiple of 16: little padding, few shapes.
+    order = np.argsort([len(e) for e in encoded], kind="stable")
+    out = [None] * len(encoded)
     for start in range(0, len(encoded), batch):
-      x, mask = padded_in_order(encoded[start:start + batch])
+      idx = order[start:start + batch]
+      longest = max(len(encoded[i]) for i in idx)
+      x, mask = pad([encoded[i] for i in idx], -(-longest // 16) * 16)
       z, _ = H.viterbi(hmm, x, mask)
-      out.extend(np.asarray(z))
+      for i, zi in zip(idx, np.asarray(z), strict=True):
+        out[i] = zi
     cut = 1 if self.end_state else 0
     return [self.tags.decode(zi[:len(s) - cut]) for zi, s in zip(out, sentences, strict=True)]
 
