@@ -8,6 +8,11 @@ for a conditional GAN, each also for the EMA generator where there is one) are w
 eval metrics and, for MNIST and Fashion-MNIST, the domain-classifier metrics (FID, KID, IS,
 precision/recall, density/coverage; genjax.sample_eval); the training split adds their
 floor. Everything numeric goes to <workdir>/results.json.
+
+A family that names an evaluation module (`EVAL_MODULE`: genjax.vae_eval for VAEs) gets its
+outputs instead of the sample-quality metrics: for a VAE, reconstructions, prior samples,
+latent interpolations, (z = 2) the latent scatter and manifold, the active units and the
+importance-sampled test NLL with --nll_k samples (5000, as Burda et al.).
 """
 
 import json
@@ -21,6 +26,11 @@ flags.DEFINE_integer("num_samples", 10_000, "Generated (and real) images per met
 flags.DEFINE_bool("metrics", True, "Compute the domain-classifier sample metrics.")
 flags.DEFINE_string("idx_dir", None, "Read the data from these raw IDX files instead of what "
                     "config.json names (e.g. a run trained elsewhere); '' means TFDS.")
+flags.DEFINE_integer("nll_k", 5000, "VAE: importance samples per test image for the test NLL "
+                     "(0 skips it).")
+flags.DEFINE_integer("nll_examples", -1, "VAE: test images in the NLL (-1: all).")
+flags.DEFINE_integer("nll_batch", 20, "VAE: test images per NLL batch.")
+flags.DEFINE_integer("nll_chunk", 1000, "VAE: samples per image held in memory at once.")
 flags.mark_flag_as_required("workdir")
 FLAGS = flags.FLAGS
 
@@ -84,6 +94,8 @@ def main(argv):
   writer = glog.MetricWriter(FLAGS.workdir, tensorboard=False)
   key = train.RunKeys.from_seed(config.seed).eval
   results = {"step": step}
+  if hasattr(family, "EVAL_MODULE"):
+    return _family_evaluation(family, state, config, key, results)
   if hasattr(family, "sample"):
     for path in write_grids(family, state, config, key, writer, step):
       print(f"wrote {path}")
@@ -100,6 +112,27 @@ def main(argv):
         None if train_split is None else train_split.images, FLAGS.num_samples, emas)
   glog.write_json(os.path.join(FLAGS.workdir, "results.json"), results)
   writer.close()
+  print(json.dumps(results, indent=2))
+  print(f"wrote {os.path.join(FLAGS.workdir, 'results.json')}")
+
+
+def _family_evaluation(family, state, config, key, results: dict) -> None:
+  """The family's own offline outputs (genjax.vae_eval.evaluate_offline for VAEs)."""
+  import importlib
+
+  import jax
+
+  from genjax import logging as glog
+  from genjax import train
+  module = importlib.import_module(family.EVAL_MODULE)
+  test = _load(config, "test")
+  if test is not None:
+    results["test"] = train.evaluate(family, state, test, jax.random.fold_in(key, 1),
+                                     config.data.preprocess)
+  results[config.family] = module.evaluate_offline(
+      state, config, FLAGS.workdir, jax.random.fold_in(key, 3), test, nll_k=FLAGS.nll_k,
+      nll_examples=FLAGS.nll_examples, nll_batch=FLAGS.nll_batch, nll_chunk=FLAGS.nll_chunk)
+  glog.write_json(os.path.join(FLAGS.workdir, "results.json"), results)
   print(json.dumps(results, indent=2))
   print(f"wrote {os.path.join(FLAGS.workdir, 'results.json')}")
 

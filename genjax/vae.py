@@ -458,6 +458,6 @@ def burda_config(layers: int = 1, objective: str = "elbo", k: int = 1, stage_sca
   optim = optim_config(1e-3, 1e-4, "burda", stages, steps_per_epoch)
   c = experiment_config("mnist", "binarize_dynamic", batch_size, sum(stages), model, optim)
   c.train.log_every = min(1000, steps_per_epoch)
-  c.train.checkpoint_every = c.train.log_every * 20
+  c.train.checkpoint_every = c.train.log_every * 5
   c.train.sample_every = c.train.checkpoint_every
   return c
