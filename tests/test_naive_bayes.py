@@ -203,3 +203,18 @@ def test_normalise_and_predict_agree(digits):
   np.testing.assert_allclose(jax.nn.logsumexp(lp, -1), 0.0, atol=1e-5)
   np.testing.assert_array_equal(gaussian_nb.predict(params, jnp.asarray(x)), lp.argmax(-1))
   assert nb.VARIANTS["gaussian"] == gaussian_nb.__name__
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__.split(".")[-1])
+def test_blocked_update_equals_one_block(module, digits):
+  # update_stats folds large batches in blocks of rows (nb.scan_rows): 7 blocks of 250 rows
+  # and a remainder of 47 must give the statistics of one pass over all 1797 rows.
+  x, y = digits
+  x = (x // 4).astype(np.int32) if module is categorical_nb else x
+  kw = {"num_categories": 5} if module is categorical_nb else {}
+  update = nb.moments_update if module is gaussian_nb else module._update
+  stats0 = module.init_stats(x.shape[1], 10, **kw)
+  whole = update(stats0, jnp.asarray(x), jnp.asarray(y))
+  blocked = nb.scan_rows(update, stats0, jnp.asarray(x), jnp.asarray(y), rows=250)
+  for k in whole:
+    np.testing.assert_allclose(blocked[k], whole[k], rtol=2e-4, atol=1e-4, err_msg=k)

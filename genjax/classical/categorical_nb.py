@@ -19,8 +19,7 @@ def init_stats(num_features: int, num_classes: int, num_categories: int) -> dict
                                             jnp.float32)}
 
 
-@jax.jit
-def update_stats(stats: dict, x_NxD: jax.Array, y_N: jax.Array) -> dict:
+def _update(stats: dict, x_NxD: jax.Array, y_N: jax.Array) -> dict:
   """Fold a batch of integer rows x [N, D] (values in 0..K-1) with labels y [N]."""
   c, d, k = stats["category_count_CxDxK"].shape
   x_NxD = jnp.asarray(x_NxD).astype(jnp.int32)
@@ -29,6 +28,12 @@ def update_stats(stats: dict, x_NxD: jax.Array, y_N: jax.Array) -> dict:
   counts = jnp.zeros(c * d * k, jnp.float32).at[flat_NxD.ravel()].add(1.0)
   return {"count_C": stats["count_C"] + nb.one_hot(y_N, c).sum(0),
           "category_count_CxDxK": stats["category_count_CxDxK"] + counts.reshape(c, d, k)}
+
+
+@jax.jit
+def update_stats(stats: dict, x_NxD: jax.Array, y_N: jax.Array) -> dict:
+  """Fold a batch of integer rows x [N, D] (values in 0..K-1) with labels y [N]."""
+  return nb.scan_rows(_update, stats, x_NxD, y_N)
 
 
 @functools.partial(jax.jit, static_argnames=("alpha",))

@@ -20,7 +20,7 @@ def init_stats(num_features: int, num_classes: int) -> dict:
 @jax.jit
 def update_stats(stats: dict, x_NxD: jax.Array, y_N: jax.Array) -> dict:
   """Fold a batch of rows x [N, D] with labels y [N] into the statistics."""
-  return nb.moments_update(stats, x_NxD, y_N)
+  return nb.scan_rows(nb.moments_update, stats, jnp.asarray(x_NxD, jnp.float32), y_N)
 
 
 @functools.partial(jax.jit, static_argnames=("var_smoothing",))
@@ -44,7 +44,7 @@ def fit(x_NxD: jax.Array, y_N: jax.Array, num_classes: int, priors: jax.Array | 
 
 @functools.partial(jax.jit, static_argnums=(2, 4))
 def _fit(x_NxD, y_N, num_classes, priors, var_smoothing):
-  stats = nb.moments_update(init_stats(x_NxD.shape[1], num_classes), x_NxD, y_N)
+  stats = update_stats(init_stats(x_NxD.shape[1], num_classes), x_NxD, y_N)
   return finalize(stats, priors, var_smoothing=var_smoothing)
 
 

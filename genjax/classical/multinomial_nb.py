@@ -16,13 +16,18 @@ def init_stats(num_features: int, num_classes: int) -> dict:
           "feature_count_CxD": jnp.zeros((num_classes, num_features), jnp.float32)}
 
 
-@jax.jit
-def update_stats(stats: dict, x_NxD: jax.Array, y_N: jax.Array) -> dict:
+def _update(stats: dict, x_NxD: jax.Array, y_N: jax.Array) -> dict:
   """Fold a batch of non-negative counts x [N, D] with labels y [N] into the statistics."""
   onehot_NxC = nb.one_hot(y_N, stats["count_C"].shape[0])
   return {"count_C": stats["count_C"] + onehot_NxC.sum(0),
           "feature_count_CxD": stats["feature_count_CxD"]
           + onehot_NxC.T @ jnp.asarray(x_NxD, jnp.float32)}
+
+
+@jax.jit
+def update_stats(stats: dict, x_NxD: jax.Array, y_N: jax.Array) -> dict:
+  """Fold a batch of non-negative counts x [N, D] with labels y [N] into the statistics."""
+  return nb.scan_rows(_update, stats, x_NxD, y_N)
 
 
 @functools.partial(jax.jit, static_argnames=("alpha",))

@@ -61,7 +61,9 @@ def moments_update(stats: dict, x_NxD: jax.Array, y_N: jax.Array) -> dict:
   nb_C = onehot_NxC.sum(0)
   safe_C = jnp.maximum(nb_C, 1.0)[:, None]
   mb_CxD = onehot_NxC.T @ x_NxD / safe_C
-  m2b_CxD = onehot_NxC.T @ jnp.square(x_NxD - onehot_NxC @ mb_CxD)
+  # The barrier keeps XLA from fusing the squares into the matmul, whose fused form on CPU is
+  # a naive loop several times slower than the library matmul of a materialised operand.
+  m2b_CxD = onehot_NxC.T @ jax.lax.optimization_barrier(jnp.square(x_NxD - onehot_NxC @ mb_CxD))
   na_C = stats["count_C"]
   n_C = na_C + nb_C
   delta_CxD = mb_CxD - stats["mean_CxD"]
@@ -77,3 +79,27 @@ def pooled_variance(count_C: jax.Array, mean_CxD: jax.Array, m2_CxD: jax.Array) 
   mean_D = count_C @ mean_CxD / n
   m2_D = m2_CxD.sum(0) + count_C @ jnp.square(mean_CxD - mean_D)
   return m2_D / n
+
+
+def scan_rows(update, stats: dict, x_NxD: jax.Array, y_N: jax.Array, rows: int = 2048) -> dict:
+  """`update(stats, x, y)` applied to blocks of `rows` rows in turn (a lax.scan), then to
+  the remaining rows.
+
+  On CPU an elementwise transform of a whole [N, D] batch (thresholding, centring) costs far
+  more than the matmul after it, through the fresh memory it touches; blocks sliced from the
+  batch in place keep it in cache.
+  """
+  n = x_NxD.shape[0]
+  blocks = n // rows
+  if blocks <= 1:
+    return update(stats, x_NxD, y_N)
+
+  def step(s, i):
+    start = i * rows
+    return update(s, jax.lax.dynamic_slice_in_dim(x_NxD, start, rows),
+                  jax.lax.dynamic_slice_in_dim(y_N, start, rows)), None
+
+  stats, _ = jax.lax.scan(step, stats, jnp.arange(blocks))
+  if blocks * rows < n:
+    stats = update(stats, x_NxD[blocks * rows:], y_N[blocks * rows:])
+  return stats

@@ -1,0 +1,70 @@
+"""Naive Bayes fit and predict throughput on MNIST (60k training, 10k test images).
+
+  python experiments/benchmark.py --model=naive_bayes_mnist --json
+
+Gaussian and Bernoulli NB: the closed-form fit on the whole training split and the
+prediction of the whole test split, in examples/s. Bernoulli NB is one matmul each way
+(class one-hots against pixels to fit, pixels against log-odds to predict): its GFLOP/s is
+given as a fraction of the float32 matmul peak measured in the same process. Gaussian NB's
+prediction is elementwise ((x - mean)^2 / var summed over pixels, kept out of matmul form
+for its precision), so its FLOPs are counted but it has no matmul to compare with.
+"""
+
+import os
+
+import numpy as np
+
+IDX_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared",
+                       "data", "mnist")
+
+
+def _mnist() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Training pixels in [0, 1] [60000, 784], labels, test pixels [10000, 784]."""
+  from genjax.data.images import load_arrays
+  idx_dir = os.environ.get("GENJAX_MNIST_IDX", IDX_DIR)
+  kw = {"idx_dir": idx_dir} if os.path.isdir(idx_dir) else {}
+  train = load_arrays("mnist", "train", **kw)
+  test = load_arrays("mnist", "test", **kw)
+  flat = lambda a: a.images.reshape(len(a), -1).astype(np.float32) / 255.0
+  return flat(train), train.labels, flat(test)
+
+
+def naive_bayes_mnist(windows: int, window_seconds: float, peak_size: int) -> dict:
+  """Fit and predict throughput of Gaussian and Bernoulli NB on MNIST."""
+  import jax
+  import jax.numpy as jnp
+
+  from genjax import timing
+  from genjax.classical import bernoulli_nb, gaussian_nb
+
+  x_tr, y_tr, x_te = (jnp.asarray(a) for a in _mnist())
+  n, d = x_tr.shape
+  t, c = x_te.shape[0], 10
+  g_params = gaussian_nb.fit(x_tr, y_tr, c)
+  b_params = bernoulli_nb.fit(x_tr, y_tr, c)
+  fns = {"gaussian_fit": lambda: gaussian_nb.fit(x_tr, y_tr, c),
+         "gaussian_predict": lambda: gaussian_nb.predict(g_params, x_te),
+         "bernoulli_fit": lambda: bernoulli_nb.fit(x_tr, y_tr, c),
+         "bernoulli_predict": lambda: bernoulli_nb.predict(b_params, x_te),
+         "peak": timing.matmul_fn(peak_size)}
+  seconds = timing.time_interleaved(fns, windows, window_seconds)
+  peak = 2 * peak_size**3 / seconds["peak"] / 1e9
+  # Matmul FLOPs: 2 N C D for the fit's class sums, 2 T D C for the prediction's scores.
+  flops = {"bernoulli_fit": 2 * n * c * d, "bernoulli_predict": 2 * t * d * c,
+           # Fit: sums and centred squares (two matmuls of 2 N C D, plus elementwise work);
+           # predict: subtract, square, scale, add for every (row, class, pixel).
+           "gaussian_fit": 4 * n * c * d, "gaussian_predict": 4 * t * c * d}
+  rows = {"gaussian_fit": n, "gaussian_predict": t, "bernoulli_fit": n, "bernoulli_predict": t}
+  out = {"backend": jax.default_backend(), "num_train": n, "num_test": t,
+         "matmul_peak_gflops_per_sec": peak}
+  for name, rows_n in rows.items():
+    s = seconds[name]
+    out[f"{name}_seconds"] = s
+    out[f"{name}_examples_per_sec"] = rows_n / s
+    out[f"{name}_gflops_per_sec"] = flops[name] / s / 1e9
+    if name.startswith("bernoulli"):
+      out[f"{name}_fraction_of_peak"] = flops[name] / s / 1e9 / peak
+  return out
+
+
+TASKS = {"naive_bayes_mnist": naive_bayes_mnist}
