@@ -59,6 +59,13 @@ BENCHMARKS = {
     "dcgan_mnist": Entry("configs/dcgan_mnist.py", _dcgan_flops),
     "wgan_gp_mnist": Entry("configs/wgan_gp_mnist.py", _dcgan_flops),
     "cgan_mnist": Entry("configs/cgan_mnist.py", _dcgan_flops),
+    # Classifier steps, FLOPs counted by experiments/benchmarks/cnn.py's classifier_step_flops.
+    "mlp_mnist": Entry("configs/mlp_mnist.py", lambda config: __import__(
+        "benchmarks.cnn", fromlist=["cnn"]).classifier_step_flops(config)),
+    "lenet5_mnist": Entry("configs/lenet5_mnist.py", lambda config: __import__(
+        "benchmarks.cnn", fromlist=["cnn"]).classifier_step_flops(config)),
+    "cnn_mnist": Entry("configs/cnn_mnist.py", lambda config: __import__(
+        "benchmarks.cnn", fromlist=["cnn"]).classifier_step_flops(config)),
 }
 
 

@@ -8,6 +8,8 @@ generic loop's fused step (genjax.train.make_loop_step), the whole test split ev
 `EVAL_EVERY` steps from step `EVAL_FROM` on. The clock starts once the data is in memory and
 stops at the first evaluation at or above the target: `seconds` includes creating the state,
 every compilation, the training steps and the evaluations themselves (`eval_seconds` of it).
+On a shared machine wall time counts other processes' work too: `cpu_seconds` (this process's
+CPU time over the same span) and the load averages before and after say how much.
 The timing arguments of the benchmark CLI (windows, window_seconds, peak_size) do not apply.
 """
 
@@ -85,7 +87,8 @@ def time_to_accuracy(overrides: dict | None = None, target: float = TARGET,
   jax.block_until_ready(source.args(0))
   data_seconds = time.perf_counter() - t_data
 
-  start = time.perf_counter()
+  load_before = os.getloadavg()[0]
+  start, cpu_start = time.perf_counter(), time.process_time()
   state = family.create_state(keys.init, config)
   loop_step = dp.wrap(train.make_loop_step(family, source), "rrrr" + source.kinds, "rr",
                       donate_argnums=(0, 1))
@@ -103,11 +106,13 @@ def time_to_accuracy(overrides: dict | None = None, target: float = TARGET,
                           "test_accuracy": accuracy})
       if accuracy >= target:
         break
-  seconds = time.perf_counter() - start
+  seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
   return {"reached": accuracy >= target, "target": target, "seconds": seconds, "steps": step,
           "epochs": step / source.steps_per_epoch, "test_accuracy": accuracy,
           "eval_seconds": eval_seconds, "train_seconds": seconds - eval_seconds,
           "schedule_steps": num_steps, "batch": config.data.batch_size,
+          "cpu_seconds": cpu_seconds, "cpus": os.cpu_count(),
+          "load_average_before": load_before, "load_average_after": os.getloadavg()[0],
           "data_seconds": data_seconds, "backend": jax.default_backend(),
           "evaluations": evaluations}
 
@@ -116,6 +121,34 @@ def cnn_time_to_99(windows: int, window_seconds: float, peak_size: int) -> dict:
   """Seconds from a fresh state to 99.0 % MNIST test accuracy (one run; see the module)."""
   del windows, window_seconds, peak_size  # one timed run, not windows of a repeated call
   return time_to_accuracy()
+
+
+def classifier_step_flops(config) -> int:
+  """Analytic FLOPs of one classifier train step of a config with `model.arch` mlp, lenet5 or
+  cnn (square images): forward, weight gradients of every layer and input gradients of every
+  layer but the first, 2 * B * (3 * sum(layer MACs) - first layer MACs). The entries
+  mlp_mnist, lenet5_mnist and cnn_mnist of experiments/benchmark.py's BENCHMARKS use it."""
+  from genjax.flops import conv_macs, dense_layer_macs
+  m = config.model
+  size, _, channels = config.data.image_shape
+  if m.arch == "mlp":
+    layers = dense_layer_macs((size * size * channels, *m.hidden, m.num_classes))
+  elif m.arch == "lenet5":
+    # C1 keeps the size ('SAME'); C3 is 'VALID': (size/2 - 4) squared outputs.
+    c3 = size // 2 - 4
+    layers = [conv_macs(size, size, 5, channels, 6), conv_macs(c3, c3, 5, 6, 16),
+              (c3 // 2) ** 2 * 16 * 120, 120 * 84, 84 * m.num_classes]
+  elif m.arch == "cnn":
+    layers = []
+    for width in m.widths:
+      for _ in range(m.convs_per_stage):
+        layers.append(conv_macs(size, size, 3, channels, width))
+        channels = width
+      size //= 2
+    layers += [size * size * channels * m.hidden, m.hidden * m.num_classes]
+  else:
+    raise ValueError(f"no FLOP count for classifier architecture {m.arch!r}")
+  return 2 * config.data.batch_size * (3 * sum(layers) - layers[0])
 
 
 TASKS = {"cnn_time_to_99": cnn_time_to_99}
