@@ -6,6 +6,7 @@ one SGD step of the MLP against backpropagation written out in NumPy; LeNet-5 on
 simulated devices against one; and the shipped configs end to end through experiments/train.py.
 """
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT
 
-from genjax import classifier
+from genjax import classifier, train
 from genjax import config as gconfig
 from genjax.nn.classifiers import LeNet5, MLPClassifier, SmallCNN
 from genjax.state import count_params
@@ -343,11 +344,37 @@ def _check_smoke_run(workdir, result) -> dict:
   return json.loads((workdir / "config.json").read_text())
 
 
+def _evaluate_classifier_module():
+  path = REPO_ROOT / "experiments" / "evaluate_classifier.py"
+  spec = importlib.util.spec_from_file_location("evaluate_classifier", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
 def test_cnn_smoke_config_end_to_end(tmp_path, run_train_cli):
+  """The smoke run through experiments/train.py, then experiments/evaluate_classifier.py's
+  scores of its checkpoint: the loop's test accuracy and loss again, and a calibration error
+  within its bounds."""
   workdir = tmp_path / "cnn"
   result = run_train_cli(workdir, {"train.tensorboard": False}, config=CONFIG_FILES["cnn"])
   config = _check_smoke_run(workdir, result)
   assert config["model"]["arch"] == "cnn" and config["data"]["name"] == "mnist"
+  loop = json.loads((workdir / "results.json").read_text())["test"]
+  evaluate_classifier = _evaluate_classifier_module()
+  scores = evaluate_classifier.evaluate(str(workdir))
+  assert scores["step"] == 20 and scores["arch"] == "cnn"
+  np.testing.assert_allclose(scores["test"]["accuracy"], loop["accuracy"], atol=1e-6)
+  np.testing.assert_allclose(scores["test"]["log_loss"], loop["loss"], rtol=1e-4)
+  # Binning sits between no binning and one bin: mean |confidence - correct| >= ECE >=
+  # |mean confidence - accuracy|.
+  _, config, state = train.restore_for_eval(str(workdir))
+  log_probs, labels = evaluate_classifier.test_log_probs(state, config)
+  confidence = np.exp(np.asarray(log_probs, np.float64).max(1))
+  correct = np.asarray(log_probs).argmax(1) == np.asarray(labels)
+  ece = scores["test"]["ece"]
+  assert abs(confidence.mean() - correct.mean()) - 1e-5 <= ece
+  assert ece <= np.abs(confidence - correct).mean() + 1e-5
 
 
 @pytest.mark.slow
