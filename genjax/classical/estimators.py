@@ -77,7 +77,8 @@ class ClassicalClassifier:
 
   def predict(self, x_NxD) -> np.ndarray:
     """The predicted label of each row, [N] (values of `classes_`)."""
-    return self.classes_[np.asarray(self.module.predict(self.params_, self._check(x_NxD)))]
+    x_NxD = self._check(x_NxD)
+    return self.classes_[np.asarray(self.module.predict(self.params_, x_NxD))]
 
   def score(self, x_NxD, y_N) -> float:
     """Accuracy of `predict` on (x, y)."""

@@ -84,7 +84,8 @@ def margin_losses(s_NxC: jax.Array, y_N: jax.Array, multi_class: str, loss: str)
 
 def fit_temperature(s_NxC: jax.Array, y_N: jax.Array, iterations: int = 40) -> jax.Array:
   """The T > 0 minimising the mean log-loss of log_softmax(T s): the loss is convex in T, so
-  its derivative E_p[s] - s_y is increasing and bisection on log T in [-9, 9] finds the root."""
+  its derivative E_p[s] - s_y is increasing and bisection on log T in [-7, 5] finds the root
+  (T at most e^5: larger ones, reached on separable data, cost float32 logits their accuracy)."""
   s_y = jnp.take_along_axis(s_NxC, y_N[:, None], -1)[:, 0]
 
   def slope(log_t):
@@ -97,7 +98,7 @@ def fit_temperature(s_NxC: jax.Array, y_N: jax.Array, iterations: int = 40) -> j
     up = slope(mid) > 0
     return (jnp.where(up, lo, mid), jnp.where(up, mid, hi)), None
 
-  (lo, hi), _ = jax.lax.scan(bisect, (jnp.float32(-9.0), jnp.float32(9.0)), None, iterations)
+  (lo, hi), _ = jax.lax.scan(bisect, (jnp.float32(-7.0), jnp.float32(5.0)), None, iterations)
   return jnp.exp(0.5 * (lo + hi))
 
 
@@ -116,8 +117,9 @@ def _fit(x_NxD: jax.Array, y_N: jax.Array, num_classes: int, *, l2: float = 1e-4
   gamma = jnp.where(gamma > 0, gamma, kernels.scale_gamma(x_NxD))
   if kernel == "fourier":
     features = kernels.fourier_init(key_features, x_NxD.shape[1], num_features, gamma)
-  elif kernel == "nystroem":
-    features = kernels.nystroem_init(key_features, x_NxD, num_features, gamma)
+  elif kernel == "nystroem":  # at most N landmarks
+    features = kernels.nystroem_init(key_features, x_NxD, min(num_features, x_NxD.shape[0]),
+                                     gamma)
   else:
     features = {}
   pre_NxF = _pre_features(kernel, features, x_NxD)
