@@ -8,8 +8,10 @@ weight decay 2e-4 on W, visible biases started at the log-odds of the training p
 -86.34 nats of test log-probability (AIS, Salakhutdinov & Murray 2008, table 1).
 
 Variants (`--config=experiments/configs/rbm_mnist.py:VARIANT`):
-  (none)   the anchor's CD25(500), 200 epochs: about 3 hours on a GPU host; days on 2 CPU cores.
-  budget   what 2 CPU cores finish in about 20-30 minutes: the same CD25(500) for 15 epochs
+  (none)   the anchor's CD25(500), 200 epochs: a CD-25 step took 69 ms on 2 idle CPU cores,
+           so about 2.5 hours there (longer on a shared machine), then AIS.
+  budget   what 2 CPU cores finish in about 20-30 minutes (30 on a heavily shared machine):
+           the same CD25(500) for 15 epochs
            (9,000 steps; momentum 0.9 from epoch 5, the rate decaying over the second half).
   pcd      persistent CD-1 (Tieleman 2008) with 500 hidden units for 50 epochs, learning
            rate 0.02: about 5 minutes on 2 CPU cores.
