@@ -91,7 +91,8 @@ def test_vmap_over_datasets_matches_separate_fits(data, fitted):
   np.testing.assert_allclose(np.asarray(batched["w"][1]), np.asarray(single["w"]), atol=2e-3)
 
 
-@pytest.mark.parametrize("solver,learning_rate", [("adam", 0.3), ("sgd", 0.2)])
+@pytest.mark.parametrize("solver,learning_rate", [
+    ("adam", 0.3), pytest.param("sgd", 0.2, marks=pytest.mark.slow)])
 def test_minibatch_solvers_approach_the_optimum(data, fitted, solver, learning_rate):
   x, y = data
   params = logistic.fit(x, y, C, l2=1e-2, solver=solver, learning_rate=learning_rate,

@@ -36,19 +36,27 @@ def test_one_vs_rest_margins_on_separable_data(slab):
   np.testing.assert_array_equal(np.asarray(svm.predict(params, x)), y)
 
 
-def test_crammer_singer_margins_on_separable_data():
-  # Three classes at the corners of a triangle, each a tight cluster: separable.
+def triangle():
+  """Three classes at the corners of a triangle, each a tight cluster: separable."""
   rng = np.random.default_rng(1)
   centres = np.array([[0.0, 3.0], [-3.0, -2.0], [3.0, -2.0]])
   y = np.repeat(np.arange(3), 20).astype(np.int32)
-  x = (centres[y] + 0.5 * rng.normal(size=(60, 2))).astype(np.float32)
+  return (centres[y] + 0.5 * rng.normal(size=(60, 2))).astype(np.float32), y
+
+
+def test_crammer_singer_margins_on_separable_data():
+  x, y = triangle()
   params = svm.fit(x, y, 3, l2=1e-5, tol=1e-6, multi_class="crammer_singer")
   s = np.asarray(svm.decision_function(params, x))
   others = np.where(np.eye(3, dtype=bool)[y], -np.inf, s).max(1)
   margin = s[np.arange(60), y] - others
   assert margin.min() > 0.97 and margin.min() < 1.03  # the closest points sit on the margin
   np.testing.assert_array_equal(np.asarray(svm.predict(params, x)), y)
-  # The non-smooth hinge through Adam separates the same data.
+
+
+@pytest.mark.slow
+def test_hinge_through_adam_separates():
+  x, y = triangle()
   params = svm.fit(x, y, 3, l2=1e-4, multi_class="crammer_singer", loss="hinge",
                    solver="adam", learning_rate=0.05, batch_size=20, num_epochs=100)
   np.testing.assert_array_equal(np.asarray(svm.predict(params, x)), y)
