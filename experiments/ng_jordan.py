@@ -4,9 +4,11 @@ Bayes and Gaussian discriminant analysis (LDA) against logistic regression.
   python experiments/ng_jordan.py --outdir=runs/ng_jordan --data_root=../shared/data
 
 For every dataset and training-set size m, `--splits` random training sets are drawn and
-the three models fitted on each; the splits run as one vmapped program per m (the closed-form
-fits and the L-BFGS fits alike). Test error is averaged over the splits, with the standard
-error of the mean as the error bar. Datasets: the UCI sets bundled with scikit-learn
+the three models fitted on each; the splits run as one vmapped program (the closed-form
+fits and the L-BFGS fits alike), compiled once per dataset: every size divides the largest,
+and a training set of m rows is tiled to the largest size (see `make_errors_fn`). Test
+error is averaged over the splits, with the standard error of the mean as the error bar.
+Datasets: the UCI sets bundled with scikit-learn
 (test = the rows not drawn for training; features standardised with the training rows'
 statistics; Gaussian NB) and image pairs from MNIST and Fashion-MNIST (train pool = the
 pair's training images, test = the pair's test images; pixels binarised at 0.5 for all
@@ -73,11 +75,22 @@ def load_dataset(name: str, data_root: str) -> dict:
 
 def training_sizes(data: dict, num_sizes: int, max_train_images: int,
                    uci_train_fraction: float) -> list[int]:
-  """A geometric grid of training-set sizes from a few rows per class to the largest."""
+  """About `num_sizes` training-set sizes, geometric from a few rows per class to the largest,
+  all dividing the largest (so that every size runs in one compiled program, see
+  `run_dataset`): the largest is the number in [0.75 hi, hi] whose divisors best match the
+  geometric grid."""
   n, c = len(data["y"]), data["num_classes"]
   hi = min(n, max_train_images) if "x_test" in data else int(uci_train_fraction * n)
   lo = max(2 * c, 6)
-  return sorted({int(round(m)) for m in np.geomspace(lo, hi, num_sizes)})
+  best = None
+  for top in range(max(lo, int(0.75 * hi)), hi + 1):
+    divisors = np.array([d for d in range(lo, top + 1) if top % d == 0], np.float64)
+    grid = np.geomspace(lo, top, num_sizes)
+    pick = divisors[np.abs(np.log(divisors)[None] - np.log(grid)[:, None]).argmin(1)]
+    cost = np.abs(np.log(pick) - np.log(grid)).sum() - 0.01 * np.log(top)
+    if best is None or cost < best[0]:
+      best = (cost, sorted({int(m) for m in pick}))
+  return best[1]
 
 
 def split_indices(y: np.ndarray, num_classes: int, m: int, splits: int, seed: int,
@@ -97,32 +110,45 @@ def split_indices(y: np.ndarray, num_classes: int, m: int, splits: int, seed: in
 
 def make_errors_fn(num_classes: int, kind: str, lda_shrinkage: float, lr_c: float,
                    shared_test: bool):
-  """A jitted function of training sets [S, m, D], [S, m] and test sets ([S, T, D], [S, T],
-  or one shared [T, D], [T]) -> test errors {"nb", "gda", "lr"} [S] and L-BFGS iterations."""
+  """A jitted function of one training-set size's splits -> test errors {"nb", "gda", "lr"}
+  [S] and L-BFGS iterations [S].
+
+  Its arguments: training rows x [S, M, D] and labels [S, M], each split's m rows tiled M / m
+  times; m (traced, so all sizes share one program); test rows [S, T, D], labels [S, T] and
+  weights [S, T] (0 for padding), or one shared test set [T, D], [T], [T]. Tiling leaves
+  logistic regression's objective, a mean over rows, unchanged; the closed-form fits see
+  only the first m rows (the others get label C, whose one-hot row is zero, and zero
+  features, so they add to no statistic).
+  """
   import jax
   import jax.numpy as jnp
 
   from genjax.classical import bernoulli_nb, gaussian_nb, lda, logistic
 
-  def one_split(x_tr, y_tr, x_te, y_te):
+  def one_split(x_tr, y_tr, m, x_te, y_te, w_te):
+    first_M = (jnp.arange(x_tr.shape[0]) < m)[:, None]
     if kind == "continuous":
       # Standardise with the training rows only; a constant feature keeps scale 1.
-      mu, sd = x_tr.mean(0), x_tr.std(0)
+      mu = jnp.sum(jnp.where(first_M, x_tr, 0.0), 0) / m
+      sd = jnp.sqrt(jnp.sum(jnp.where(first_M, jnp.square(x_tr - mu), 0.0), 0) / m)
       sd = jnp.where(sd > 0, sd, 1.0)
       x_tr, x_te = (x_tr - mu) / sd, (x_te - mu) / sd
-      nb_params = gaussian_nb.fit(x_tr, y_tr, num_classes)
-      nb_pred = gaussian_nb.predict(nb_params, x_te)
+    x_gen = jnp.where(first_M, x_tr, 0.0)
+    y_gen = jnp.where(first_M[:, 0], y_tr, num_classes)
+    if kind == "continuous":
+      nb_pred = gaussian_nb.predict(gaussian_nb.fit(x_gen, y_gen, num_classes), x_te)
     else:
-      nb_params = bernoulli_nb.fit(x_tr, y_tr, num_classes, binarize=None)
+      nb_params = bernoulli_nb.fit(x_gen, y_gen, num_classes, binarize=None)
       nb_pred = bernoulli_nb.predict(nb_params, x_te)
-    gda_pred = lda.predict(lda.fit(x_tr, y_tr, num_classes, shrinkage=lda_shrinkage), x_te)
-    lr_params = logistic.fit(x_tr, y_tr, num_classes, l2=1.0 / (lr_c * x_tr.shape[0]))
+    gda_pred = lda.predict(lda.fit(x_gen, y_gen, num_classes, shrinkage=lda_shrinkage), x_te)
+    lr_params = logistic.fit(x_tr, y_tr, num_classes, l2=1.0 / (lr_c * m))
     lr_pred = logistic.predict(lr_params, x_te)
-    err = lambda pred: jnp.mean(pred != y_te)
+    err = lambda pred: jnp.sum(w_te * (pred != y_te)) / jnp.sum(w_te)
     return {"nb": err(nb_pred), "gda": err(gda_pred), "lr": err(lr_pred),
             "lr_iterations": lr_params["num_iterations"]}
 
-  return jax.jit(jax.vmap(one_split, in_axes=(0, 0, None, None) if shared_test else 0))
+  axes = (0, 0, None, None, None, None) if shared_test else (0, 0, None, 0, 0, 0)
+  return jax.jit(jax.vmap(one_split, in_axes=axes))
 
 
 def run_dataset(name: str, data: dict, sizes: list[int], splits: int, seed: int,
@@ -131,12 +157,21 @@ def run_dataset(name: str, data: dict, sizes: list[int], splits: int, seed: int,
   shared_test = "x_test" in data
   fn = make_errors_fn(data["num_classes"], data["kind"], lda_shrinkage, lr_c, shared_test)
   x, y = data["x"], data["y"]
+  top = sizes[-1]
   per_split = {k: [] for k in ("nb", "gda", "lr")}
   iterations = []
   for m in sizes:
     tr, te = split_indices(y, data["num_classes"], m, splits, seed, not shared_test)
-    test = (data["x_test"], data["y_test"]) if shared_test else (x[te], y[te])
-    out = fn(x[tr], y[tr], *test)
+    tr = np.tile(tr, (1, top // m))
+    if shared_test:
+      test = (data["x_test"], data["y_test"], np.ones(len(data["y_test"]), np.float32))
+    else:
+      # Pad every size's test rows to the smallest size's count (weight 0), one shape for all.
+      width = len(y) - sizes[0]
+      te_pad = np.concatenate([te, np.repeat(te[:, :1], width - te.shape[1], 1)], 1)
+      w = (np.arange(width) < te.shape[1]).astype(np.float32)
+      test = (x[te_pad], y[te_pad], np.broadcast_to(w, te_pad.shape))
+    out = fn(x[tr], y[tr], np.float32(m), *test)
     for k in per_split:
       per_split[k].append(np.asarray(out[k], np.float64))
     iterations.append(int(np.max(out["lr_iterations"])))
