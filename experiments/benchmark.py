@@ -54,6 +54,15 @@ def _dcgan_flops(config) -> int:
   return gan_step_flops_from_layers(g, d, config.data.batch_size, m.n_critic, penalties)
 
 
+def _vae_flops(config) -> int:
+  from genjax.flops import vae_step_flops
+  m = config.model
+  pixels = int(np.prod(config.data.image_shape))
+  hidden = tuple(m.hidden[0])
+  return vae_step_flops((pixels, *hidden, 2 * m.z_dims[0]), (m.z_dims[0], *hidden[::-1], pixels),
+                        config.data.batch_size, m.k)
+
+
 BENCHMARKS = {
     "gan_mnist": Entry("configs/gan_mnist.py", _gan_flops),
     "dcgan_mnist": Entry("configs/dcgan_mnist.py", _dcgan_flops),
@@ -66,6 +75,8 @@ BENCHMARKS = {
         "benchmarks.cnn", fromlist=["cnn"]).classifier_step_flops(config)),
     "cnn_mnist": Entry("configs/cnn_mnist.py", lambda config: __import__(
         "benchmarks.cnn", fromlist=["cnn"]).classifier_step_flops(config)),
+    "vae_mnist": Entry("configs/vae_mnist.py", _vae_flops),
+    "iwae_mnist": Entry("configs/iwae_mnist.py", _vae_flops),
 }
 
 

@@ -100,3 +100,16 @@ def traced_dot_flops(jaxpr) -> int:
     rhs_free = math.prod(s for d, s in enumerate(rhs.shape) if d not in (*rc, *rb))
     total += 2 * batch * lhs_free * rhs_free * contracted
   return total
+
+
+def vae_step_flops(encoder_widths: Sequence[int], decoder_widths: Sequence[int], batch: int,
+                   k: int = 1) -> int:
+  """FLOPs of one train step of an MLP VAE with one stochastic layer and k samples per image.
+
+  The encoder (its last width counts both heads, mean and log std) runs on B images, the
+  decoder on B * k latents. Forward, weight gradients of every layer, input gradients of
+  every layer but the encoder's first (the image needs none): 3E - E_first + 3kD per image.
+  """
+  e, e_first = dense_macs(encoder_widths)
+  d, _ = dense_macs(decoder_widths)
+  return 2 * batch * (3 * e - e_first + 3 * k * d)

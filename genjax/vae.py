@@ -154,6 +154,16 @@ def experiment_config(dataset: str = "mnist", preprocess: str = "binarize_dynami
   return c
 
 
+def apply_variant(c: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:
+  """genjax.config.apply_variant, and a `smoke` run's evaluation with only the training k
+  samples per image (the bound over the whole test set is the smoke run's largest cost)."""
+  from genjax import config as gconfig
+  c = gconfig.apply_variant(c, arg)
+  if arg == "smoke":
+    c.model.eval_k = c.model.k
+  return c
+
+
 def burda_stage_epochs(scale: float = 1.0, stages: int = 8) -> tuple[int, ...]:
   """Epochs of each of Burda et al.'s learning-rate stages: 3^i (i = 0..7) times `scale`,
   at least one each."""

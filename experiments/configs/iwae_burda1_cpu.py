@@ -17,10 +17,9 @@ README's VAE results table has the figure this config reached.
 
 import ml_collections
 
-from genjax import config as gconfig
 from genjax import vae
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c = vae.burda_config(layers=1, objective="iwae", k=50, stage_scale=0.01, batch_size=100)
-  return gconfig.apply_variant(c, arg)
+  return vae.apply_variant(c, arg)

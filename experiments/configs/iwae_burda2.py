@@ -18,10 +18,9 @@ within 0.5 nats).
 
 import ml_collections
 
-from genjax import config as gconfig
 from genjax import vae
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c = vae.burda_config(layers=2, objective="iwae", k=50)
-  return gconfig.apply_variant(c, arg)
+  return vae.apply_variant(c, arg)

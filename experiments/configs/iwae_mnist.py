@@ -16,7 +16,6 @@ Expected: a test IWAE bound (k = 50) a few nats above vae_mnist's on binarised d
 
 import ml_collections
 
-from genjax import config as gconfig
 from genjax import vae
 
 
@@ -25,4 +24,4 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                            k=50, eval_k=50)
   c = vae.experiment_config("mnist", "binarize_dynamic", 128, 10, model, vae.optim_config(1e-3))
   c.train.log_every, c.train.checkpoint_every, c.train.sample_every = 468, 4680, 4680
-  return gconfig.apply_variant(c, arg)
+  return vae.apply_variant(c, arg)

@@ -17,10 +17,9 @@ Table 1); the README's VAE results table has the figure this config reached.
 
 import ml_collections
 
-from genjax import config as gconfig
 from genjax import vae
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c = vae.burda_config(layers=1, objective="elbo", k=1, stage_scale=0.05, batch_size=100)
-  return gconfig.apply_variant(c, arg)
+  return vae.apply_variant(c, arg)

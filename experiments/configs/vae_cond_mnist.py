@@ -16,7 +16,6 @@ unconditional VAE's log p(x) (the class carries up to log 10 = 2.3 nats).
 
 import ml_collections
 
-from genjax import config as gconfig
 from genjax import vae
 
 
@@ -25,4 +24,4 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c = vae.experiment_config("mnist", "binarize_dynamic", 128, 20, model, vae.optim_config(1e-3))
   c.train.log_every, c.train.checkpoint_every, c.train.sample_every = 468, 4680, 4680
   c.train.sample_grid = 10
-  return gconfig.apply_variant(c, arg)
+  return vae.apply_variant(c, arg)

@@ -19,12 +19,11 @@ the 784-400-20 MLP's.
 
 import ml_collections
 
-from genjax import config as gconfig
 from genjax import vae
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  model = vae.model_config(arch="conv", z_dims=(32,), hidden=((),), eval_k=50)
+  model = vae.model_config(arch="conv", z_dims=(32,), hidden=((),), eval_k=10)
   c = vae.experiment_config("mnist", "unit", 128, 10, model, vae.optim_config(1e-3, 1e-8))
   c.train.log_every, c.train.checkpoint_every, c.train.sample_every = 468, 4680, 4680
-  return gconfig.apply_variant(c, arg)
+  return vae.apply_variant(c, arg)

@@ -15,7 +15,6 @@ Expected: recognisable garments in the reconstructions and prior-mean samples.
 
 import ml_collections
 
-from genjax import config as gconfig
 from genjax import vae
 
 
@@ -24,4 +23,4 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                            likelihood="gaussian")
   c = vae.experiment_config("fashion_mnist", "unit", 128, 20, model, vae.optim_config(1e-3))
   c.train.log_every, c.train.checkpoint_every, c.train.sample_every = 468, 4680, 4680
-  return gconfig.apply_variant(c, arg)
+  return vae.apply_variant(c, arg)
