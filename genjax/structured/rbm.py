@@ -15,7 +15,6 @@ run on N devices takes the same steps as one device with the same global batch.
 """
 
 import itertools
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -352,12 +351,3 @@ def chain_grid(params: RBMParams, key: jax.Array, v0_BxD: jax.Array, num_frames:
 
   _, frames = jax.lax.scan(body, v0_BxD, jnp.arange(num_frames))
   return frames
-
-
-def parameter_count(params: RBMParams) -> int:
-  return sum(int(x.size) for x in jax.tree.leaves(params))
-
-
-def unpack(state: Any) -> RBMParams:
-  """The parameters of an RBMState (or the RBMParams themselves)."""
-  return state.params if isinstance(state, RBMState) else state
