@@ -107,10 +107,12 @@ def test_small_cnn_has_the_hand_counted_parameters():
 @pytest.mark.parametrize("arch", sorted(CONFIG_FILES))
 def test_logits_have_one_row_per_image(arch):
   config = _config(arch)
-  state = classifier.create_state(KEY, config)
+  state = jax.eval_shape(lambda key: classifier.create_state(key, config), KEY)
   out = jax.eval_shape(lambda s, b: classifier.eval_step(s, b, KEY), state, _batch(5))
   assert {k: v.shape for k, v in out.items()} == {"loss": (), "accuracy": (), "error": ()}
-  logits = state.model.module.apply(state.model.variables, _batch(5)["image"], train=False)
+  m = state.model
+  logits = jax.eval_shape(lambda v, x: m.module.apply(v, x, train=False), m.variables,
+                          _batch(5)["image"])
   assert logits.shape == (5, 10)
 
 
@@ -119,7 +121,7 @@ def test_unknown_architecture_and_activation_are_rejected():
     classifier.build_model(_config("cnn", {"model.arch": "resnet"}))
   module = LeNet5(activation="gelu")
   with pytest.raises(ValueError, match="unknown activation 'gelu'"):
-    module.init(KEY, jnp.zeros((1, 28, 28, 1)))
+    jax.eval_shape(module.init, KEY, jnp.zeros((1, 28, 28, 1)))
 
 
 # ----------------------------------------------------------------------------- forward passes
@@ -139,17 +141,22 @@ def _conv(x, kernel, padding):
 def test_lenet5_forward_matches_lax_convolutions(activation):
   module = LeNet5(activation=activation)
   x = _batch()["image"]
-  params = module.init(KEY, x)["params"]
+  params = jax.jit(module.init)(KEY, x)["params"]
   act = {"relu": jax.nn.relu, "tanh": jnp.tanh}[activation]
-  h = _max_pool(act(_conv(x, params["Conv_0"]["kernel"], "SAME") + params["Conv_0"]["bias"]))
-  assert h.shape == (B, 14, 14, 6)
-  h = _max_pool(act(_conv(h, params["Conv_1"]["kernel"], "VALID") + params["Conv_1"]["bias"]))
-  assert h.shape == (B, 5, 5, 16)
-  h = h.reshape(B, 400)
-  for name in ("Dense_0", "Dense_1"):
-    h = act(h @ params[name]["kernel"] + params[name]["bias"])
-  want = h @ params["Dense_2"]["kernel"] + params["Dense_2"]["bias"]
-  got = module.apply({"params": params}, x)
+
+  @jax.jit
+  def reference(params, x):
+    h = _max_pool(act(_conv(x, params["Conv_0"]["kernel"], "SAME") + params["Conv_0"]["bias"]))
+    assert h.shape == (B, 14, 14, 6)
+    h = _max_pool(act(_conv(h, params["Conv_1"]["kernel"], "VALID") + params["Conv_1"]["bias"]))
+    assert h.shape == (B, 5, 5, 16)
+    h = h.reshape(B, 400)
+    for name in ("Dense_0", "Dense_1"):
+      h = act(h @ params[name]["kernel"] + params[name]["bias"])
+    return h @ params["Dense_2"]["kernel"] + params["Dense_2"]["bias"]
+
+  want = reference(params, x)
+  got = jax.jit(module.apply)({"params": params}, x)
   np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
@@ -162,7 +169,7 @@ def test_small_cnn_forward_in_both_modes_matches_a_reference():
   10 % of the way to them; inference uses the running statistics."""
   module = SmallCNN(widths=(4, 8), hidden=16)
   x = _batch()["image"]
-  variables = module.init(KEY, x)
+  variables = jax.jit(module.init)(KEY, x)
   p = jax.tree.map(np.asarray, variables["params"])
   # Non-trivial running statistics, so that inference does not reduce to the identity.
   rs = np.random.RandomState(3)
@@ -191,21 +198,22 @@ def test_small_cnn_forward_in_both_modes_matches_a_reference():
     return h @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"], new_stats
 
   full = {"params": variables["params"], "batch_stats": stats}
-  got, updates = module.apply(full, x, train=True, mutable=["batch_stats"])
+  apply = jax.jit(module.apply, static_argnames=("train", "mutable"))
+  got, updates = apply(full, x, train=True, mutable=("batch_stats",))
   want, want_stats = reference(train=True)
   np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
   for norm, s in want_stats.items():
     for k in ("mean", "var"):
       np.testing.assert_allclose(updates["batch_stats"][norm][k], s[k], rtol=1e-4, atol=1e-5,
                                  err_msg=f"{norm}.{k}")
-  np.testing.assert_allclose(module.apply(full, x, train=False), reference(train=False)[0],
+  np.testing.assert_allclose(apply(full, x, train=False), reference(train=False)[0],
                              rtol=1e-4, atol=1e-4)
 
 
 def test_mlp_dropout_only_in_training():
   module = MLPClassifier(hidden=(32,), dropout_rate=0.5, input_dropout_rate=0.2)
   x = _batch()["image"]
-  params = module.init(KEY, x)["params"]
+  params = jax.jit(module.init)(KEY, x)["params"]
   eval_logits = module.apply({"params": params}, x)
   h = np.maximum(np.asarray(x).reshape(B, -1) @ params["Dense_0"]["kernel"]
                  + params["Dense_0"]["bias"], 0)

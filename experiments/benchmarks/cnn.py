@@ -17,8 +17,8 @@ import os
 import time
 
 TARGET = 0.99
-NUM_STEPS = 936  # two epochs of 468 batches of 128: the length of the cosine schedule
-EVAL_FROM = 468
+NUM_STEPS = 1404  # three epochs of 468 batches of 128: the length of the cosine schedule
+EVAL_FROM = 936
 EVAL_EVERY = 117  # a quarter epoch
 EVAL_BATCH = 1000
 
