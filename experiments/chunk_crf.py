@@ -28,6 +28,7 @@ flags.DEFINE_float("l1", 0.0, "L1 coefficient (Adam only, by a proximal step).")
 flags.DEFINE_integer("min_count", 1, "Keep feature strings seen at least this often in training.")
 flags.DEFINE_integer("hash_buckets", 0, "Hash features into this many rows (0: a vocabulary).")
 flags.DEFINE_integer("max_iterations", 500, "L-BFGS iteration cap.")
+flags.DEFINE_float("max_seconds", float("inf"), "L-BFGS wall-time budget (stops unconverged).")
 flags.DEFINE_float("delta", 1e-5, "L-BFGS stop: relative improvement over `period` iterations.")
 flags.DEFINE_integer("period", 10, "L-BFGS stop: iterations the improvement is measured over.")
 flags.DEFINE_integer("epochs", 15, "Adam epochs.")
@@ -80,7 +81,8 @@ def main(argv):
   if FLAGS.optimizer == "lbfgs":
     params, info = crf.fit_lbfgs(params, data, len(train), l2=FLAGS.l2,
                                  max_iterations=FLAGS.max_iterations, delta=FLAGS.delta,
-                                 period=FLAGS.period, log=log)
+                                 period=FLAGS.period, max_seconds=FLAGS.max_seconds,
+                                 log=log)
   else:
     params, info = crf.fit_adam(params, data, len(train), jax.random.key(FLAGS.seed),
                                 learning_rate=FLAGS.learning_rate, epochs=FLAGS.epochs,

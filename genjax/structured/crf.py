@@ -217,17 +217,19 @@ def objective(params: CRFParams, data: Data, l2: float, num_sentences: int) -> j
 
 def fit_lbfgs(params: CRFParams, data: Data, num_sentences: int, l2: float = 1.0,
               max_iterations: int = 500, delta: float = 1e-5, period: int = 10,
-              gtol: float = 1e-5, memory_size: int = 10,
+              gtol: float = 1e-5, memory_size: int = 10, max_seconds: float = float("inf"),
               log: Callable[[dict], None] | None = None) -> tuple[CRFParams, dict]:
   """Full-batch L-BFGS (optax.lbfgs, zoom line search) on `objective`, a Python loop of one
   jitted iteration at a time.
 
   Stops as CRFsuite does: when the objective improved by less than a fraction `delta` over the
   last `period` iterations, when ||grad|| / max(1, ||theta||) < gtol, or after
-  `max_iterations`. Returns the parameters and {"iterations", "evaluations" (objective and
-  gradient evaluations, line search included), "seconds" (wall time of the loop, compilation
-  included), "compile_seconds", "objective", "converged", "reason"}. `log` gets one dict per
-  iteration.
+  `max_iterations` or `max_seconds` of wall time (a budget, reason "time"), or when a line
+  search ends without decrease (float32's resolution is reached, reason "no_decrease"). Returns the
+  parameters and {"iterations", "evaluations" (objective and gradient evaluations, line search
+  included), "seconds" (wall time of the loop, compilation included), "compile_seconds",
+  "cpu_seconds" (CPU time of all threads: steadier than wall time on a shared machine),
+  "objective", "converged", "reason"}. `log` gets one dict per iteration.
   """
   value_fn = functools.partial(objective, l2=l2, num_sentences=num_sentences)
   optimizer = optax.lbfgs(memory_size=memory_size)
@@ -246,7 +248,7 @@ def fit_lbfgs(params: CRFParams, data: Data, num_sentences: int, l2: float = 1.0
     return params, state, new_value, ratio, steps
 
   state = optimizer.init(params)
-  start = time.perf_counter()
+  start, cpu_start = time.perf_counter(), time.process_time()
   compiled = iteration.lower(params, state, data).compile()
   compile_seconds = time.perf_counter() - start
   history, evaluations, reason = [], 1, "max_iterations"
@@ -266,9 +268,19 @@ def fit_lbfgs(params: CRFParams, data: Data, num_sentences: int, l2: float = 1.0
     if k > period and (history[-period - 1] - value) / abs(value) < delta:
       reason = "delta"
       break
+    if len(history) > 1 and value >= history[-2]:
+      # The line search found no decrease: float32 cannot resolve a smaller improvement of the
+      # objective (libLBFGS's rounding-error stop, which CRFsuite also ends on).
+      reason = "no_decrease"
+      break
+    if time.perf_counter() - start > max_seconds:
+      reason = "time"
+      break
   return params, {"iterations": k, "evaluations": evaluations,
                   "seconds": time.perf_counter() - start, "compile_seconds": compile_seconds,
-                  "objective": history[-1], "converged": reason != "max_iterations",
+                  "cpu_seconds": time.process_time() - cpu_start,
+                  "objective": history[-1],
+                  "converged": reason in ("gradient", "delta", "no_decrease"),
                   "reason": reason}
 
 
