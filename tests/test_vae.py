@@ -183,7 +183,7 @@ GOLDEN = [580.5037231445312, 569.2671508789062, 11.236504554748535]
 
 def test_train_step_compiles_once_and_draws_from_the_step():
   state = vae.create_state(jax.random.key(0), tiny_config(1, k=2))
-  step = jax.jit(vae.train_step)
+  step = jax.jit(lambda s, b, k: vae.train_step(s, b, k))  # its own compilation cache
   batch, key = binary_batch(), jax.random.key(3)
   s1, m1 = step(state, batch, key)
   s2, m2 = step(s1, batch, key)
@@ -255,7 +255,8 @@ def test_configs_load_with_a_smoke_variant(name):
   full = gconfig.load(str(CONFIGS / name))
   smoke = gconfig.load(f"{CONFIGS / name}:smoke")
   assert full.family == "vae" and smoke.train.num_steps > 0
-  assert "Run:" in (CONFIGS / name).read_text()
+  command = f"python experiments/train.py --config=experiments/configs/{name}"
+  assert command in (CONFIGS / name).read_text()
   state = vae.create_state(jax.random.key(0), smoke)
   assert vae.sample(state, jax.random.key(1), 2).shape == (2, *smoke.data.image_shape)
 
@@ -272,7 +273,8 @@ def test_smoke_config_through_the_loop(tmp_path, run_train_cli):
   records, results = _smoke_run(run_train_cli, tmp_path, "vae_burda1_cpu.py")
   assert [r["step"] for r in records] == [10, 20, 30, 40]
   assert records[-1]["loss"] < records[0]["loss"]
-  assert results["test"]["iwae"] >= results["test"]["elbo"]
+  # Smoke runs evaluate with k = 1: the IWAE bound is then an ELBO estimate (MC KL).
+  assert abs(results["test"]["iwae"] - results["test"]["elbo"]) < 1.0
   assert list((tmp_path / "samples").glob("samples_*.png"))
 
 
