@@ -8,7 +8,8 @@ training images' pixel intensities (the on-probabilities of dynamically binarise
 Salakhutdinov & Murray's 14,500 temperatures (all runs in one batch), and the test set,
 binarised once by Bernoulli draws with a fixed seed (as S&M 2008's stochastically binarised
 MNIST), is scored as the mean log p(v) = -F(v) - log Z in nats (log Z pooled over every run).
-Results go into <workdir>/results.json under "ais" (the rest of the file is kept), and sample
+Results go into <workdir>/results.json under "ais" (the rest of the file is kept; every
+estimate made so far is listed under "ais_history"), and sample
 grids (independent chains after 1,000 Gibbs sweeps; chains started at test images) into
 <workdir>/samples/ais_*.png.
 """
@@ -133,7 +134,10 @@ def main(argv):
   if os.path.exists(path):
     with open(path) as f:
       results = json.load(f)
+  # Earlier estimates (other temperatures or run counts) are kept beside the latest.
+  history = results.get("ais_history") or ([results["ais"]] if "ais" in results else [])
   results["ais"] = result
+  results["ais_history"] = [*history, result]
   glog.write_json(path, results)
   print(json.dumps(result, indent=1))
 
