@@ -50,6 +50,8 @@ flags.DEFINE_integer("max_train_images", 4000, "Largest training set of the imag
 flags.DEFINE_float("uci_train_fraction", 0.75, "Largest training share of a UCI set.")
 flags.DEFINE_float("lda_shrinkage", 0.05, "LDA covariance shrinkage (genjax.classical.gda).")
 flags.DEFINE_float("lr_c", 1.0, "Logistic regression: l2 = 1 / (lr_c * m).")
+flags.DEFINE_integer("lr_max_iter", 1000, "Logistic regression: L-BFGS iteration cap (the "
+                     "iterations used are in results.json, lr_max_iterations).")
 flags.DEFINE_integer("seed", 0, "Seed of the random splits.")
 FLAGS = flags.FLAGS
 
@@ -109,7 +111,7 @@ def split_indices(y: np.ndarray, num_classes: int, m: int, splits: int, seed: in
 
 
 def make_errors_fn(num_classes: int, kind: str, lda_shrinkage: float, lr_c: float,
-                   shared_test: bool):
+                   shared_test: bool, lr_max_iter: int = 1000):
   """A jitted function of one training-set size's splits -> test errors {"nb", "gda", "lr"}
   [S] and L-BFGS iterations [S].
 
@@ -141,7 +143,8 @@ def make_errors_fn(num_classes: int, kind: str, lda_shrinkage: float, lr_c: floa
       nb_params = bernoulli_nb.fit(x_gen, y_gen, num_classes, binarize=None)
       nb_pred = bernoulli_nb.predict(nb_params, x_te)
     gda_pred = lda.predict(lda.fit(x_gen, y_gen, num_classes, shrinkage=lda_shrinkage), x_te)
-    lr_params = logistic.fit(x_tr, y_tr, num_classes, l2=1.0 / (lr_c * m))
+    lr_params = logistic.fit(x_tr, y_tr, num_classes, l2=1.0 / (lr_c * m),
+                             max_iter=lr_max_iter)
     lr_pred = logistic.predict(lr_params, x_te)
     err = lambda pred: jnp.sum(w_te * (pred != y_te)) / jnp.sum(w_te)
     return {"nb": err(nb_pred), "gda": err(gda_pred), "lr": err(lr_pred),
@@ -152,10 +155,11 @@ def make_errors_fn(num_classes: int, kind: str, lda_shrinkage: float, lr_c: floa
 
 
 def run_dataset(name: str, data: dict, sizes: list[int], splits: int, seed: int,
-                lda_shrinkage: float, lr_c: float) -> dict:
+                lda_shrinkage: float, lr_c: float, lr_max_iter: int = 1000) -> dict:
   """Learning curves of one dataset: per model, sizes -> mean, standard error, per split."""
   shared_test = "x_test" in data
-  fn = make_errors_fn(data["num_classes"], data["kind"], lda_shrinkage, lr_c, shared_test)
+  fn = make_errors_fn(data["num_classes"], data["kind"], lda_shrinkage, lr_c, shared_test,
+                      lr_max_iter)
   x, y = data["x"], data["y"]
   top = sizes[-1]
   per_split = {k: [] for k in ("nb", "gda", "lr")}
@@ -286,12 +290,23 @@ def crossings_markdown(results: dict) -> str:
   return "\n".join(lines) + "\n"
 
 
+def write_tables(outdir: str, results: dict, settings: dict) -> None:
+  """results.json (settings and every dataset's curves) and crossings.md."""
+  from genjax.logging import write_json
+  write_json(os.path.join(outdir, "results.json"), {"settings": settings, "datasets": results})
+  with open(os.path.join(outdir, "crossings.md"), "w") as f:
+    f.write(crossings_markdown(results))
+
+
 def run_study(datasets: list[str], outdir: str, data_root: str, splits: int, num_sizes: int,
               max_train_images: int, uci_train_fraction: float, lda_shrinkage: float,
-              lr_c: float, seed: int) -> dict:
+              lr_c: float, seed: int, lr_max_iter: int = 1000) -> dict:
   """Run every dataset's curves and write the figures and tables; returns the results."""
-  from genjax.logging import write_json
   os.makedirs(outdir, exist_ok=True)
+  settings = {"datasets": datasets, "splits": splits, "num_sizes": num_sizes,
+              "max_train_images": max_train_images, "uci_train_fraction": uci_train_fraction,
+              "lda_shrinkage": lda_shrinkage, "lr_c": lr_c, "lr_max_iter": lr_max_iter,
+              "seed": seed}
   results = {}
   for name in datasets:
     if name not in DATASETS:
@@ -299,23 +314,19 @@ def run_study(datasets: list[str], outdir: str, data_root: str, splits: int, num
     t = time.perf_counter()
     data = load_dataset(name, data_root)
     sizes = training_sizes(data, num_sizes, max_train_images, uci_train_fraction)
-    r = run_dataset(name, data, sizes, splits, seed, lda_shrinkage, lr_c)
+    r = run_dataset(name, data, sizes, splits, seed, lda_shrinkage, lr_c, lr_max_iter)
     r["crossings"] = {f"{gen}_vs_lr": crossing(sizes, np.array(r["curves"][gen]["per_split"]),
                                                np.array(r["curves"]["lr"]["per_split"]))
                       for gen, _ in PAIRS}
     r["seconds"] = time.perf_counter() - t
     results[name] = r
     plot_dataset(os.path.join(outdir, f"{name}.png"), name, r)
+    # Written after every dataset, so that an interrupted study keeps what it finished.
+    write_tables(outdir, results, settings)
     print(f"{name}: {r['seconds']:.0f}s, sizes {sizes[0]}..{sizes[-1]}; " + "; ".join(
         f"{gen} vs lr: {r['crossings'][f'{gen}_vs_lr']['verdict']}" for gen, _ in PAIRS),
           flush=True)
   plot_summary(os.path.join(outdir, "summary.png"), results)
-  settings = {"splits": splits, "num_sizes": num_sizes, "max_train_images": max_train_images,
-              "uci_train_fraction": uci_train_fraction, "lda_shrinkage": lda_shrinkage,
-              "lr_c": lr_c, "seed": seed}
-  write_json(os.path.join(outdir, "results.json"), {"settings": settings, "datasets": results})
-  with open(os.path.join(outdir, "crossings.md"), "w") as f:
-    f.write(crossings_markdown(results))
   return results
 
 
@@ -323,7 +334,7 @@ def main(argv):
   del argv
   run_study(FLAGS.datasets, FLAGS.outdir, FLAGS.data_root, FLAGS.splits, FLAGS.num_sizes,
             FLAGS.max_train_images, FLAGS.uci_train_fraction, FLAGS.lda_shrinkage, FLAGS.lr_c,
-            FLAGS.seed)
+            FLAGS.seed, FLAGS.lr_max_iter)
 
 
 if __name__ == "__main__":
