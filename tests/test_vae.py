@@ -138,8 +138,8 @@ def test_gaussian_decoder_log_prob():
   assert float(got[0, 0]) == pytest.approx(want, rel=1e-5)
 
 
-@pytest.mark.parametrize("objective, k, beta", [("elbo", 1, 1.0), ("elbo", 3, 4.0),
-                                                ("iwae", 5, 1.0)])
+@pytest.mark.parametrize("objective, k, beta", [
+    pytest.param("elbo", 1, 1.0, marks=pytest.mark.slow), ("elbo", 3, 4.0), ("iwae", 5, 1.0)])
 def test_one_train_step_is_one_adam_step_on_the_objective(objective, k, beta):
   """The step's loss and update against value_and_grad of the objective written out here."""
   config = tiny_config(2, objective=objective, k=k, beta=beta)
@@ -257,6 +257,12 @@ def test_configs_load_with_a_smoke_variant(name):
   assert full.family == "vae" and smoke.train.num_steps > 0
   command = f"python experiments/train.py --config=experiments/configs/{name}"
   assert command in (CONFIGS / name).read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", VAE_CONFIGS)
+def test_config_models_build_and_sample(name):
+  smoke = gconfig.load(f"{CONFIGS / name}:smoke")
   state = vae.create_state(jax.random.key(0), smoke)
   assert vae.sample(state, jax.random.key(1), 2).shape == (2, *smoke.data.image_shape)
 
