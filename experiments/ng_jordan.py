@@ -53,6 +53,8 @@ flags.DEFINE_float("lr_c", 1.0, "Logistic regression: l2 = 1 / (lr_c * m).")
 flags.DEFINE_integer("lr_max_iter", 1000, "Logistic regression: L-BFGS iteration cap (the "
                      "iterations used are in results.json, lr_max_iterations).")
 flags.DEFINE_integer("seed", 0, "Seed of the random splits.")
+flags.DEFINE_bool("from_results", False, "Fit nothing: recompute the crossings, tables and "
+                  "figures from <outdir>/results.json.")
 FLAGS = flags.FLAGS
 
 
@@ -195,8 +197,9 @@ def crossing(sizes: list[int], gen_MxS: np.ndarray, lr_MxS: np.ndarray) -> dict:
   good (interpolated in log m), and the two regimes' test at the ends of the curve.
 
   The paired difference d = err_lr - err_gen (same splits) has mean d_m and standard error
-  se_m; a regime counts where |d_m| > 2 se_m. Returns {"crossing_m" (None: no crossing),
-  "generative_better_small_m", "lr_better_large_m", "two_regimes", "verdict"}.
+  se_m; a model leads at m where |d_m| > 2 se_m, else it is a tie. Returns {"crossing_m"
+  (None: no crossing), "generative_better_small_m", "lr_better_large_m", "two_regimes",
+  "verdict" ("two regimes", or who leads at the smallest and at the largest m), ...}.
   """
   d_MxS = np.asarray(lr_MxS, np.float64) - np.asarray(gen_MxS, np.float64)
   d = d_MxS.mean(1)
@@ -211,18 +214,13 @@ def crossing(sizes: list[int], gen_MxS: np.ndarray, lr_MxS: np.ndarray) -> dict:
       break
     if d[i] > 0:
       break
-  gen_small = bool(d[0] > 2 * se[0])
-  lr_large = bool(-d[-1] > 2 * se[-1])
-  if gen_small and lr_large:
-    verdict = "two regimes"
-  elif lr_large:
-    verdict = "logistic regression better at large m, no generative lead at small m"
-  elif gen_small:
-    verdict = "generative better at small m, no logistic-regression lead at large m"
-  elif d[-1] > 2 * se[-1]:
-    verdict = "generative better at large m"
-  else:
-    verdict = "no significant difference at either end"
+  def leader(i):
+    return "generative" if d[i] > 2 * se[i] else "LR" if -d[i] > 2 * se[i] else "tie"
+
+  small, large = leader(0), leader(-1)
+  gen_small, lr_large = small == "generative", large == "LR"
+  verdict = ("two regimes" if gen_small and lr_large else
+             f"small m: {small}; large m: {large}")
   return {"crossing_m": cross, "generative_better_small_m": gen_small,
           "lr_better_large_m": lr_large, "two_regimes": gen_small and lr_large,
           "diff_small_m": float(d[0]), "se_small_m": float(se[0]),
@@ -330,8 +328,28 @@ def run_study(datasets: list[str], outdir: str, data_root: str, splits: int, num
   return results
 
 
+def retabulate(outdir: str) -> dict:
+  """Crossings, tables and figures again from a finished study's results.json."""
+  import json
+  with open(os.path.join(outdir, "results.json")) as f:
+    saved = json.load(f)
+  results = saved["datasets"]
+  for name, r in results.items():
+    r["crossings"] = {f"{gen}_vs_lr": crossing(r["sizes"],
+                                               np.array(r["curves"][gen]["per_split"]),
+                                               np.array(r["curves"]["lr"]["per_split"]))
+                      for gen, _ in PAIRS}
+    plot_dataset(os.path.join(outdir, f"{name}.png"), name, r)
+  write_tables(outdir, results, saved["settings"])
+  plot_summary(os.path.join(outdir, "summary.png"), results)
+  return results
+
+
 def main(argv):
   del argv
+  if FLAGS.from_results:
+    retabulate(FLAGS.outdir)
+    return
   run_study(FLAGS.datasets, FLAGS.outdir, FLAGS.data_root, FLAGS.splits, FLAGS.num_sizes,
             FLAGS.max_train_images, FLAGS.uci_train_fraction, FLAGS.lda_shrinkage, FLAGS.lr_c,
             FLAGS.seed, FLAGS.lr_max_iter)
