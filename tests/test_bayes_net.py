@@ -159,6 +159,7 @@ def test_quantile_and_binary_discretisation():
     bn.fit(x, np.array([0, 0, 1, 1]), 2, bins=3)
 
 
+@pytest.mark.slow
 def test_tan_beats_naive_bayes_where_features_are_redundant():
   # Copies of one noisy feature: naive Bayes counts its evidence many times, TAN once.
   r = np.random.default_rng(4)

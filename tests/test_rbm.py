@@ -256,6 +256,7 @@ def test_eight_devices_take_the_one_device_steps(subprocess_env):
     np.testing.assert_allclose(out[mode][2], out["none"][2], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_smoke_run_through_the_loop(tmp_path, run_train_cli):
   proc = run_train_cli(tmp_path, {"data.idx_dir": str(IDX_DIR), "train.tensorboard": False,
                                   "train.num_steps": 20}, config=CONFIG)

@@ -23,12 +23,14 @@ Run (then evaluate the test log-likelihood with annealed importance sampling):
 Budget run on a 2-core CPU (about 25 minutes of training, then AIS):
   python experiments/train.py --config=experiments/configs/rbm_mnist.py:budget \
       --workdir=runs/rbm_budget --config.data.idx_dir=../shared/data/mnist
-  python experiments/rbm_ais.py --workdir=runs/rbm_budget
+  python experiments/rbm_ais.py --workdir=runs/rbm_budget --num_runs=100 --num_repeats=2
 Smoke test (seconds):
   python experiments/train.py --config=experiments/configs/rbm_mnist.py:smoke --workdir=/tmp/rbm
 
-Expected: the full config near the anchor's -86.3 nats; the budget run's figure is in the
-README's RBM section (with its log Z spread over AIS runs).
+Expected: the full config near the anchor's -86.3 nats (not run here). The budget run reached
+-94.9 nats of test log-likelihood (AIS, 14,500 temperatures, 2 x 100 runs: log Z 409.7, the two
+estimates 408.2 and 410.3) and -94.7 with 50,000 temperatures (2 x 50 runs: log Z 409.5);
+5,000 temperatures underestimate log Z by about 5.5 nats (404.1, so -89.3 is too optimistic).
 """
 
 import ml_collections
