@@ -124,6 +124,33 @@ def test_unknown_architecture_and_activation_are_rejected():
     jax.eval_shape(module.init, KEY, jnp.zeros((1, 28, 28, 1)))
 
 
+def _load_file(path, name: str):
+  spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_benchmark_flops_of_the_mlp_are_the_traced_matrix_products():
+  """The analytic count of experiments/benchmarks/cnn.py against the step's own dot_generals
+  (an MLP has no custom VJPs, so its jaxpr holds every product: forward, weight gradients,
+  input gradients above the first layer)."""
+  from genjax.flops import traced_dot_flops
+  flops = _load_file(REPO_ROOT / "experiments" / "benchmarks" / "cnn.py", "bench_cnn")
+  config = _config("mlp")
+  state = jax.eval_shape(lambda key: classifier.create_state(key, config), KEY)
+  b = config.data.batch_size
+  batch = {"image": jax.ShapeDtypeStruct((b, 28, 28, 1), jnp.float32),
+           "label": jax.ShapeDtypeStruct((b,), jnp.int32)}
+  jaxpr = jax.make_jaxpr(classifier.train_step)(state, batch, KEY).jaxpr
+  macs = 784 * 800 + 800 * 800 + 800 * 10
+  assert flops.classifier_step_flops(config) == traced_dot_flops(jaxpr)
+  assert flops.classifier_step_flops(config) == 2 * b * (3 * macs - 784 * 800)
+  # LeNet-5: C1, C3, C5, F6, output.
+  lenet = [28 * 28 * 25 * 6, 10 * 10 * 25 * 6 * 16, 400 * 120, 120 * 84, 84 * 10]
+  assert flops.classifier_step_flops(_config("lenet5")) == 2 * b * (3 * sum(lenet) - lenet[0])
+
+
 # ----------------------------------------------------------------------------- forward passes
 
 
@@ -353,11 +380,7 @@ def _check_smoke_run(workdir, result) -> dict:
 
 
 def _evaluate_classifier_module():
-  path = REPO_ROOT / "experiments" / "evaluate_classifier.py"
-  spec = importlib.util.spec_from_file_location("evaluate_classifier", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return _load_file(REPO_ROOT / "experiments" / "evaluate_classifier.py", "evaluate_classifier")
 
 
 def test_cnn_smoke_config_end_to_end(tmp_path, run_train_cli):
