@@ -18,7 +18,7 @@ import time
 
 TARGET = 0.99
 NUM_STEPS = 1404  # three epochs of 468 batches of 128: the length of the cosine schedule
-EVAL_FROM = 936
+EVAL_FROM = 819  # 1.75 epochs: the first crossings come late in the schedule
 EVAL_EVERY = 117  # a quarter epoch
 EVAL_BATCH = 1000
 
