@@ -5,7 +5,9 @@
 
 The features are the CRF++/CRFsuite template (genjax.structured.crf_features: words and POS tags
 in a +-2 window, word and POS bigrams, POS trigrams, bias) and the objective is CRFsuite's
-(sum NLL + l2 ||theta||^2); CRFsuite with this template reaches 93.6 to 93.9 F1. Writes
+(sum NLL + l2 ||theta||^2); CRFsuite with this template reaches 93.6 to 93.9 F1. Measured here
+(test F1): L-BFGS 93.67 with --l2=1 (141 iterations), 93.74 with --l2=0.5 (130 iterations);
+Adam, 15 epochs, --l2=1: 93.49. Writes
 results.json (test F1 overall and per chunk type, iterations, training seconds), metrics.jsonl
 (one line per iteration/epoch), crf_weights.npz (emission, transition, start, end, labels) and
 features.txt.gz (the feature string of each emission row, row 0 the null feature) to --workdir.
