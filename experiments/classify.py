@@ -1,9 +1,9 @@
 """Fit one classical classifier on one dataset and write its test metrics to results.json.
 
   python experiments/classify.py --model=logistic --dataset=mnist --workdir=runs/cls/logistic_mnist
-  python experiments/classify.py --model=knn --dataset=mnist --hp=k=3 --workdir=runs/cls/knn_mnist
+  python experiments/classify.py --model=knn --dataset=mnist --hp=k=3 --workdir=runs/cls/knn3_mnist
   python experiments/classify.py --model=kernel_svm --dataset=mnist \
-      --hp=num_features=4000,l2=1e-6 --workdir=runs/cls/kernel_svm_mnist
+      --hp=num_features=4000,l2=2e-6,max_iter=300 --workdir=runs/cls/kernel_svm_mnist
 
 Models are the names of genjax.classical.estimators.ESTIMATORS (logistic, linear_svm,
 kernel_svm, knn, gaussian_nb, bernoulli_nb, multinomial_nb, categorical_nb, lda, qda);
