@@ -31,6 +31,8 @@ Expected: the full config near the anchor's -86.3 nats (not run here). The budge
 -94.9 nats of test log-likelihood (AIS, 14,500 temperatures, 2 x 100 runs: log Z 409.7, the two
 estimates 408.2 and 410.3) and -94.7 with 50,000 temperatures (2 x 50 runs: log Z 409.5);
 5,000 temperatures underestimate log Z by about 5.5 nats (404.1, so -89.3 is too optimistic).
+The pcd variant (17 minutes on a heavily shared 2-core machine) reached -100.7 nats (14,500
+temperatures, 2 x 100 runs: log Z 207.2, the two estimates 204.4 and 207.8).
 """
 
 import ml_collections
