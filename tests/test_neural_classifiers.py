@@ -383,6 +383,7 @@ def _evaluate_classifier_module():
   return _load_file(REPO_ROOT / "experiments" / "evaluate_classifier.py", "evaluate_classifier")
 
 
+@pytest.mark.slow  # ~35 s: the loop itself is covered by test_classifier's domain_cnn run
 def test_cnn_smoke_config_end_to_end(tmp_path, run_train_cli):
   """The smoke run through experiments/train.py, then experiments/evaluate_classifier.py's
   scores of its checkpoint: the loop's test accuracy and loss again, and a calibration error

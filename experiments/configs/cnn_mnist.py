@@ -18,8 +18,10 @@ Smoke test (seconds):
 Time to 99.0 % MNIST test accuracy (the same network on a shorter schedule):
   python experiments/benchmark.py --model=cnn_time_to_99 --json
 
-Expected (2 CPU cores, about 8 minutes each): test error <= 0.8 % on MNIST (results.json
-`test.error`), about 8 % on Fashion-MNIST.
+Expected (2 CPU cores, about 4 minutes each at 44 ms a step): test error <= 0.8 % on MNIST
+(results.json `test.error`), about 8 % on Fashion-MNIST. Measured so far on a shared CPU: a
+4-epoch run (--config.train.num_steps=1872) reached 0.90 % on MNIST (log-loss 0.0265); the
+full 10-epoch run is still to be made. cnn_time_to_99 reached 99.03 % at step 1,170 in 58.7 s.
 """
 
 import ml_collections

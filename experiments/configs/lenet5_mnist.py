@@ -14,9 +14,10 @@ Run:
 Smoke test (seconds):
   python experiments/train.py --config=experiments/configs/lenet5_mnist.py:smoke --workdir=/tmp/lenet5
 
-Expected (2 CPU cores, about 2 minutes each): test error about 1 % on MNIST (results.json
-`test.error`; LeCun et al. 1998 report 0.95 % for LeNet-5 without distortions), about 10 % on
-Fashion-MNIST.
+Expected (2 CPU cores, about 2 minutes each on an idle machine): test error about 1 % on MNIST
+(results.json `test.error`; LeCun et al. 1998 report 0.95 % for LeNet-5 without distortions),
+about 10 % on Fashion-MNIST. Measured so far on a shared CPU, 2 epochs only
+(--config.train.num_steps=936): 1.51 % on MNIST, 13.55 % on Fashion-MNIST.
 """
 
 import ml_collections
