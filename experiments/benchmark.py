@@ -63,18 +63,19 @@ def _vae_flops(config) -> int:
                         config.data.batch_size, m.k)
 
 
+def _classifier_flops(config) -> int:
+  from benchmarks.cnn import classifier_step_flops
+  return classifier_step_flops(config)
+
+
 BENCHMARKS = {
     "gan_mnist": Entry("configs/gan_mnist.py", _gan_flops),
     "dcgan_mnist": Entry("configs/dcgan_mnist.py", _dcgan_flops),
     "wgan_gp_mnist": Entry("configs/wgan_gp_mnist.py", _dcgan_flops),
     "cgan_mnist": Entry("configs/cgan_mnist.py", _dcgan_flops),
-    # Classifier steps, FLOPs counted by experiments/benchmarks/cnn.py's classifier_step_flops.
-    "mlp_mnist": Entry("configs/mlp_mnist.py", lambda config: __import__(
-        "benchmarks.cnn", fromlist=["cnn"]).classifier_step_flops(config)),
-    "lenet5_mnist": Entry("configs/lenet5_mnist.py", lambda config: __import__(
-        "benchmarks.cnn", fromlist=["cnn"]).classifier_step_flops(config)),
-    "cnn_mnist": Entry("configs/cnn_mnist.py", lambda config: __import__(
-        "benchmarks.cnn", fromlist=["cnn"]).classifier_step_flops(config)),
+    "mlp_mnist": Entry("configs/mlp_mnist.py", _classifier_flops),
+    "lenet5_mnist": Entry("configs/lenet5_mnist.py", _classifier_flops),
+    "cnn_mnist": Entry("configs/cnn_mnist.py", _classifier_flops),
     "vae_mnist": Entry("configs/vae_mnist.py", _vae_flops),
     "iwae_mnist": Entry("configs/iwae_mnist.py", _vae_flops),
 }
