@@ -30,6 +30,33 @@ def load_config_module(path: Path):
   return module
 
 
+def load_experiment_script(name: str):
+  """`experiments/<name>.py` as a module, with the absl flags it defines removed again.
+
+  Scripts define flags of the same names (--outdir, --seed), and a test process imports several
+  of them: absl's FLAGS is global, so a second definition would fail. Tests call the scripts'
+  functions with explicit arguments, never their flags.
+  """
+  from absl import flags
+  before = set(flags.FLAGS)
+  experiments = str(REPO_ROOT / "experiments")
+  if experiments not in sys.path:
+    sys.path.insert(0, experiments)  # scripts import their sibling modules (benchmarks, ...)
+  spec = importlib.util.spec_from_file_location(f"experiment_{name}", REPO_ROOT / "experiments" /
+                                                f"{name}.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  for flag in set(flags.FLAGS) - before:
+    delattr(flags.FLAGS, flag)
+  return module
+
+
+@pytest.fixture(scope="session")
+def experiment_script() -> Callable:
+  """load_experiment_script, for tests: `experiment_script("classify").run(...)`."""
+  return load_experiment_script
+
+
 def apply_overrides(config: ml_collections.ConfigDict, overrides: dict) -> None:
   """Set dotted fields (`{"train.num_steps": 8}`); an unknown field is an error, as on the CLI."""
   for dotted, value in overrides.items():

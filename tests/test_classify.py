@@ -1,7 +1,6 @@
 """experiments/classify.py: results.json against the metrics recomputed by hand, preprocessing,
 hyper-parameter parsing, errors, and the command line on MNIST's raw IDX files."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -18,11 +17,8 @@ pytest.importorskip("sklearn")
 
 
 @pytest.fixture(scope="module")
-def classify():
-  spec = importlib.util.spec_from_file_location("classify_script", SCRIPT)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+def classify(experiment_script):
+  return experiment_script("classify")
 
 
 def test_parse_hyperparameters(classify):

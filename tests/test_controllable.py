@@ -235,6 +235,7 @@ def _run_cli(workdir, subprocess_env, *flags):
                         timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_writes_grids_and_diagnostics(tmp_path, subprocess_env):
   workdir = _tiny_gan_run(tmp_path / "gan")
   proc = _run_cli(workdir, subprocess_env, "--target=8", "--num=4", "--steps=3",

@@ -219,6 +219,7 @@ def _toy_sentences(rng, count):
   return out
 
 
+@pytest.mark.slow
 def test_tiny_training_runs_separate_toy_data():
   rng = np.random.default_rng(5)
   train, test = _toy_sentences(rng, 40), _toy_sentences(rng, 20)

@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import pytest
 
 from genjax import config as gconfig
 from genjax import gan
@@ -31,6 +32,7 @@ def test_gan_step_flops_match_traced_matrix_products():
   assert analytic == 2_485_387_264
 
 
+@pytest.mark.slow
 def test_conv_gan_step_flops_match_xla_cost_analysis():
   """The conv GAN count (transposed convs without dilation zeros) against XLA's own count of
   the compiled step, whose convolutions are matrix products (genjax.nn.conv): XLA adds the

@@ -295,6 +295,7 @@ def test_mlp_sgd_step_is_backpropagation_by_hand():
   assert int(new.step) == 1
 
 
+@pytest.mark.slow
 def test_cnn_warmup_makes_the_first_update_zero_and_later_ones_move():
   """The CNN's schedule starts its linear warm-up at 0: step 0 leaves the parameters where they
   were (batch statistics still move); the next step changes them."""
@@ -346,6 +347,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_lenet5_on_eight_devices_matches_one_device(subprocess_env):
   """Three SGD-with-momentum steps of LeNet-5 (no batch norm, no dropout: nothing depends on
   the split but the gradient mean) with the batch of 16 split over 8 CPU devices."""

@@ -1,7 +1,6 @@
 """The Ng & Jordan study: crossing points by hand, random splits, and a one-size smoke run."""
 
 import json
-import sys
 
 import jax.numpy as jnp
 import numpy as np
@@ -9,11 +8,13 @@ import pytest
 
 from genjax.classical import gaussian_nb
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "experiments"))
-import ng_jordan  # noqa: E402
+
+@pytest.fixture(scope="module")
+def ng_jordan(experiment_script):
+  return experiment_script("ng_jordan")
 
 
-def test_crossing_interpolates_in_log_m():
+def test_crossing_interpolates_in_log_m(ng_jordan):
   rng = np.random.default_rng(0)
   noise = lambda: 1e-3 * rng.standard_normal(30)
   # Generative ahead by 0.2 at m = 10, behind by 0.2 at m = 1000: the difference crosses zero
@@ -31,7 +32,7 @@ def test_crossing_interpolates_in_log_m():
   assert c["crossing_m"] is None and not c["generative_better_small_m"] and c["lr_better_large_m"]
 
 
-def test_split_indices_are_disjoint_and_see_every_class():
+def test_split_indices_are_disjoint_and_see_every_class(ng_jordan):
   y = np.repeat(np.arange(3), [50, 5, 45])
   train, test = ng_jordan.split_indices(y, 3, 8, splits=5, seed=1, with_test=True)
   assert train.shape == (5, 8) and test.shape == (5, 92)
@@ -41,7 +42,7 @@ def test_split_indices_are_disjoint_and_see_every_class():
   assert len({tuple(t) for t in train}) == 5  # the splits differ
 
 
-def test_smoke_study_matches_a_direct_fit(tmp_path):
+def test_smoke_study_matches_a_direct_fit(ng_jordan, tmp_path):
   results = ng_jordan.run_study(["iris"], str(tmp_path), "", splits=3, num_sizes=1,
                                 max_train_images=0, uci_train_fraction=0.5,
                                 lda_shrinkage=0.05, lr_c=1.0, seed=0)

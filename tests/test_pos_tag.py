@@ -1,14 +1,10 @@
 """experiments/pos_tag.py on a few sentences: the suffix model by hand, buckets, a tagger smoke."""
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from genjax.data.sequences import parse_conll
-
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "pos_tag.py"
 
 TEXT = """The DT B-NP
 cat NN I-NP
@@ -35,11 +31,8 @@ jumped VBD B-VP
 
 
 @pytest.fixture(scope="module")
-def pos_tag():
-  spec = importlib.util.spec_from_file_location("pos_tag_script", SCRIPT)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+def pos_tag(experiment_script):
+  return experiment_script("pos_tag")
 
 
 def test_suffix_model_successive_abstraction(pos_tag):

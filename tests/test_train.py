@@ -305,6 +305,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
+@pytest.mark.slow
 def test_cli_sigkill_while_checkpointing_then_resume(tmp_path, reference_run, run_train_cli):
   workdir = tmp_path / "run"
   killed = run_train_cli(workdir, RUN, python_code=KILL_DURING_CHECKPOINT,
