@@ -189,3 +189,63 @@ def eval_step(state: ClassifierState, batch: dict, key: jax.Array,
   acc = accuracy(logits, batch["label"])
   metrics = {"loss": cross_entropy(logits, batch["label"]), "accuracy": acc, "error": 1.0 - acc}
   return _pmean(metrics, axis_name)
+
+
+# Config building: every classifier config has the same sections, and differs in its network,
+# learning rate and length.
+
+DATASETS = ("mnist", "fashion_mnist")
+
+
+def parse_dataset_arg(arg: str | None) -> tuple[str, bool]:
+  """(dataset, smoke) from a config argument: `mnist`, `fashion_mnist`, `smoke`, `mnist,smoke`,
+  ... or None (MNIST)."""
+  parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
+  datasets = [p for p in parts if p in DATASETS]
+  unknown = [p for p in parts if p not in DATASETS and p != "smoke"]
+  if unknown or len(datasets) > 1 or parts.count("smoke") > 1:
+    raise ValueError(f"unknown config variant {arg!r}; expected a dataset from {DATASETS}, "
+                     "optionally followed by ',smoke'")
+  return (datasets[0] if datasets else "mnist"), "smoke" in parts
+
+
+def config_for(arg: str | None, model: dict, *, learning_rate: float, num_steps: int,
+               log_every: int, checkpoint_every: int,
+               warmup_steps: int = 0) -> ml_collections.ConfigDict:
+  """A classifier config: the dataset of `arg` (see parse_dataset_arg) in [0, 1], batch 128, the
+  network `model` (arch and its fields), Adam with a cosine decay over `num_steps`."""
+  dataset, smoke = parse_dataset_arg(arg)
+  placeholder = ml_collections.config_dict.placeholder
+  c = ml_collections.ConfigDict()
+  c.family = "classifier"
+  c.seed = 0
+  c.parallel = "auto"  # auto | none | pmap | shard_map
+  c.data = ml_collections.ConfigDict({
+      "name": dataset, "image_shape": (28, 28, 1), "preprocess": "unit", "batch_size": 128,
+      "validation_size": 0,  # nothing is selected on a validation split
+      "in_memory": True,  # hold the split on the device; False streams it through tf.data
+      "data_dir": placeholder(str), "download": placeholder(bool),
+      "idx_dir": placeholder(str)})  # raw IDX files instead of TFDS
+  c.model = ml_collections.ConfigDict({"num_classes": 10, **model})
+  c.optim = ml_collections.ConfigDict({
+      "name": "adam",  # adam | sgd
+      "learning_rate": learning_rate,
+      "b1": 0.9, "b2": 0.999,  # adam
+      "momentum": 0.9, "nesterov": False,  # sgd
+      "weight_decay": 0.0,  # decoupled for adam (AdamW), added to the gradient for sgd
+      "schedule": "cosine",  # constant | cosine | step
+      "warmup_steps": 0 if smoke else warmup_steps,
+      "decay_steps": -1,  # <= 0: train.num_steps
+      "step_boundaries": (0.5, 0.75),  # step schedule: fractions of decay_steps ...
+      "step_factor": 0.1})  # ... at each of which the learning rate is multiplied by this
+  c.train = ml_collections.ConfigDict({
+      "num_epochs": -1,
+      "num_steps": 20 if smoke else num_steps,
+      "log_every": 10 if smoke else log_every,
+      "checkpoint_every": 10 if smoke else checkpoint_every,
+      "keep_checkpoints": 2,
+      "sample_every": 1_000_000,  # a classifier draws no samples
+      "sample_grid": 5,
+      "tensorboard": True,
+      "progress": True})
+  return c
