@@ -779,6 +779,10 @@ def _assert_parallel_matches(runs: dict, case: str, mode: str) -> None:
                       pre_norm_atol=_pre_norm_atol(PARALLEL_STEPS * n_critic))
 
 
+# The 8-device worker runs beside this file's other tests; on 2 busy cores its collectives can
+# miss XLA's 40-second rendezvous deadline, so these run on demand (-m slow). test_parallel.py
+# keeps an 8-device check in the default run.
+@pytest.mark.slow
 @pytest.mark.parametrize("case, mode", [("dcgan_bn", "pmap"), ("dcgan_bn", "shard_map"),
                                         ("wgan_n2", "shard_map")])
 def test_eight_devices_match_one_device(parallel_runs, case, mode):
@@ -786,6 +790,7 @@ def test_eight_devices_match_one_device(parallel_runs, case, mode):
   _assert_parallel_matches(parallel_runs, case, mode)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["pmap", "shard_map"])
 def test_eight_device_wgan_gp_matches_one_device(parallel_runs, mode):
   _assert_parallel_matches(parallel_runs, "wgan_gp_n2", mode)
