@@ -780,8 +780,7 @@ def _assert_parallel_matches(runs: dict, case: str, mode: str) -> None:
 
 
 # The 8-device worker runs beside this file's other tests; on 2 busy cores its collectives can
-# miss XLA's 40-second rendezvous deadline, so these run on demand (-m slow). test_parallel.py
-# keeps an 8-device check in the default run.
+# miss XLA's 40-second rendezvous deadline, so these run on demand (-m slow).
 @pytest.mark.slow
 @pytest.mark.parametrize("case, mode", [("dcgan_bn", "pmap"), ("dcgan_bn", "shard_map"),
                                         ("wgan_n2", "shard_map")])
