@@ -48,9 +48,9 @@ def main(argv):
   import jax
 
   from genjax.data.sequences import load_conll
-  from genjax.logging import MetricWriter, write_json
   from genjax.metrics.chunking import conll_f1, report
   from genjax.structured import crf, crf_features
+  from genjax.writers import MetricWriter, write_json
 
   if FLAGS.l1 and FLAGS.optimizer == "lbfgs":
     raise app.UsageError("--l1 needs --optimizer=adam (L-BFGS here is smooth: L2 only)")

@@ -125,8 +125,8 @@ def run(model: str, dataset: str, workdir: str, hyperparameters: dict, preproces
   import jax
 
   from genjax.classical import estimators
-  from genjax.logging import write_json
   from genjax.metrics import classification
+  from genjax.writers import write_json
 
   clf = estimators.make(model, **hyperparameters)  # unknown names fail before any data loads
   x_tr, y_tr, x_te, y_te, is_image = load_dataset(dataset, test_fraction, seed, idx_dir)

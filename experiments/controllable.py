@@ -81,9 +81,10 @@ def classifier_input(images01, mode: str):
 def load_classifier(gan_config):
   """(flax module, variables, input preprocess mode, class names or None, description)."""
   if FLAGS.classifier_workdir:
+    from genjax import family as family_lib
     from genjax import train
     _, config, state = train.restore_for_eval(FLAGS.classifier_workdir)
-    if config.family != "classifier":
+    if family_lib.ALIASES.get(config.family, config.family) != "neural_classifier":
       raise ValueError(f"--classifier_workdir must be a classifier run, not {config.family!r}")
     if tuple(config.data.image_shape) != tuple(gan_config.data.image_shape):
       raise ValueError(f"the classifier takes {tuple(config.data.image_shape)} images, the GAN "
@@ -120,9 +121,9 @@ def main(argv):
   import ml_collections
   import numpy as np
 
-  from genjax import controllable, gan, rng, train
-  from genjax import logging as glog
+  from genjax import controllable, rng, train, writers
   from genjax.data import images as image_data
+  from genjax.families import gan
 
   with open(os.path.join(FLAGS.workdir, "config.json")) as f:
     # Refuse a conditional GAN before building and restoring its state (seconds on a CPU).
@@ -174,9 +175,9 @@ def main(argv):
   out = os.path.join(FLAGS.workdir, "controllable")
 
   def save_grid(name, images, ncol):
-    grid = glog.image_grid(images, ncol)
+    grid = writers.image_grid(images, ncol)
     grid = np.repeat(np.repeat(grid, FLAGS.zoom, axis=0), FLAGS.zoom, axis=1)
-    glog.save_png(os.path.join(out, name), grid)
+    writers.save_png(os.path.join(out, name), grid)
 
   generate_jit = jax.jit(generate)
   before, after = (np.asarray(jax.device_get(generate_jit(state, z))) for z in
@@ -191,7 +192,7 @@ def main(argv):
   path = generate_jit(state, z_grid.reshape(rows * len(cols), -1))
   save_grid("path.png", np.asarray(jax.device_get(path)), len(cols))
   results["path_steps"] = [int(c) for c in cols]
-  glog.write_json(os.path.join(out, "controllable.json"), results)
+  writers.write_json(os.path.join(out, "controllable.json"), results)
 
   def line(s):
     return (f"success {s['success_before']:.3f} -> {s['success_after']:.3f}, "

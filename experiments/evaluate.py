@@ -83,15 +83,14 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   import jax
 
-  from genjax import logging as glog
-  from genjax import sample_eval, train
+  from genjax import sample_eval, train, writers
   from genjax.metrics import domain
 
   family, config, state = train.restore_for_eval(FLAGS.workdir, FLAGS.step)
   if FLAGS.idx_dir is not None:
     config.data.idx_dir = FLAGS.idx_dir or None
   step = int(state.step)
-  writer = glog.MetricWriter(FLAGS.workdir, tensorboard=False)
+  writer = writers.MetricWriter(FLAGS.workdir, tensorboard=False)
   key = train.RunKeys.from_seed(config.seed).eval
   results = {"step": step}
   if hasattr(family, "EVAL_MODULE"):
@@ -110,7 +109,7 @@ def main(argv):
     results["samples"] = sample_eval.evaluate_samples(
         family, state, config, jax.random.fold_in(key, 2), test.images,
         None if train_split is None else train_split.images, FLAGS.num_samples, emas)
-  glog.write_json(os.path.join(FLAGS.workdir, "results.json"), results)
+  writers.write_json(os.path.join(FLAGS.workdir, "results.json"), results)
   writer.close()
   print(json.dumps(results, indent=2))
   print(f"wrote {os.path.join(FLAGS.workdir, 'results.json')}")
@@ -122,8 +121,7 @@ def _family_evaluation(family, state, config, key, results: dict) -> None:
 
   import jax
 
-  from genjax import logging as glog
-  from genjax import train
+  from genjax import train, writers
   module = importlib.import_module(family.EVAL_MODULE)
   test = _load(config, "test")
   if test is not None:
@@ -132,7 +130,7 @@ def _family_evaluation(family, state, config, key, results: dict) -> None:
   results[config.family] = module.evaluate_offline(
       state, config, FLAGS.workdir, jax.random.fold_in(key, 3), test, nll_k=FLAGS.nll_k,
       nll_examples=FLAGS.nll_examples, nll_batch=FLAGS.nll_batch, nll_chunk=FLAGS.nll_chunk)
-  glog.write_json(os.path.join(FLAGS.workdir, "results.json"), results)
+  writers.write_json(os.path.join(FLAGS.workdir, "results.json"), results)
   print(json.dumps(results, indent=2))
   print(f"wrote {os.path.join(FLAGS.workdir, 'results.json')}")
 

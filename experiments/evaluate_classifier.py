@@ -51,7 +51,7 @@ def evaluate(workdir: str, step: int | None = None, num_bins: int = 15,
   from genjax.metrics import classification
 
   family, config, state = train.restore_for_eval(workdir, step)
-  if family.__name__ != "genjax.classifier":
+  if family.__name__ != "genjax.families.neural_classifier":
     raise ValueError(f"{workdir} holds a {family.__name__} run, not a classifier")
   log_probs, labels = test_log_probs(state, config, batch_size)
   test = classification.summary(log_probs, labels, num_bins)
@@ -63,9 +63,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)
-  from genjax import logging as glog
+  from genjax import writers
   results = evaluate(FLAGS.workdir, FLAGS.step, FLAGS.num_bins, FLAGS.batch_size)
-  glog.write_json(os.path.join(FLAGS.workdir, "classification.json"), results)
+  writers.write_json(os.path.join(FLAGS.workdir, "classification.json"), results)
   print(json.dumps(results))
 
 

@@ -39,12 +39,14 @@ def main(argv):
   import flax.serialization
   import jax
 
+  from genjax import family as family_lib
   from genjax import train
   from genjax.metrics import domain
   from genjax.state import count_params
 
   family, config, state = train.restore_for_eval(FLAGS.workdir, FLAGS.step)
-  if config.family != "classifier" or config.model.arch != "domain_cnn":
+  family = family_lib.ALIASES.get(config.family, config.family)
+  if family != "neural_classifier" or config.model.arch != "domain_cnn":
     raise app.UsageError(f"{FLAGS.workdir} trained family={config.family!r}, "
                          f"model.arch={config.model.get('arch')!r}; expected classifier/domain_cnn")
   if config.data.preprocess != "unit":

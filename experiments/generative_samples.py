@@ -68,7 +68,7 @@ def main(argv):
   import jax
   import jax.numpy as jnp
 
-  from genjax import logging as gl
+  from genjax import writers as gl
   from genjax.data.images import load_arrays
   from genjax.metrics.classification import summary
 

@@ -51,8 +51,8 @@ def main(argv):
   import jax
   import jax.numpy as jnp
 
-  from genjax.logging import write_json
   from genjax.structured import hmm as H
+  from genjax.writers import write_json
 
   key = jax.random.key(FLAGS.seed)
   true = casino()

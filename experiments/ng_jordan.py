@@ -290,7 +290,7 @@ def crossings_markdown(results: dict) -> str:
 
 def write_tables(outdir: str, results: dict, settings: dict) -> None:
   """results.json (settings and every dataset's curves) and crossings.md."""
-  from genjax.logging import write_json
+  from genjax.writers import write_json
   write_json(os.path.join(outdir, "results.json"), {"settings": settings, "datasets": results})
   with open(os.path.join(outdir, "crossings.md"), "w") as f:
     f.write(crossings_markdown(results))

@@ -33,7 +33,7 @@ def plot(records: list[dict], out: str, names: list[str] | None = None) -> None:
 
 def main(argv):
   del argv
-  from genjax.logging import read_metrics
+  from genjax.writers import read_metrics
   records = read_metrics(os.path.join(FLAGS.workdir, "metrics.jsonl"))
   if not records:
     raise SystemExit(f"no metrics in {FLAGS.workdir}/metrics.jsonl")

@@ -344,7 +344,7 @@ def run_em(train, test) -> dict:
 def main(argv):
   del argv
   from genjax.data.sequences import load_conll
-  from genjax.logging import write_json
+  from genjax.writers import write_json
 
   train = load_conll("train", FLAGS.conll_dir)
   test = load_conll("test", FLAGS.conll_dir)

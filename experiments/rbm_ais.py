@@ -66,8 +66,7 @@ def main(argv):
   import jax
   import numpy as np
 
-  from genjax import logging as glog
-  from genjax import train
+  from genjax import train, writers
   from genjax.structured import ais, rbm
 
   family, config, state = restore(FLAGS.workdir, FLAGS.step)
@@ -118,7 +117,7 @@ def main(argv):
       "ais_seconds": ais_seconds,
   }
 
-  writer = glog.MetricWriter(FLAGS.workdir, tensorboard=False)
+  writer = writers.MetricWriter(FLAGS.workdir, tensorboard=False)
   k_s, k_c = jax.random.split(jax.random.fold_in(key, 1))
   side = config.train.sample_grid
   x = jax.jit(family.sample, static_argnums=(2, 3))(state, k_s, side * side, 1000)
@@ -138,7 +137,7 @@ def main(argv):
   history = results.get("ais_history") or ([results["ais"]] if "ais" in results else [])
   results["ais"] = result
   results["ais_history"] = [*history, result]
-  glog.write_json(path, results)
+  writers.write_json(path, results)
   print(json.dumps(result, indent=1))
 
 

@@ -8,11 +8,10 @@ A model family is a module exposing
   sample(state, key, num) -> images in [0, 1]           (optional: generative families)
 
 and this loop calls only those. `config.family` names the module (`gan` means
-`genjax.gan`; a dotted path names any importable module).
+`genjax.families.gan`; a dotted path names any importable module).
 """
 
 import dataclasses
-import importlib
 import os
 import time
 from types import ModuleType
@@ -22,7 +21,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from genjax import logging as glog
+from genjax import family as family_lib
+from genjax import writers
 from genjax.checkpoint import Checkpointer
 from genjax.data import images as image_data
 from genjax.data import pipeline
@@ -34,12 +34,8 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def load_family(name: str) -> ModuleType:
-  """The module of a model family (`gan` -> genjax.gan)."""
-  module = importlib.import_module(name if "." in name else f"genjax.{name}")
-  for fn in ("create_state", "train_step", "eval_step"):
-    if not hasattr(module, fn):
-      raise ValueError(f"family module {module.__name__} has no {fn}()")
-  return module
+  """The module of a model family (`gan` -> genjax.families.gan); see genjax.family."""
+  return family_lib.load(name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,7 +122,7 @@ def evaluate(family: ModuleType, state, arrays: image_data.ImageArrays, key: jax
   return {k: v / n for k, v in totals.items()}
 
 
-def write_samples(family: ModuleType, state, key: jax.Array, writer: glog.MetricWriter,
+def write_samples(family: ModuleType, state, key: jax.Array, writer: writers.MetricWriter,
                   step: int, config: ml_collections.ConfigDict) -> None:
   """A grid drawn from the same evaluation noise at every step, so grids compare."""
   if not hasattr(family, "sample"):
@@ -163,7 +159,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   is_writer = jax.process_index() == 0
   os.makedirs(workdir, exist_ok=True)
   if is_writer:
-    glog.write_json(os.path.join(workdir, "config.json"), config.to_dict())
+    writers.write_json(os.path.join(workdir, "config.json"), config.to_dict())
 
   keys = RunKeys.from_seed(config.seed)
   train_arrays = load_split(config, "train") if config.data.get("in_memory", True) else None
@@ -173,7 +169,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   state = family.create_state(keys.init, config)
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints,
                       cleanup=True)
-  writer = glog.MetricWriter(workdir, enabled=is_writer, tensorboard=config.train.tensorboard)
+  writer = writers.MetricWriter(workdir, enabled=is_writer, tensorboard=config.train.tensorboard)
   if ckpt.latest_step() is not None:
     state = ckpt.restore(state)
   step = int(state.step)
@@ -231,7 +227,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
 
 def final_evaluation(family: ModuleType, state, config: ml_collections.ConfigDict,
-                     key: jax.Array, writer: glog.MetricWriter, workdir: str) -> dict:
+                     key: jax.Array, writer: writers.MetricWriter, workdir: str) -> dict:
   """Evaluate on the test split, write results.json and a sample grid."""
   step = int(state.step)
   test = load_split(config, "test")
@@ -239,7 +235,7 @@ def final_evaluation(family: ModuleType, state, config: ml_collections.ConfigDic
                                             config.data.preprocess)}
   write_samples(family, state, key, writer, step, config)
   if writer.enabled:
-    glog.write_json(os.path.join(workdir, "results.json"), results)
+    writers.write_json(os.path.join(workdir, "results.json"), results)
   return results
 
 

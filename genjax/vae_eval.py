@@ -17,9 +17,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from genjax import logging as glog
-from genjax import vae
+from genjax import writers
 from genjax.data import images as image_data
+from genjax.families import vae
 from genjax.metrics import likelihood
 
 
@@ -99,7 +99,7 @@ def evaluate_offline(state: vae.VAEState, config: ml_collections.ConfigDict, wor
   `active_units` per layer and their variances."""
   hp = state.hparams
   step = int(state.step)
-  writer = glog.MetricWriter(workdir, tensorboard=False)
+  writer = writers.MetricWriter(workdir, tensorboard=False)
   results: dict = {}
   paths = []
   conditional = hp.num_classes > 0

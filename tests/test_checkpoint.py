@@ -8,8 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genjax import checkpoint, gan
+from genjax import checkpoint
 from genjax import config as gconfig
+from genjax.families import gan
 
 TRAIN_STEP = jax.jit(gan.train_step)
 GAN_MNIST = str(Path(__file__).resolve().parents[1] / "experiments" / "configs" / "gan_mnist.py")

@@ -1,4 +1,4 @@
-"""Tests of genjax.classifier, DomainCNN and the shipped domain classifiers (genjax.metrics.domain).
+"""Tests of the neural_classifier family, DomainCNN and the shipped domain classifiers.
 
 The step by hand (cross-entropy and accuracy against NumPy, an SGD update against its formula,
 weight decay's mask, batch-norm statistics), schedules, compile-once, one device under
@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT, TRAIN_SCRIPT
 
-from genjax import classifier
 from genjax import config as gconfig
 from genjax.data import images as image_data
+from genjax.families import neural_classifier as classifier
 from genjax.metrics import domain
 from genjax.parallel import DataParallel
 from genjax.state import count_params
@@ -136,7 +136,8 @@ def test_unknown_arch_optimizer_and_schedule_raise():
 def test_config_variants(arg, dataset, steps):
   config = _config(arg=arg)
   assert config.data.name == dataset and config.train.num_steps == steps
-  assert config.family == "classifier" and config.model.arch == "domain_cnn" and config.seed == 0
+  assert config.family == "neural_classifier" and config.model.arch == "domain_cnn"
+  assert config.seed == 0
 
 
 def test_config_rejects_unknown_variants():
@@ -371,7 +372,7 @@ def test_shipped_assets_are_small_and_match_their_metadata(shipped):
 def test_shipped_classifier_has_the_recorded_architecture(shipped):
   md, config = shipped.metadata, shipped.metadata["config"]
   assert md["arch"] == config["model"]["arch"] == "domain_cnn"
-  assert config["family"] == "classifier" and config["data"]["name"] == shipped.dataset
+  assert config["family"] == "neural_classifier" and config["data"]["name"] == shipped.dataset
   assert config["data"]["preprocess"] == md["preprocess"] == "unit"
   assert shipped.module.widths == tuple(config["model"]["widths"])
   assert shipped.feature_dim == md["feature_dim"] == config["model"]["feature_dim"]
@@ -485,5 +486,5 @@ def test_smoke_config_end_to_end(tmp_path, subprocess_env):
   test = results["test"]
   assert 0.2 < test["accuracy"] <= 1.0  # 10 classes: chance is 0.1
   np.testing.assert_allclose(test["accuracy"] + test["error"], 1.0, rtol=1e-6)
-  assert json.loads((workdir / "config.json").read_text())["family"] == "classifier"
+  assert json.loads((workdir / "config.json").read_text())["family"] == "neural_classifier"
   assert not (workdir / "samples").exists()  # a classifier draws no samples

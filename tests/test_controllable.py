@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT, load_config_module
 
-from genjax import controllable, gan, train
-from genjax import logging as glog
+from genjax import controllable, train, writers
 from genjax.checkpoint import Checkpointer
+from genjax.families import gan
 
 SCRIPT = REPO_ROOT / "experiments" / "controllable.py"
 DCGAN_MNIST = REPO_ROOT / "experiments" / "configs" / "dcgan_mnist.py"
@@ -222,7 +222,7 @@ def _tiny_gan_run(workdir, num_classes: int = 0):
     return (0.3 * rs.normal(size=s.shape)).astype(s.dtype)
 
   state = jax.tree_util.tree_map_with_path(fill, shapes)
-  glog.write_json(str(workdir / "config.json"), config.to_dict())
+  writers.write_json(str(workdir / "config.json"), config.to_dict())
   ckpt = Checkpointer(str(workdir / "checkpoints"), config.train.keep_checkpoints)
   ckpt.save(2, state)
   ckpt.close()

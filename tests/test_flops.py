@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import pytest
 
 from genjax import config as gconfig
-from genjax import gan
+from genjax.families import gan
 from genjax.flops import dense_macs, gan_step_flops, traced_dot_flops
 
 

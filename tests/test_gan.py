@@ -1,4 +1,4 @@
-"""Tests of genjax.gan on the course-1 MLP GAN: sizes, init, one step by hand, golden values."""
+"""Tests of the GAN family on the course-1 MLP GAN: sizes, init, one step by hand, goldens."""
 
 import math
 from pathlib import Path
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from genjax import config as gconfig
-from genjax import gan, rng
+from genjax import rng
+from genjax.families import gan
 from genjax.state import count_params
 
 GAN_MNIST = str(Path(__file__).resolve().parents[1] / "experiments" / "configs" / "gan_mnist.py")

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from genjax import config as gconfig
-from genjax import gan, losses, rng
+from genjax import losses, rng
+from genjax.families import gan
 
 # Compiling is what costs time here (the networks are tiny), so the file compiles few programs,
 # each with LLVM's optimisations off (FAST_COMPILE), and draws initial states with NumPy in

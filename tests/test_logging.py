@@ -1,4 +1,4 @@
-"""Tests of genjax.logging: image grids, PNGs, metrics.jsonl, TensorBoard events, JSON files."""
+"""Tests of genjax.writers: image grids, PNGs, metrics.jsonl, TensorBoard events, JSON files."""
 
 import glob
 import json
@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genjax import logging as glog
+from genjax import writers
 
 
 def test_image_grid_layout_padding_and_values():
   # Three 2x2 images (black, grey, white), two per row, one pixel of padding.
   x = np.stack([np.full((2, 2, 1), v, np.float32) for v in (0.0, 0.5, 1.0)])
-  grid = glog.image_grid(x, ncol=2, pad=1)
+  grid = writers.image_grid(x, ncol=2, pad=1)
   assert grid.dtype == np.uint8
   assert grid.shape == (2 * (2 + 1) + 1, 2 * (2 + 1) + 1, 1)  # (7, 7, 1)
   W, B, G = 255, 0, 128  # white padding; 0.5 rounds to 128
@@ -37,7 +37,7 @@ def test_image_grid_places_images_row_major_and_clips():
     x[i] = (i + 1) / 10.0
   x[4, 0, 0, 0] = 7.0  # out of range: clipped to white
   x[3, 0, 0, 0] = -1.0  # clipped to black
-  grid = glog.image_grid(x, pad=2)  # ncol = ceil(sqrt(5)) = 3, nrow = 2
+  grid = writers.image_grid(x, pad=2)  # ncol = ceil(sqrt(5)) = 3, nrow = 2
   assert grid.shape == (2 * (3 + 2) + 2, 3 * (4 + 2) + 2, 1)
   for i in range(5):
     r, c = divmod(i, 3)
@@ -49,11 +49,11 @@ def test_image_grid_places_images_row_major_and_clips():
 
 
 def test_image_grid_accepts_images_without_channel_axis_and_rgb():
-  grey = glog.image_grid(np.ones((4, 5, 5), np.float32), pad=0)
+  grey = writers.image_grid(np.ones((4, 5, 5), np.float32), pad=0)
   assert grey.shape == (10, 10, 1) and np.all(grey == 255)
   rgb = np.zeros((2, 3, 3, 3), np.float32)
   rgb[..., 0] = 1.0  # red
-  grid = glog.image_grid(rgb, ncol=2, pad=1)
+  grid = writers.image_grid(rgb, ncol=2, pad=1)
   assert grid.shape == (5, 9, 3)
   np.testing.assert_array_equal(grid[1, 1], [255, 0, 0])
   np.testing.assert_array_equal(grid[0, 0], [255, 255, 255])
@@ -63,7 +63,7 @@ def test_image_grid_accepts_images_without_channel_axis_and_rgb():
 def test_save_png_round_trip(tmp_path, channels):
   img = np.random.default_rng(0).integers(0, 256, (7, 9, channels), dtype=np.uint8)
   path = os.path.join(tmp_path, "sub", "dir", "x.png")  # parent directories are created
-  glog.save_png(path, img)
+  writers.save_png(path, img)
   with Image.open(path) as f:
     assert f.format == "PNG"
     assert f.mode == ("L" if channels == 1 else "RGB")
@@ -72,7 +72,7 @@ def test_save_png_round_trip(tmp_path, channels):
 
 
 def test_metric_writer_appends_jsonl_with_step_and_floats(tmp_path):
-  w = glog.MetricWriter(str(tmp_path), tensorboard=False)
+  w = writers.MetricWriter(str(tmp_path), tensorboard=False)
   w.write_scalars(10, {"loss": jnp.float32(0.25), "acc": np.float64(0.5)})
   w.write_scalars(20, {"loss": 0.125, "acc": 1})
   w.close()
@@ -82,34 +82,34 @@ def test_metric_writer_appends_jsonl_with_step_and_floats(tmp_path):
   for r in lines:
     assert isinstance(r["step"], int)
     assert all(isinstance(v, float) for k, v in r.items() if k != "step")
-  assert glog.read_metrics(w.path) == lines
+  assert writers.read_metrics(w.path) == lines
   assert not os.path.exists(tmp_path / "tensorboard")
 
 
 def test_truncate_after_drops_later_records(tmp_path):
-  w = glog.MetricWriter(str(tmp_path), tensorboard=False)
+  w = writers.MetricWriter(str(tmp_path), tensorboard=False)
   for step in (100, 200, 300, 400):
     w.write_scalars(step, {"loss": step / 1000})
   w.truncate_after(250)
-  assert [r["step"] for r in glog.read_metrics(w.path)] == [100, 200]
-  assert glog.read_metrics(w.path)[1]["loss"] == 0.2
+  assert [r["step"] for r in writers.read_metrics(w.path)] == [100, 200]
+  assert writers.read_metrics(w.path)[1]["loss"] == 0.2
   w.truncate_after(200)  # the boundary step is kept
-  assert [r["step"] for r in glog.read_metrics(w.path)] == [100, 200]
+  assert [r["step"] for r in writers.read_metrics(w.path)] == [100, 200]
   w.write_scalars(300, {"loss": 0.5})  # a resumed run appends after the kept records
-  assert [r["step"] for r in glog.read_metrics(w.path)] == [100, 200, 300]
+  assert [r["step"] for r in writers.read_metrics(w.path)] == [100, 200, 300]
   assert not os.path.exists(w.path + ".tmp")
 
 
 def test_truncate_after_without_a_file_and_read_missing(tmp_path):
-  w = glog.MetricWriter(str(tmp_path), tensorboard=False)
+  w = writers.MetricWriter(str(tmp_path), tensorboard=False)
   w.truncate_after(5)
   assert not os.path.exists(w.path)
-  assert glog.read_metrics(str(tmp_path / "nothing.jsonl")) == []
+  assert writers.read_metrics(str(tmp_path / "nothing.jsonl")) == []
 
 
 def test_disabled_writer_writes_nothing(tmp_path):
   workdir = tmp_path / "run"
-  w = glog.MetricWriter(str(workdir), enabled=False)
+  w = writers.MetricWriter(str(workdir), enabled=False)
   w.write_scalars(1, {"loss": 1.0})
   assert w.write_grid(1, "samples", np.zeros((4, 2, 2, 1))) == ""
   w.flush()
@@ -118,22 +118,22 @@ def test_disabled_writer_writes_nothing(tmp_path):
 
 
 def test_write_grid_writes_the_grid_png(tmp_path):
-  w = glog.MetricWriter(str(tmp_path), tensorboard=False)
+  w = writers.MetricWriter(str(tmp_path), tensorboard=False)
   images = np.linspace(0.0, 1.0, 4 * 5 * 5).reshape(4, 5, 5, 1)
   path = w.write_grid(1500, "samples", images, ncol=2)
   assert path == os.path.join(str(tmp_path), "samples", "samples_00001500.png")
   with Image.open(path) as f:
     back = np.asarray(f)
-  np.testing.assert_array_equal(back, glog.image_grid(images, ncol=2)[..., 0])
+  np.testing.assert_array_equal(back, writers.image_grid(images, ncol=2)[..., 0])
 
 
 def test_write_json_atomic_round_trip(tmp_path):
   path = str(tmp_path / "out" / "results.json")
   obj = {"step": 3, "test": {"d_loss": 0.5, "g_loss": 1.25}, "name": "gan"}
-  glog.write_json(path, obj)
+  writers.write_json(path, obj)
   with open(path) as f:
     assert json.load(f) == obj
-  glog.write_json(path, {"step": 4})  # overwrites the whole file
+  writers.write_json(path, {"step": 4})  # overwrites the whole file
   with open(path) as f:
     assert json.load(f) == {"step": 4}
   assert os.listdir(tmp_path / "out") == ["results.json"]  # no temporary left behind
@@ -142,7 +142,7 @@ def test_write_json_atomic_round_trip(tmp_path):
 def test_tensorboard_events_hold_scalars_and_images(tmp_path):
   import tensorflow as tf
 
-  w = glog.MetricWriter(str(tmp_path))
+  w = writers.MetricWriter(str(tmp_path))
   w.write_scalars(7, {"d_loss": 0.75}, jsonl=False)
   w.write_scalars(8, {"d_loss": 0.5})
   w.write_grid(8, "samples", np.full((4, 3, 3, 1), 0.5, np.float32))
@@ -158,5 +158,5 @@ def test_tensorboard_events_hold_scalars_and_images(tmp_path):
         images.append(event.step)
   assert scalars == {7: 0.75, 8: 0.5}
   assert images == [8]
-  assert [r["step"] for r in glog.read_metrics(w.path)] == [8]  # jsonl=False skipped step 7
+  assert [r["step"] for r in writers.read_metrics(w.path)] == [8]  # jsonl=False skipped step 7
   w.close()

@@ -1,4 +1,4 @@
-"""Tests of the neural classifier baselines (genjax.nn.classifiers through genjax.classifier).
+"""Tests of the neural classifier baselines (genjax.nn.classifiers in the neural_classifier family).
 
 Parameter counts and shapes against hand counts; forward passes against independent
 references (lax convolutions and reduce_window pooling, NumPy dense layers and batch norm);
@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT
 
-from genjax import classifier, train
 from genjax import config as gconfig
+from genjax import train
+from genjax.families import neural_classifier as classifier
 from genjax.nn.classifiers import LeNet5, MLPClassifier, SmallCNN
 from genjax.state import count_params
 
@@ -319,7 +320,8 @@ def test_cnn_warmup_makes_the_first_update_zero_and_later_ones_move():
 EIGHT_DEVICE_SCRIPT = """
 import json, sys
 import jax, jax.numpy as jnp, numpy as np
-from genjax import classifier, config as gconfig
+from genjax import config as gconfig
+from genjax.families import neural_classifier as classifier
 from genjax.parallel import DataParallel
 config = gconfig.load(sys.argv[1])
 config.unlock()

@@ -53,7 +53,8 @@ def worker(out_dir: Path, loop_modes: list[str]) -> None:
   import jax.numpy as jnp
   from conftest import GAN_MNIST_CONFIG, apply_overrides, load_config_module
 
-  from genjax import gan, train
+  from genjax import train
+  from genjax.families import gan
   from genjax.parallel import DataParallel
 
   get_config = load_config_module(GAN_MNIST_CONFIG).get_config
@@ -210,8 +211,8 @@ def test_check_batch_size_on_one_device():
 
 
 def _assert_loops_match(out_dir: Path, mode: str) -> None:
-  from genjax.logging import read_metrics
   from genjax.train import restore_for_eval
+  from genjax.writers import read_metrics
 
   ref, run = out_dir / "loop" / "none", out_dir / "loop" / mode
   assert json.loads((run / "config.json").read_text())["parallel"] == mode

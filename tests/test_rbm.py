@@ -226,7 +226,7 @@ import jax, jax.numpy as jnp, numpy as np
 sys.path.insert(0, sys.argv[1])
 import test_rbm as t
 from genjax.parallel import DataParallel
-from genjax.structured import rbm
+from genjax.families import rbm
 out = {}
 for mode in ("none", "pmap", "shard_map"):
   dp = DataParallel(mode)

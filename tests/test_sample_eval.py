@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from genjax import config as gconfig
-from genjax import gan, rng, sample_eval
+from genjax import rng, sample_eval
 from genjax.data import images as image_data
+from genjax.families import gan
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CGAN_CONFIG = REPO_ROOT / "experiments" / "configs" / "cgan_mnist.py"

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genjax import gan, train
-from genjax import logging as glog
+from genjax import train, writers
+from genjax.families import gan
 from genjax.parallel import DataParallel
 
 # N = 8 steps of batch 32, logged every 2 and checkpointed every 4 (N/2), on one device.
@@ -37,7 +37,7 @@ def _checkpoint_steps(workdir: Path) -> list[int]:
 
 
 def _metrics(workdir: Path) -> list[dict]:
-  return glog.read_metrics(str(workdir / "metrics.jsonl"))
+  return writers.read_metrics(str(workdir / "metrics.jsonl"))
 
 
 def _results(workdir: Path) -> dict:
@@ -169,7 +169,7 @@ def test_crash_mid_interval_recomputes_records(tmp_path, reference_run, gan_conf
                                                crash_step):
   """A run dies right after logging `crash_step`, before its next checkpoint. Its records after
   the last checkpoint (all of them, when it had none) are dropped and recomputed."""
-  write_scalars = glog.MetricWriter.write_scalars
+  write_scalars = writers.MetricWriter.write_scalars
 
   def write_then_crash(self, step, scalars, jsonl=True):
     write_scalars(self, step, scalars, jsonl)
@@ -177,7 +177,7 @@ def test_crash_mid_interval_recomputes_records(tmp_path, reference_run, gan_conf
       raise SimulatedCrash
 
   with monkeypatch.context() as m:
-    m.setattr(glog.MetricWriter, "write_scalars", write_then_crash)
+    m.setattr(writers.MetricWriter, "write_scalars", write_then_crash)
     with pytest.raises(SimulatedCrash):
       _train(gan_config(RUN), tmp_path)
   checkpoints = _checkpoint_steps(tmp_path)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from genjax import config as gconfig
-from genjax import vae
+from genjax.families import vae
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = REPO_ROOT / "experiments" / "configs"
@@ -301,7 +301,7 @@ _PARALLEL_SCRIPT = """
 import sys, jax, jax.numpy as jnp, numpy as np
 sys.path.insert(0, {tests!r})
 from test_vae import tiny_config, binary_batch
-from genjax import vae
+from genjax.families import vae
 from genjax.parallel import DataParallel
 out = {{}}
 for mode in ("none", "pmap", "shard_map"):

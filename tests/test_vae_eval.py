@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from genjax import vae, vae_eval
+from genjax import vae_eval
 from genjax.data.images import ImageArrays
+from genjax.families import vae
 from genjax.metrics import likelihood
 
 

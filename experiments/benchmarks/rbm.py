@@ -14,7 +14,7 @@ def _cd1_mnist(windows: int, window_seconds: float, peak_size: int) -> dict:
 
   from genjax import config as gconfig
   from genjax import timing
-  from genjax.structured import rbm
+  from genjax.families import rbm
 
   path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
                       "rbm_mnist.py")

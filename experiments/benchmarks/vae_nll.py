@@ -12,7 +12,8 @@ def _nll_task(k: int, batch: int, chunk: int):
     import jax
     import numpy as np
 
-    from genjax import timing, vae
+    from genjax import timing
+    from genjax.families import vae
     from genjax.flops import dense_macs
     from genjax.metrics import likelihood
 

@@ -24,15 +24,15 @@ Expected (2 CPU cores, about 4 minutes each at 44 ms a step): test error <= 0.8 
 1,170 in 58.7 s on a quiet machine.
 """
 
-from genjax import classifier
+from genjax.families import neural_classifier
 
-DATASETS = classifier.DATASETS
-parse_arg = classifier.parse_dataset_arg
+DATASETS = neural_classifier.DATASETS
+parse_arg = neural_classifier.parse_dataset_arg
 
 
 def get_config(arg: str | None = None):
   model = {"arch": "cnn", "widths": (16, 32), "convs_per_stage": 1, "hidden": 128,
            "dropout_rate": 0.3}
   # 10 epochs of 468 batches; the cosine schedule decays over the run, after a linear warm-up.
-  return classifier.config_for(arg, model, learning_rate=2e-3, num_steps=4680, log_every=117,
+  return neural_classifier.config_for(arg, model, learning_rate=2e-3, num_steps=4680, log_every=117,
                                checkpoint_every=936, warmup_steps=200)

@@ -16,7 +16,7 @@ Modern switches, e.g.: --config.model.loss=hinge --config.model.spectral_norm=Tr
 import ml_collections
 
 from genjax import config as gconfig
-from genjax import gan
+from genjax.families import gan
 
 
 def get_config(arg: str | None = None, dataset: str = "mnist") -> ml_collections.ConfigDict:

@@ -21,10 +21,10 @@ Expected (2 CPU cores, about 3 minutes each): test accuracy >= 99.0 % on MNIST a
 Fashion-MNIST; the shipped assets' JSON records the figures reached.
 """
 
-from genjax import classifier
+from genjax.families import neural_classifier
 
-DATASETS = classifier.DATASETS
-parse_arg = classifier.parse_dataset_arg
+DATASETS = neural_classifier.DATASETS
+parse_arg = neural_classifier.parse_dataset_arg
 
 
 def get_config(arg: str | None = None):
@@ -33,5 +33,5 @@ def get_config(arg: str | None = None):
            "dropout_rate": 0.0,
            "batch_norm": True}  # inference uses the running statistics: one image, one vector
   # 3 epochs of 468 batches; the cosine schedule decays over the run.
-  return classifier.config_for(arg, model, learning_rate=2e-3, num_steps=1404, log_every=54,
+  return neural_classifier.config_for(arg, model, learning_rate=2e-3, num_steps=1404, log_every=54,
                                checkpoint_every=702)

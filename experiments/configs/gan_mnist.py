@@ -18,7 +18,7 @@ README's results section for the losses and grid this config reached.
 import ml_collections
 
 from genjax import config as gconfig
-from genjax import gan
+from genjax.families import gan
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

@@ -16,7 +16,7 @@ Expected: a test IWAE bound (k = 50) a few nats above vae_mnist's on binarised d
 
 import ml_collections
 
-from genjax import vae
+from genjax.families import vae
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

@@ -20,14 +20,14 @@ about 10 % on Fashion-MNIST. Measured so far on a shared CPU, 2 epochs only
 (--config.train.num_steps=936): 1.51 % on MNIST, 13.55 % on Fashion-MNIST.
 """
 
-from genjax import classifier
+from genjax.families import neural_classifier
 
-DATASETS = classifier.DATASETS
-parse_arg = classifier.parse_dataset_arg
+DATASETS = neural_classifier.DATASETS
+parse_arg = neural_classifier.parse_dataset_arg
 
 
 def get_config(arg: str | None = None):
   model = {"arch": "lenet5", "activation": "relu"}  # relu | tanh (the paper's)
   # 10 epochs of 468 batches; the cosine schedule decays over the run.
-  return classifier.config_for(arg, model, learning_rate=2e-3, num_steps=4680, log_every=117,
+  return neural_classifier.config_for(arg, model, learning_rate=2e-3, num_steps=4680, log_every=117,
                                checkpoint_every=936)

@@ -38,7 +38,7 @@ temperatures, 2 x 100 runs: log Z 207.2, the two estimates 204.4 and 207.8).
 import ml_collections
 
 from genjax import config as gconfig
-from genjax.structured import rbm
+from genjax.families import rbm
 
 VARIANTS = ("budget", "pcd", "smoke")
 STEPS_PER_EPOCH = 600  # 60,000 training images in batches of 100
@@ -48,7 +48,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if arg not in (None, *VARIANTS):
     raise ValueError(f"unknown config variant {arg!r}; expected one of {VARIANTS} or nothing")
   c = ml_collections.ConfigDict()
-  c.family = "genjax.structured.rbm"
+  c.family = "rbm"
   c.seed = 0
   c.parallel = "auto"  # auto | none | pmap | shard_map
   c.data = gconfig.image_data("mnist", preprocess="binarize_dynamic", batch_size=100)

@@ -16,7 +16,7 @@ test NLL.
 
 import ml_collections
 
-from genjax import vae
+from genjax.families import vae
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

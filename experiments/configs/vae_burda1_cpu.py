@@ -17,7 +17,7 @@ Table 1); the README's VAE results table has the figure this config reached.
 
 import ml_collections
 
-from genjax import vae
+from genjax.families import vae
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

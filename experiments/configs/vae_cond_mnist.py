@@ -16,7 +16,7 @@ unconditional VAE's log p(x) (the class carries up to log 10 = 2.3 nats).
 
 import ml_collections
 
-from genjax import vae
+from genjax.families import vae
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

@@ -19,7 +19,7 @@ the 784-400-20 MLP's.
 
 import ml_collections
 
-from genjax import vae
+from genjax.families import vae
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

@@ -15,7 +15,7 @@ Expected: recognisable garments in the reconstructions and prior-mean samples.
 
 import ml_collections
 
-from genjax import vae
+from genjax.families import vae
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

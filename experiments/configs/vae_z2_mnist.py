@@ -15,7 +15,7 @@ Expected: classes in separate regions of the scatter, a manifold that morphs bet
 
 import ml_collections
 
-from genjax import vae
+from genjax.families import vae
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

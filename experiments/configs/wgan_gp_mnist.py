@@ -19,7 +19,7 @@ Smoke test: --config=experiments/configs/wgan_gp_mnist.py:smoke
 import ml_collections
 
 from genjax import config as gconfig
-from genjax import gan
+from genjax.families import gan
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

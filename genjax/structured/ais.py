@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genjax.structured.rbm import RBMParams, free_energy
+from genjax.families.rbm import RBMParams, free_energy
 
 
 def beta_schedule(num_betas: int = 14_500) -> np.ndarray:

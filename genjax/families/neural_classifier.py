@@ -217,7 +217,7 @@ def config_for(arg: str | None, model: dict, *, learning_rate: float, num_steps:
   dataset, smoke = parse_dataset_arg(arg)
   placeholder = ml_collections.config_dict.placeholder
   c = ml_collections.ConfigDict()
-  c.family = "classifier"
+  c.family = "neural_classifier"
   c.seed = 0
   c.parallel = "auto"  # auto | none | pmap | shard_map
   c.data = ml_collections.ConfigDict({

@@ -86,6 +86,7 @@ class RBMHParams:
   num_steps: int = struct.field(pytree_node=False, default=1)
   sample_gibbs_steps: int = struct.field(pytree_node=False, default=1000)
   image_shape: tuple = struct.field(pytree_node=False, default=(28, 28, 1))
+  visible_bias_init: str = struct.field(pytree_node=False, default="data")
 
 
 @struct.dataclass
@@ -201,7 +202,8 @@ def _hparams(config: ml_collections.ConfigDict) -> RBMHParams:
                     momentum_switch_step=o.momentum_switch_step, weight_decay=o.weight_decay,
                     decay_start_step=decay_start, num_steps=max(num_steps, 1),
                     sample_gibbs_steps=m.sample_gibbs_steps,
-                    image_shape=tuple(config.data.image_shape))
+                    image_shape=tuple(config.data.image_shape),
+                    visible_bias_init=config.model.visible_bias_init)
 
 
 def data_visible_bias(pixel_means_D: np.ndarray, eps: float = 1e-3) -> np.ndarray:
@@ -210,33 +212,44 @@ def data_visible_bias(pixel_means_D: np.ndarray, eps: float = 1e-3) -> np.ndarra
   return np.log(p / (1.0 - p)).astype(np.float32)
 
 
-def training_pixel_means(config: ml_collections.ConfigDict) -> np.ndarray:
-  """Mean intensity in [0, 1] of each pixel over the training split (the on-probability of a
-  dynamically binarised pixel)."""
-  from genjax import train
-  x = train.load_split(config, "train").images
-  return x.reshape(len(x), -1).astype(np.float64).mean(0) / 255.0
-
-
 def create_state(key: jax.Array, config: ml_collections.ConfigDict) -> RBMState:
-  """Small random weights, zero hidden biases, visible biases from the data (Hinton's guide)
-  or zero, zero velocities, and persistent chains started at the visible biases' marginals."""
+  """Small random weights, zero hidden and visible biases, zero velocities, and persistent
+  chains started at the visible biases' marginals. With `model.visible_bias_init == "data"`
+  the loop then calls `init_from_data`, which sets the visible biases from the training split
+  (Hinton's guide)."""
   hp = _hparams(config)
+  if config.model.visible_bias_init not in ("data", "zero"):
+    raise ValueError(f"unknown model.visible_bias_init {config.model.visible_bias_init!r}; "
+                     "expected 'data' or 'zero'")
   d, h = int(np.prod(config.data.image_shape)), config.model.num_hidden
   k_w, k_chain = jax.random.split(key)
   w = config.model.init_scale * jax.random.normal(k_w, (d, h), jnp.float32)
-  if config.model.visible_bias_init == "data":
-    b = jnp.asarray(data_visible_bias(training_pixel_means(config)))
-  elif config.model.visible_bias_init == "zero":
-    b = jnp.zeros((d,), jnp.float32)
-  else:
-    raise ValueError(f"unknown model.visible_bias_init {config.model.visible_bias_init!r}; "
-                     "expected 'data' or 'zero'")
-  params = RBMParams(w=w, b=b, c=jnp.zeros((h,), jnp.float32))
-  chains = jax.random.bernoulli(k_chain, jax.nn.sigmoid(b),
-                                (config.data.batch_size, d)).astype(jnp.float32)
+  params = RBMParams(w=w, b=jnp.zeros((d,), jnp.float32), c=jnp.zeros((h,), jnp.float32))
   return RBMState(step=jnp.zeros((), jnp.int32), params=params,
-                  velocity=jax.tree.map(jnp.zeros_like, params), chains=chains, hparams=hp)
+                  velocity=jax.tree.map(jnp.zeros_like, params),
+                  chains=_chains(k_chain, params.b, config.data.batch_size), hparams=hp)
+
+
+def _chains(key: jax.Array, b_D: jax.Array, num: int) -> jax.Array:
+  return jax.random.bernoulli(key, jax.nn.sigmoid(b_D), (num, b_D.shape[0])).astype(jnp.float32)
+
+
+def pixel_means(train) -> np.ndarray:
+  """Mean intensity in [0, 1] of each pixel over a split (the on-probability of a dynamically
+  binarised pixel)."""
+  x = train.arrays["image"]
+  return x.reshape(len(x), -1).astype(np.float64).mean(0) / 255.0
+
+
+def init_from_data(state: RBMState, train, key: jax.Array) -> RBMState:
+  """Visible biases at the log-odds of the training pixels' means, and the persistent chains
+  redrawn from them (`key` is create_state's, so the chains are drawn with the same key)."""
+  if state.hparams.visible_bias_init != "data":
+    return state
+  b = jnp.asarray(data_visible_bias(pixel_means(train)))
+  _, k_chain = jax.random.split(key)
+  return state.replace(params=state.params.replace(b=b),
+                      chains=_chains(k_chain, b, state.chains.shape[0]))
 
 
 def learning_rate(hp: RBMHParams, step: jax.Array) -> jax.Array:

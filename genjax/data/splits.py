@@ -1,0 +1,193 @@
+"""Splits of any dataset, as the generic loop and the evaluators see them.
+
+`load(data_config, split)` reads one split of what `config.data.name` names:
+
+- images (`mnist`, `fashion_mnist`, any TFDS image set, or raw IDX files with `data.idx_dir`):
+  an `ArraySplit` with uint8 `image` [N, H, W, C] and int32 `label` [N], preprocessed on the
+  device by `data.preprocess` (unit | symmetric | binarize_dynamic | binarize_fixed);
+- the UCI sets bundled with scikit-learn (`iris`, `wine`, `breast_cancer`, `digits`): an
+  `ArraySplit` with float32 `x` [N, D] and `label`, the test part a seeded stratified
+  `data.test_fraction` of the rows (`data.split_seed`);
+- `conll2000` (CoNLL-2000 chunking, raw files in `data.data_dir`): a `SentenceSplit`.
+
+`validation` is the last `data.validation_size` examples of the training part (then removed
+from `train`). An `ArraySplit` knows its element spec, draws evaluation batches, and turns raw
+rows into model inputs inside a compiled program (`preprocess`), so the loop never looks
+inside a batch.
+"""
+
+import dataclasses
+import difflib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+SPLITS = ("train", "validation", "test")
+TABULAR = ("breast_cancer", "wine", "iris", "digits")
+SEQUENCES = ("conll2000",)
+IMAGES = ("mnist", "fashion_mnist")  # prepared offline; any TFDS image set also works
+
+
+class UnknownDatasetError(ValueError):
+  """A dataset name that no reader knows."""
+
+
+def _identity(rows: dict, key: jax.Array | None, axis_name: str | None = None) -> dict:
+  del key, axis_name
+  return rows
+
+
+@dataclasses.dataclass(frozen=True)
+class ArraySplit:
+  """A whole split in host memory as named arrays with a leading example axis.
+
+  `preprocess(rows, key, axis_name)` maps raw rows to model inputs (traced: it runs inside the
+  compiled step); `postprocess(x)` maps a generative model's outputs back to displayable
+  [0, 1] images (None where the data are not images).
+  """
+
+  name: str
+  arrays: dict[str, np.ndarray]
+  preprocess: Callable[..., dict] = _identity
+  postprocess: Callable[[jax.Array], jax.Array] | None = None
+  num_classes: int | None = None
+  class_names: tuple[str, ...] | None = None
+
+  def __len__(self) -> int:
+    return len(next(iter(self.arrays.values())))
+
+  @property
+  def element_spec(self) -> dict[str, jax.ShapeDtypeStruct]:
+    """The model inputs of one example (shapes without the batch axis)."""
+    rows = {k: jax.ShapeDtypeStruct((2, *v.shape[1:]), v.dtype) for k, v in self.arrays.items()}
+    out = jax.eval_shape(lambda r: self.preprocess(r, jax.random.key(0)), rows)
+    return {k: jax.ShapeDtypeStruct(v.shape[1:], v.dtype) for k, v in out.items()}
+
+  def batch_spec(self, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:
+    return {k: jax.ShapeDtypeStruct((batch_size, *v.shape), v.dtype)
+            for k, v in self.element_spec.items()}
+
+  def eval_batches(self, batch_size: int, key: jax.Array) -> Iterator[tuple[dict, jax.Array]]:
+    """(model-input batch, evaluation key) pairs over the whole split in order, the last batch
+    smaller. Batch i is preprocessed with one half of `fold_in(key, i)` and comes with the other
+    half, so results do not depend on how many batches came before."""
+    preprocess = jax.jit(self.preprocess)
+    for i, start in enumerate(range(0, len(self), batch_size)):
+      k_data, k_eval = jax.random.split(jax.random.fold_in(key, i))
+      rows = {k: jnp.asarray(v[start:start + batch_size]) for k, v in self.arrays.items()}
+      yield preprocess(rows, k_data), k_eval
+
+  def inputs(self, key: jax.Array | None = None, batch_size: int = 10_000) -> dict[str, np.ndarray]:
+    """The whole split as model inputs on the host (batch by batch, as `eval_batches`)."""
+    key = jax.random.key(0) if key is None else key
+    parts = [jax.device_get(b) for b, _ in self.eval_batches(batch_size, key)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+@dataclasses.dataclass(frozen=True)
+class SentenceSplit:
+  """A split of a token-sequence corpus: `sentences` (genjax.data.sequences.Sentence)."""
+
+  name: str
+  sentences: list
+
+  def __len__(self) -> int:
+    return len(self.sentences)
+
+
+Split = ArraySplit | SentenceSplit
+
+
+def known_datasets() -> tuple[str, ...]:
+  return (*IMAGES, *TABULAR, *SEQUENCES)
+
+
+def check_name(name: str) -> None:
+  """A clear error, with the close matches, for a name no reader knows. TFDS image sets other
+  than the prepared ones are accepted when TFDS lists them."""
+  if name in known_datasets():
+    return
+  try:
+    import tensorflow_datasets as tfds
+    registered = list(tfds.list_builders(with_community_datasets=False))
+  except ImportError:
+    registered = []
+  if name in registered:
+    return
+  candidates = [*known_datasets(), *registered]
+  close = difflib.get_close_matches(name, candidates, n=3)
+  hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+  raise UnknownDatasetError(f"unknown dataset {name!r} (data.name){hint}")
+
+
+def _check_split(split: str) -> None:
+  if split not in SPLITS:
+    raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+
+
+def image_split(d: ml_collections.ConfigDict, split: str) -> ArraySplit:
+  from genjax.data import images
+  mode = d.preprocess
+  if mode not in images.PREPROCESS_MODES:
+    raise ValueError(f"unknown data.preprocess {mode!r}; expected one of "
+                     f"{images.PREPROCESS_MODES}")
+  arrays = images.load_arrays(d.name, split, validation_size=d.get("validation_size", 0),
+                              image_shape=tuple(d.image_shape), data_dir=d.get("data_dir"),
+                              download=d.get("download"), idx_dir=d.get("idx_dir"))
+
+  def preprocess(rows, key, axis_name=None):
+    return {"image": images.preprocess(rows["image"], mode, key, axis_name),
+            "label": rows["label"]}
+
+  labels = arrays.labels
+  return ArraySplit(split, {"image": arrays.images, "label": arrays.labels}, preprocess,
+                    lambda x: images.postprocess(x, mode),
+                    num_classes=int(labels.max()) + 1 if len(labels) and labels.max() >= 0
+                    else None)
+
+
+def tabular_split(d: ml_collections.ConfigDict, split: str) -> ArraySplit:
+  from genjax.data import tabular
+  data = tabular.load(d.name)
+  n_test = round(d.get("test_fraction", 0.25) * len(data))
+  train, test = tabular.train_test_split(data, len(data) - n_test, d.get("split_seed", 0))
+  part = test if split == "test" else _hold_out(train, d.get("validation_size", 0), split)
+  return ArraySplit(split, {"x": part.x, "label": part.y}, num_classes=data.num_classes,
+                    class_names=data.class_names)
+
+
+def _hold_out(train: Any, validation_size: int, split: str) -> Any:
+  """The training part without its last `validation_size` rows, or those rows."""
+  if split == "validation" and validation_size <= 0:
+    raise ValueError("the validation split is empty: set data.validation_size > 0")
+  n = len(train) - validation_size
+  cut = slice(n, None) if split == "validation" else slice(0, n)
+  return dataclasses.replace(train, x=train.x[cut], y=train.y[cut])
+
+
+def sentence_split(d: ml_collections.ConfigDict, split: str) -> SentenceSplit:
+  from genjax.data import sequences
+  if split == "test":
+    return SentenceSplit(split, sequences.load_conll("test", d.get("data_dir")))
+  train = sequences.load_conll("train", d.get("data_dir"))
+  v = d.get("validation_size", 0)
+  if split == "validation" and v <= 0:
+    raise ValueError("the validation split is empty: set data.validation_size > 0")
+  return SentenceSplit(split, train[len(train) - v:] if split == "validation"
+                       else train[:len(train) - v])
+
+
+def load(d: ml_collections.ConfigDict, split: str) -> Split:
+  """One split of the dataset `d` (a config's `data` section) names."""
+  _check_split(split)
+  if d.name in TABULAR:
+    return tabular_split(d, split)
+  if d.name in SEQUENCES:
+    return sentence_split(d, split)
+  if d.get("idx_dir") is None:
+    check_name(d.name)
+  return image_split(d, split)

@@ -1,0 +1,1 @@
+"""Model families: each module is one family of the contract in genjax.family."""
