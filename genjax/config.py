@@ -73,3 +73,49 @@ def apply_variant(c: ml_collections.ConfigDict, arg: str | None,
   elif arg:
     raise ValueError(f"unknown config variant {arg!r}; expected 'smoke' or nothing")
   return c
+
+
+def parse_dataset_arg(arg: str | None, default: str,
+                      choices: tuple[str, ...] | None = None) -> tuple[str, bool]:
+  """(dataset, smoke) from a config argument `DATASET`, `smoke` or `DATASET,smoke` (None: the
+  default dataset). `choices` limits the datasets (default: every known one)."""
+  from genjax.data import splits
+  choices = choices or splits.known_datasets()
+  parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
+  datasets = [p for p in parts if p != "smoke"]
+  if len(datasets) > 1 or parts.count("smoke") > 1 or any(d not in choices for d in datasets):
+    raise ValueError(f"unknown config argument {arg!r}; expected a dataset from {choices}, "
+                     "optionally followed by ',smoke'")
+  return (datasets[0] if datasets else default), "smoke" in parts
+
+
+def dataset(name: str, *, batch_size: int = 128, preprocess: str | None = None,
+            validation_size: int = 0) -> ml_collections.ConfigDict:
+  """The `data` section for any dataset genjax.data.splits reads: an image set (pixels in
+  [0, 1] unless `preprocess` says otherwise), a UCI set (standardised with the training rows'
+  statistics unless told otherwise; a seeded 25 % test part) or CoNLL-2000."""
+  from genjax.data import splits
+  if name in splits.TABULAR:
+    placeholder = ml_collections.config_dict.placeholder
+    return ml_collections.ConfigDict({
+        "name": name, "preprocess": preprocess or "standardize", "batch_size": batch_size,
+        "validation_size": validation_size, "test_fraction": 0.25, "split_seed": 0,
+        "in_memory": True, "data_dir": placeholder(str)})
+  if name in splits.SEQUENCES:
+    placeholder = ml_collections.config_dict.placeholder
+    return ml_collections.ConfigDict({
+        "name": name, "batch_size": batch_size, "validation_size": validation_size,
+        "data_dir": placeholder(str)})  # the CoNLL-2000 files (default ../shared/data/conll2000)
+  return image_data(name, preprocess or "unit", batch_size, validation_size=validation_size)
+
+
+def fit_config(family: str, data: ml_collections.ConfigDict,
+               model: dict | None = None) -> ml_collections.ConfigDict:
+  """A fit family's config: the family, a seed, the data, and the model's hyper-parameters."""
+  c = ml_collections.ConfigDict()
+  c.family = family
+  c.seed = 0
+  c.data = data
+  c.model = ml_collections.ConfigDict(model or {})
+  c.train = ml_collections.ConfigDict({"progress": True})  # iterative fits may show progress
+  return c

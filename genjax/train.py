@@ -1,19 +1,19 @@
-"""The generic training loop: config -> data -> state -> jitted steps -> logs -> checkpoints.
+"""The generic loop: config -> data -> state -> train (steps, or one fit) -> checkpoints -> evals.
 
-A model family is a module exposing
-
-  create_state(key, config) -> state                  (a pytree with an integer `step`)
-  train_step(state, batch, key, axis_name=None) -> (state, metrics)
-  eval_step(state, batch, key, axis_name=None) -> metrics
-  sample(state, key, num) -> images in [0, 1]           (optional: generative families)
-
-and this loop calls only those. `config.family` names the module (`gan` means
-`genjax.families.gan`; a dotted path names any importable module).
+Families follow the contract of genjax.family: a *step family* (create_state, train_step,
+eval_step) is trained by `train_and_evaluate`'s step loop; a *fit family* (create_state, fit)
+is fitted once over the training split by `fit_and_evaluate`. Both then run the config's
+evaluators (genjax.evals) and leave the same workdir: config.json, checkpoints/,
+metrics.jsonl (where training iterates), results.json. `config.family` names the module
+(`gan` means genjax.families.gan; a dotted path names any importable module). The loop knows
+nothing of images: the dataset split (genjax.data.splits) describes its batches.
 """
 
 import dataclasses
+import json
 import os
 import time
+from collections.abc import Callable
 from types import ModuleType
 
 import jax
@@ -21,11 +21,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from genjax import evals, writers
 from genjax import family as family_lib
-from genjax import writers
 from genjax.checkpoint import Checkpointer
-from genjax.data import images as image_data
 from genjax.data import pipeline
+from genjax.data import splits as splits_lib
 from genjax.parallel import DataParallel
 
 
@@ -65,9 +65,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     # boundaries make a resumed run log exactly what an uninterrupted one does.
     raise ValueError(f"train.checkpoint_every ({t.checkpoint_every}) must be a multiple of "
                      f"train.log_every ({t.log_every})")
-  if config.data.preprocess not in image_data.PREPROCESS_MODES:
-    raise ValueError(f"unknown data.preprocess {config.data.preprocess!r}; "
-                     f"expected one of {image_data.PREPROCESS_MODES}")
+  if t.get("eval_every", 0) < 0:
+    raise ValueError(f"train.eval_every must be >= 0, got {t.eval_every}")
   if config.data.batch_size <= 0:
     raise ValueError(f"data.batch_size must be positive, got {config.data.batch_size}")
 
@@ -75,12 +74,6 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 def total_steps(config: ml_collections.ConfigDict, steps_per_epoch: int) -> int:
   t = config.train
   return t.num_steps if t.num_steps > 0 else t.num_epochs * steps_per_epoch
-
-
-def _zero_accumulator(metric_shapes: dict) -> dict:
-  return {"sum": {k: jnp.zeros((), jnp.float32) for k in metric_shapes},
-          "count": jnp.zeros((), jnp.int32),
-          "first_bad_step": jnp.full((), np.iinfo(np.int32).max, jnp.int32)}
 
 
 def make_loop_step(family: ModuleType, source):
@@ -105,39 +98,24 @@ def make_loop_step(family: ModuleType, source):
   return loop_step
 
 
-def evaluate(family: ModuleType, state, arrays: image_data.ImageArrays, key: jax.Array,
-             preprocess_mode: str, batch_size: int = 500) -> dict:
+def evaluate(family: ModuleType, state, split, key: jax.Array, batch_size: int = 500) -> dict:
   """Mean of `family.eval_step` over a whole split, weighted by batch size (one device)."""
-  eval_step = jax.jit(family.eval_step)
-  totals, n = {}, 0
-  for i, start in enumerate(range(0, len(arrays), batch_size)):
-    k_data, k_eval = jax.random.split(jax.random.fold_in(key, i))
-    x = arrays.images[start:start + batch_size]
-    batch = {"image": image_data.preprocess(jnp.asarray(x), preprocess_mode, k_data),
-             "label": jnp.asarray(arrays.labels[start:start + batch_size])}
-    metrics = jax.device_get(eval_step(state, batch, k_eval))
-    for k, v in metrics.items():
-      totals[k] = totals.get(k, 0.0) + float(v) * len(x)
-    n += len(x)
-  return {k: v / n for k, v in totals.items()}
+  from genjax.evals.metrics import evaluate_split
+  return evaluate_split(family, state, split, key, batch_size)
 
 
-def write_samples(family: ModuleType, state, key: jax.Array, writer: writers.MetricWriter,
-                  step: int, config: ml_collections.ConfigDict) -> None:
-  """A grid drawn from the same evaluation noise at every step, so grids compare."""
-  if not hasattr(family, "sample"):
-    return
-  side = config.train.sample_grid
-  x = jax.jit(family.sample, static_argnums=2)(state, key, side * side)
-  x = image_data.postprocess(x, config.data.preprocess)
-  writer.write_grid(step, "samples", np.asarray(jax.device_get(x)), ncol=side)
+def load_split(config: ml_collections.ConfigDict, split: str):
+  """One split of the config's dataset (genjax.data.splits)."""
+  return splits_lib.load(config.data, split)
 
 
-def load_split(config: ml_collections.ConfigDict, split: str) -> image_data.ImageArrays:
-  d = config.data
-  return image_data.load_arrays(d.name, split, validation_size=d.validation_size,
-                                image_shape=tuple(d.image_shape), data_dir=d.get("data_dir"),
-                                download=d.get("download"), idx_dir=d.get("idx_dir"))
+def eval_split_name(config: ml_collections.ConfigDict) -> str:
+  """The split of periodic evaluation: `train.eval_split`, else validation when the config
+  holds one out, else test."""
+  name = config.train.get("eval_split")
+  if name:
+    return name
+  return "validation" if config.data.get("validation_size", 0) > 0 else "test"
 
 
 def _progress(enabled: bool, initial: int, total: int):
@@ -146,24 +124,47 @@ def _progress(enabled: bool, initial: int, total: int):
               mininterval=1.0, smoothing=0.1)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Train `config` in `workdir` (resuming from its latest checkpoint) and evaluate.
+def zero_accumulator(metric_shapes: dict) -> dict:
+  """Running sums of a step's metrics since the last log step (see make_loop_step)."""
+  return {"sum": {k: jnp.zeros((), jnp.float32) for k in metric_shapes},
+          "count": jnp.zeros((), jnp.int32),
+          "first_bad_step": jnp.full((), np.iinfo(np.int32).max, jnp.int32)}
 
-  Returns the final evaluation results, also written to `workdir/results.json`.
-  Raises NonFiniteLossError if a metric becomes NaN or infinite.
-  """
-  validate_config(config)
-  family = load_family(config.family)
-  dp = DataParallel(config.parallel)
-  pipeline.process_batch_size(config.data.batch_size, dp)  # fail before reading any data
-  is_writer = jax.process_index() == 0
+
+def _write_config(config: ml_collections.ConfigDict, workdir: str, is_writer: bool) -> None:
   os.makedirs(workdir, exist_ok=True)
   if is_writer:
     writers.write_json(os.path.join(workdir, "config.json"), config.to_dict())
 
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       on_eval: Callable[[int, dict], bool] | None = None) -> dict:
+  """Train `config` in `workdir` (resuming from its latest checkpoint) and evaluate.
+
+  A fit family is fitted instead (fit_and_evaluate). With `train.eval_every > 0` the family's
+  eval_step metrics on `eval_split_name(config)` are logged every that many steps (as
+  `<split>/<name>` in metrics.jsonl); `on_eval(step, metrics)` returning True stops training
+  there (time-to-accuracy benchmarks).
+
+  Returns the final evaluation results, also written to `workdir/results.json`.
+  Raises NonFiniteLossError if a metric becomes NaN or infinite.
+  """
+  family = load_family(config.family)
+  if family_lib.is_fit(family):
+    return fit_and_evaluate(config, workdir, family)
+  validate_config(config)
+  evaluators = evals.resolve(config, family)
+  dp = DataParallel(config.parallel)
+  pipeline.process_batch_size(config.data.batch_size, dp)  # fail before reading any data
+  is_writer = jax.process_index() == 0
+
   keys = RunKeys.from_seed(config.seed)
-  train_arrays = load_split(config, "train") if config.data.get("in_memory", True) else None
-  source = pipeline.make_input(config, dp, keys.data, train_arrays)
+  in_memory = config.data.get("in_memory", True)
+  train_split = None
+  if in_memory or hasattr(family, "init_from_data"):
+    train_split = load_split(config, "train")
+  _write_config(config, workdir, is_writer)
+  source = pipeline.make_input(config, dp, keys.data, train_split if in_memory else None)
   num_steps = total_steps(config, source.steps_per_epoch)
 
   state = family.create_state(keys.init, config)
@@ -172,6 +173,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   writer = writers.MetricWriter(workdir, enabled=is_writer, tensorboard=config.train.tensorboard)
   if ckpt.latest_step() is not None:
     state = ckpt.restore(state)
+  elif hasattr(family, "init_from_data"):
+    state = family.init_from_data(state, train_split, keys.init)
   step = int(state.step)
   # Records logged after the restored checkpoint (after step 0 when there is none: a run that
   # died before its first checkpoint) are recomputed, so drop them rather than log them twice.
@@ -181,14 +184,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                       donate_argnums=(0, 1))
   state_d = dp.replicate(state)
   train_key_d, data_key_d = dp.replicate((keys.train, keys.data))
+  batch_spec = {k: jax.ShapeDtypeStruct((2, *v.shape), v.dtype)
+                for k, v in source.element_spec.items()}
   metric_names = jax.eval_shape(lambda s, b, k: family.train_step(s, b, k)[1], state,
-                                {"image": jax.ShapeDtypeStruct((2, *config.data.image_shape),
-                                                               jnp.float32),
-                                 "label": jax.ShapeDtypeStruct((2,), jnp.int32)},
-                                keys.train)
-  acc = dp.replicate(_zero_accumulator(metric_names))
+                                batch_spec, keys.train)
+  acc = dp.replicate(zero_accumulator(metric_names))
 
   t = config.train
+  eval_every = t.get("eval_every", 0)
+  eval_split = load_split(config, eval_split_name(config)) if eval_every > 0 else None
   progress = _progress(is_writer and t.progress, step, num_steps)
   window_start, window_steps = time.perf_counter(), 0
   try:
@@ -210,43 +214,115 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         writer.write_scalars(step, {"steps_per_sec": window_steps / elapsed}, jsonl=False)
         progress.set_postfix({k: f"{v:.4f}" for k, v in means.items()}, refresh=False)
         window_start, window_steps = time.perf_counter(), 0
-        acc = dp.replicate(_zero_accumulator(metric_names))
-      if step % t.sample_every == 0 and not last:  # final_evaluation draws the last grid
-        write_samples(family, dp.unreplicate(state_d), keys.eval, writer, step, config)
-      if step % t.checkpoint_every == 0 or last:
+        acc = dp.replicate(zero_accumulator(metric_names))
+      stop = False
+      if eval_every > 0 and step % eval_every == 0:
+        metrics = evaluate(family, dp.unreplicate(state_d), eval_split,
+                           jax.random.fold_in(keys.eval, step))
+        writer.write_scalars(step, {f"{eval_split.name}/{k}": v for k, v in metrics.items()})
+        stop = on_eval is not None and bool(on_eval(step, metrics))
+        window_start = time.perf_counter()  # the evaluation is not training time
+      if step % t.sample_every == 0 and not last and hasattr(family, "sample"):
+        # The final evaluation draws the last grid.
+        from genjax.evals.samples import write_sample_grid
+        write_sample_grid(family, dp.unreplicate(state_d), keys.eval, source.postprocess, writer,
+                          step, t.sample_grid)
+      if step % t.checkpoint_every == 0 or last or stop:
         ckpt.save(step, jax.device_get(dp.unreplicate(state_d)))
+      if stop:
+        break
     state = dp.unreplicate(state_d)
   finally:
     progress.close()
     writer.flush()
 
-  results = final_evaluation(family, state, config, keys.eval, writer, workdir)
+  results = final_evaluation(family, state, config, keys.eval, writer, workdir, evaluators,
+                             {"train": train_split} if train_split is not None else {})
   writer.close()
   ckpt.close()
   return results
 
 
+def fit_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                     family: ModuleType | None = None) -> dict:
+  """Fit a fit family's state over the whole training split (or restore it from `workdir`),
+  checkpoint it, and run its evaluators. results.json gains `fit_seconds` (wall clock,
+  compilation included, as measured when the state was fitted)."""
+  family = family or load_family(config.family)
+  evaluators = evals.resolve(config, family)
+  is_writer = jax.process_index() == 0
+  keys = RunKeys.from_seed(config.seed)
+  train = load_split(config, "train")
+  _write_config(config, workdir, is_writer)
+  state = family.create_state(keys.init, config, train)
+  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), 1, cleanup=True)
+  writer = writers.MetricWriter(workdir, enabled=is_writer, tensorboard=False)
+  fit_path = os.path.join(workdir, "fit.json")
+  if ckpt.latest_step() is not None and os.path.exists(fit_path):
+    state = ckpt.restore(state)
+    with open(fit_path) as f:
+      fit_info = json.load(f)
+  else:
+    writer.truncate_after(0)
+    start = time.perf_counter()
+    state = jax.block_until_ready(family.fit(state, train, keys.train,
+                                             log=writer.write_scalars))
+    fit_info = {"fit_seconds": time.perf_counter() - start, "backend": jax.default_backend(),
+                "num_train": len(train)}
+    ckpt.save(FITTED_STEP, jax.device_get(state))
+    if is_writer:
+      writers.write_json(fit_path, fit_info)
+  results = final_evaluation(family, state, config, keys.eval, writer, workdir, evaluators,
+                             {"train": train}, step=FITTED_STEP)
+  results.update(fit_info)
+  if is_writer:
+    writers.write_json(os.path.join(workdir, "results.json"), results)
+  writer.close()
+  ckpt.close()
+  return results
+
+
+FITTED_STEP = 1  # the checkpoint step of a fitted state
+
+
 def final_evaluation(family: ModuleType, state, config: ml_collections.ConfigDict,
-                     key: jax.Array, writer: writers.MetricWriter, workdir: str) -> dict:
-  """Evaluate on the test split, write results.json and a sample grid."""
-  step = int(state.step)
-  test = load_split(config, "test")
-  results = {"step": step, "test": evaluate(family, state, test, jax.random.fold_in(key, 1),
-                                            config.data.preprocess)}
-  write_samples(family, state, key, writer, step, config)
+                     key: jax.Array, writer: writers.MetricWriter, workdir: str,
+                     evaluators: dict | None = None, splits: dict | None = None,
+                     step: int | None = None, only_on_train_end: bool = True) -> dict:
+  """Run the config's evaluators (those marked on_train_end unless told otherwise) and write
+  results.json."""
+  evaluators = evals.resolve(config, family) if evaluators is None else evaluators
+  ctx = evals.Context(family=family, state=state, config=config,
+                      step=int(state.step) if step is None else step, key=key,
+                      workdir=workdir, writer=writer)
+  for split in (splits or {}).values():
+    ctx.add_split(split)
+  results = evals.run(ctx, evaluators, only_on_train_end=only_on_train_end)
   if writer.enabled:
     writers.write_json(os.path.join(workdir, "results.json"), results)
   return results
 
 
+def read_config(workdir: str) -> ml_collections.ConfigDict:
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{workdir} is not a workdir: it has no config.json")
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
 def restore_for_eval(workdir: str, step: int | None = None):
   """(family, config, state) from a workdir's config.json and its latest checkpoint."""
-  import json
-  with open(os.path.join(workdir, "config.json")) as f:
-    config = ml_collections.ConfigDict(json.load(f))
+  config = read_config(workdir)
   family = load_family(config.family)
-  state = family.create_state(RunKeys.from_seed(config.seed).init, config)
-  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints)
+  keys = RunKeys.from_seed(config.seed)
+  if family_lib.is_fit(family):
+    state = family.create_state(keys.init, config, load_split(config, "train"))
+    keep = 1
+  else:
+    state = family.create_state(keys.init, config)
+    keep = config.train.keep_checkpoints
+  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep)
   state = ckpt.restore(state, step)
   ckpt.close()
   return family, config, state

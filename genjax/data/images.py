@@ -247,6 +247,13 @@ class DeviceSampler:
     order_key = jax.random.fold_in(key, _ORDER_STREAM)
     return jax.random.permutation(jax.random.fold_in(order_key, epoch), self.num_examples)
 
+  def indices(self, perm: jax.Array, step: jax.Array, axis_name: str | None = None) -> jax.Array:
+    """This device's example indices of global batch `step` (perm: the epoch's order)."""
+    n_dev = 1 if axis_name is None else jax.lax.psum(1, axis_name)
+    local = self.global_batch // n_dev
+    start = (step % self.steps_per_epoch) * self.global_batch + device_index(axis_name) * local
+    return jax.lax.dynamic_slice_in_dim(perm, start, local)
+
   def batch(self, images: jax.Array, labels: jax.Array, perm: jax.Array, step: jax.Array,
             key: jax.Array, axis_name: str | None = None) -> dict:
     """This device's slice of global batch `step`, preprocessed.
@@ -258,9 +265,6 @@ class DeviceSampler:
       key: the run's data key (binarisation noise is folded from it and `step`).
       axis_name: the device axis under data parallelism.
     """
-    n_dev = 1 if axis_name is None else jax.lax.psum(1, axis_name)
-    local = self.global_batch // n_dev
-    start = (step % self.steps_per_epoch) * self.global_batch + device_index(axis_name) * local
-    idx = jax.lax.dynamic_slice_in_dim(perm, start, local)
+    idx = self.indices(perm, step, axis_name)
     x = preprocess(images[idx], self.preprocess_mode, noise_key(key, step), axis_name)
     return {"image": x, "label": labels[idx]}

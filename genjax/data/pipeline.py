@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from genjax.data import images as image_data
+from genjax.data.splits import ArraySplit
 from genjax.parallel import DataParallel
 
 
@@ -26,16 +27,17 @@ def process_batch_size(global_batch: int, dp: DataParallel) -> int:
 
 
 class DeviceInput:
-  """The whole split on every device; each step gathers its shuffled batch there."""
+  """The whole split on every device; each step gathers its shuffled batch there and
+  preprocesses it (genjax.data.splits.ArraySplit.preprocess) inside the step."""
 
-  kinds = "rrr"
+  kinds = "rr"
 
-  def __init__(self, arrays: image_data.ImageArrays, batch_size: int, preprocess_mode: str,
-               data_key: jax.Array, dp: DataParallel):
-    self.sampler = image_data.DeviceSampler(len(arrays), batch_size, preprocess_mode)
+  def __init__(self, split: ArraySplit, batch_size: int, data_key: jax.Array, dp: DataParallel):
+    self.split = split
+    self.sampler = image_data.DeviceSampler(len(split), batch_size)
     self._dp = dp
     self._data_key = data_key
-    self._arrays = dp.replicate((arrays.images, arrays.labels))
+    self._arrays = dp.replicate(dict(split.arrays))
     self._permutation = jax.jit(self.sampler.permutation)
     self._epoch, self._perm = None, None
 
@@ -43,16 +45,25 @@ class DeviceInput:
   def steps_per_epoch(self) -> int:
     return self.sampler.steps_per_epoch
 
+  @property
+  def element_spec(self) -> dict:
+    return self.split.element_spec
+
+  @property
+  def postprocess(self):
+    return self.split.postprocess
+
   def args(self, step: int) -> tuple:
     epoch = step // self.steps_per_epoch
     if epoch != self._epoch:
       self._epoch = epoch
       self._perm = self._dp.replicate(self._permutation(self._data_key, epoch))
-    return (*self._arrays, self._perm)
+    return (self._arrays, self._perm)
 
-  def draw(self, step: jax.Array, data_key: jax.Array, images: jax.Array, labels: jax.Array,
-           perm: jax.Array, axis_name: str | None = None) -> dict:
-    return self.sampler.batch(images, labels, perm, step, data_key, axis_name)
+  def draw(self, step: jax.Array, data_key: jax.Array, arrays: dict, perm: jax.Array,
+           axis_name: str | None = None) -> dict:
+    rows = {k: v[self.sampler.indices(perm, step, axis_name)] for k, v in arrays.items()}
+    return self.split.preprocess(rows, image_data.noise_key(data_key, step), axis_name)
 
 
 class StreamingInput:
@@ -74,6 +85,15 @@ class StreamingInput:
   @property
   def steps_per_epoch(self) -> int:
     return self._steps_per_epoch
+
+  @property
+  def element_spec(self) -> dict:
+    return {"image": jax.ShapeDtypeStruct(tuple(self._data.image_shape), jnp.float32),
+            "label": jax.ShapeDtypeStruct((), jnp.int32)}
+
+  @property
+  def postprocess(self):
+    return lambda x: image_data.postprocess(x, self._data.preprocess)
 
   def _open(self, step: int):
     epoch, position = divmod(step, self._steps_per_epoch)
@@ -100,12 +120,12 @@ class StreamingInput:
 
 
 def make_input(config: ml_collections.ConfigDict, dp: DataParallel, data_key: jax.Array,
-               train_arrays: image_data.ImageArrays | None = None):
+               train: ArraySplit | None = None):
   """The training input a config asks for: with `data.in_memory` (default True), the
-  device-resident `train_arrays`; otherwise batches streamed from TFDS."""
+  device-resident training split `train`; otherwise image batches streamed from TFDS."""
   batch = process_batch_size(config.data.batch_size, dp)
   if config.data.get("in_memory", True):
-    if train_arrays is None:
+    if not isinstance(train, ArraySplit):
       raise ValueError("data.in_memory needs the training split's arrays")
-    return DeviceInput(train_arrays, batch, config.data.preprocess, data_key, dp)
+    return DeviceInput(train, batch, data_key, dp)
   return StreamingInput(config.data, batch, config.seed, data_key, dp)

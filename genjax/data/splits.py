@@ -150,13 +150,39 @@ def image_split(d: ml_collections.ConfigDict, split: str) -> ArraySplit:
                     else None)
 
 
+TABULAR_PREPROCESS = ("none", "unit", "standardize", "quantize")
+
+
+def scale_features(x_tr: np.ndarray, x: np.ndarray, mode: str) -> np.ndarray:
+  """Features `x` under a preprocessing mode whose statistics come from the training rows
+  `x_tr`: `none` (raw); `unit` (min-max to [0, 1], test rows clipped below at 0);
+  `standardize` (zero mean, unit variance; constant features left at 0); `quantize` (levels
+  0..3 at the training quartiles)."""
+  if mode == "none":
+    return x
+  if mode == "unit":
+    lo, hi = x_tr.min(0), x_tr.max(0)
+    return np.clip((x - lo) / np.where(hi > lo, hi - lo, 1.0), 0.0, None)
+  if mode == "standardize":
+    mu, sd = x_tr.mean(0), x_tr.std(0)
+    sd = np.where(sd > 1e-6 * max(float(np.abs(x_tr).max()), 1.0), sd, 1.0)
+    return (x - mu) / sd
+  if mode == "quantize":
+    edges = np.quantile(x_tr, [0.25, 0.5, 0.75], axis=0)  # [3, D]
+    return (x[:, None, :] > edges[None]).sum(1).astype(np.float32)
+  raise ValueError(f"unknown data.preprocess {mode!r} for a tabular set; expected one of "
+                   f"{TABULAR_PREPROCESS}")
+
+
 def tabular_split(d: ml_collections.ConfigDict, split: str) -> ArraySplit:
   from genjax.data import tabular
   data = tabular.load(d.name)
   n_test = round(d.get("test_fraction", 0.25) * len(data))
   train, test = tabular.train_test_split(data, len(data) - n_test, d.get("split_seed", 0))
+  fit_rows = _hold_out(train, d.get("validation_size", 0), "train")
   part = test if split == "test" else _hold_out(train, d.get("validation_size", 0), split)
-  return ArraySplit(split, {"x": part.x, "label": part.y}, num_classes=data.num_classes,
+  x = scale_features(fit_rows.x, part.x, d.get("preprocess", "none")).astype(np.float32)
+  return ArraySplit(split, {"x": x, "label": part.y}, num_classes=data.num_classes,
                     class_names=data.class_names)
 
 

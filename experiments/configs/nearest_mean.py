@@ -1,0 +1,17 @@
+"""Nearest class mean on a UCI set (the fit family of the README's "Adding a model").
+
+The argument names the dataset (`iris`, the default; `wine`, `breast_cancer`, `digits`,
+`mnist`, `fashion_mnist`), optionally followed by `,smoke` (the same fit: it takes seconds).
+
+Run:
+  python experiments/train.py --config=experiments/configs/nearest_mean.py:iris --workdir=runs/nearest_mean_iris
+  python experiments/evaluate.py --workdir=runs/nearest_mean_iris
+"""
+
+from genjax import config as gconfig
+
+
+def get_config(arg: str | None = None):
+  dataset, _ = gconfig.parse_dataset_arg(arg, default="iris")
+  c = gconfig.fit_config("nearest_mean", gconfig.dataset(dataset))
+  return c
