@@ -70,7 +70,7 @@ def main(argv):
   metadata["config"] = config.to_dict()
   classifier = domain.from_variables(variables, metadata)
   test = train.load_split(config, "test")
-  _, probs = classifier.features_and_probs(test.images)
+  _, probs = classifier.features_and_probs(test.arrays["image"])
   probs = np.asarray(probs)
   metadata["test_accuracy"] = accuracy(probs, test.labels)
   metadata["test_examples"] = len(test)

@@ -1,18 +1,30 @@
-"""Train a config in a workdir (resuming from its latest checkpoint), then evaluate.
+"""Train any model of either family from a config, in a workdir, then evaluate it.
 
   python experiments/train.py --config=experiments/configs/gan_mnist.py --workdir=runs/gan_mnist
+  python experiments/train.py --config=experiments/configs/logistic.py:iris --workdir=runs/lr_iris
+  python experiments/train.py --list                      # every config, one line each
+  python experiments/train.py --config=...py:ARG --config.optim.learning_rate=1e-3 --show
+
+Running the same command again resumes from the workdir's latest checkpoint (a fit family's
+fitted state is restored, not refitted). `--show` prints the resolved config (after the
+overrides) and exits without touching the workdir.
 """
 
+import json
 import sys
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+from genjax import cli
 
-flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and samples.")
-flags.mark_flag_as_required("workdir")
-config_flags.DEFINE_config_file("config", None, "A config file (`path.py` or `path.py:smoke`).",
+cli.quiet_startup()
+
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs, samples and results.")
+config_flags.DEFINE_config_file("config", None, "A config file (`path.py` or `path.py:arg`).",
                                 lock_config=True)
-flags.mark_flag_as_required("config")
+flags.DEFINE_bool("list", False, "List every config in experiments/configs and exit.")
+flags.DEFINE_bool("show", False, "Print the resolved config (after overrides) and exit.")
 FLAGS = flags.FLAGS
 
 
@@ -24,18 +36,31 @@ def parse_flags(argv: list[str]) -> list[str]:
     message = e
     while isinstance(message, BaseException) and message.args:
       message = message.args[0]
-    sys.exit(f"FATAL Flags parsing error: unknown config field {message}")
+    print(f"error: unknown config field {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.set_verbosity(logging.WARNING)  # orbax and TFDS are chatty at INFO
+  if FLAGS.list:
+    configs = cli.list_configs()
+    width = max(len(name) for name, _ in configs)
+    for name, line in configs:
+      print(f"{name:<{width}}  {line}")
+    return
+  if FLAGS.config is None:
+    raise app.UsageError("--config is required (see --list)")
+  if FLAGS.show:
+    print(json.dumps(FLAGS.config.to_dict(), indent=2, default=str))
+    return
+  if not FLAGS.workdir:
+    raise app.UsageError("--workdir is required")
   from genjax import distributed, train
   distributed.maybe_initialize()
   results = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  print({k: v for k, v in results.items()})
+  print(json.dumps(results, default=str))
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=parse_flags)
+  cli.run(main, flags_parser=parse_flags)

@@ -118,7 +118,7 @@ def check_name(name: str) -> None:
     registered = []
   if name in registered:
     return
-  candidates = [*known_datasets(), *registered]
+  candidates = list(dict.fromkeys([*known_datasets(), *registered]))
   close = difflib.get_close_matches(name, candidates, n=3)
   hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
   raise UnknownDatasetError(f"unknown dataset {name!r} (data.name){hint}")
