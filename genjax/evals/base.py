@@ -18,6 +18,13 @@ REGISTRY = {
     "metrics": "genjax.evals.metrics:mean_metrics",
     "classification": "genjax.evals.classification:classification",
     "grids": "genjax.evals.samples:grids",
+    "sample_grids": "genjax.evals.samples:sample_grids",
+    "sample_quality": "genjax.evals.sample_quality:sample_quality",
+    "nll": "genjax.evals.likelihood:nll",
+    "latents": "genjax.evals.vae:latents",
+    "ais": "genjax.evals.ais:ais",
+    "tagging": "genjax.evals.sequences:tagging",
+    "chunking": "genjax.evals.sequences:chunking",
 }
 
 

@@ -1,0 +1,36 @@
+"""The linear-chain CRF chunker on CoNLL-2000 (genjax.families.crf_chunker).
+
+No argument: the README's reported setting, L-BFGS with l2 = 0.5 on all 8,936 training
+sentences, test chunk F1 93.74 (130 iterations, about 20 minutes on 2 CPU cores).
+`smoke`: the first 300 training sentences and 20 L-BFGS iterations (seconds).
+
+Run:
+  python experiments/train.py --config=experiments/configs/crf_chunker.py --workdir=runs/crf_chunker
+    # F1 93.74 (P 93.87, R 93.61), tag accuracy 96.03 %
+  python experiments/train.py --config=experiments/configs/crf_chunker.py --workdir=runs/crf_adam \
+      --config.model.optimizer=adam --config.model.l2=1.0    # Adam, 15 epochs: 93.49
+"""
+
+from genjax import config as gconfig
+
+
+def get_config(arg: str | None = None):
+  if arg not in (None, "smoke"):
+    raise ValueError(f"unknown config argument {arg!r}; expected 'smoke' or nothing")
+  smoke = arg == "smoke"
+  return gconfig.fit_config("crf_chunker", gconfig.dataset("conll2000"), {
+      "optimizer": "lbfgs",  # lbfgs (full batch) | adam (mini-batches of chunk_tokens)
+      "l2": 0.5,  # c2 of sum NLL + c2 ||theta||^2 (CRFsuite's objective)
+      "l1": 0.0,  # Adam only, by a proximal step
+      "min_count": 1,  # keep feature strings seen at least this often in training
+      "hash_buckets": 0,  # > 0: hash features into this many rows instead of a vocabulary
+      "max_iterations": 20 if smoke else 500,  # L-BFGS
+      "max_seconds": float("inf"),  # L-BFGS wall-time budget (stops unconverged)
+      "delta": 1e-5,  # L-BFGS stop: relative improvement over `period` iterations
+      "period": 10,
+      "epochs": 15,  # Adam
+      "learning_rate": 0.05,  # Adam
+      "num_buckets": 4,  # length buckets (padding shapes)
+      "chunk_tokens": 16384,  # padded tokens per chunk of sentences (memory bound)
+      "max_train_sentences": 300 if smoke else 0,  # 0: all
+  })

@@ -1,0 +1,92 @@
+"""The linear-chain CRF chunker (genjax.structured.crf, crf_features) as a fit family on
+CoNLL-2000.
+
+`create_state` builds the feature map (the CRF++/CRFsuite template) from the training split
+(a static field, rebuilt on restore) and zero weights of its shapes; `fit` minimises CRFsuite's
+objective (sum NLL + l2 ||theta||^2) with full-batch L-BFGS (`model.optimizer = lbfgs`: l2,
+max_iterations, max_seconds, delta, period) or mini-batch Adam (`adam`: epochs, learning_rate,
+l2, l1), reporting every iteration (epoch) through `log`. Feature options: min_count,
+hash_buckets; memory and padding: num_buckets, chunk_tokens; max_train_sentences (0: all).
+`predict_split` gives the Viterbi chunk tags of each sentence (the `chunking` evaluator).
+"""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from flax import struct
+
+from genjax.families.hmm_tagger import train_sentences
+from genjax.structured import crf, crf_features
+
+DEFAULT_EVALS = {"chunking": {}}
+OPTIMIZERS = ("lbfgs", "adam")
+
+
+@struct.dataclass
+class CRFState:
+  """The weights, the iterations (epochs) the fit took and its final objective; static: the
+  feature map and the model options (name, value) pairs."""
+
+  params: crf.CRFParams
+  iterations: jax.Array
+  objective: jax.Array
+  feature_map: crf_features.FeatureMap = struct.field(pytree_node=False)
+  options: tuple = struct.field(pytree_node=False, default=())
+
+
+def create_state(key: jax.Array, config: ml_collections.ConfigDict, train) -> CRFState:
+  """The training split's feature map and zero weights."""
+  del key
+  m = config.model
+  if m.optimizer not in OPTIMIZERS:
+    raise ValueError(f"unknown model.optimizer {m.optimizer!r}; expected one of {OPTIMIZERS}")
+  if m.l1 and m.optimizer == "lbfgs":
+    raise ValueError("model.l1 needs model.optimizer = adam (L-BFGS here is smooth: L2 only)")
+  sentences = train_sentences(train, m.max_train_sentences)
+  feature_map = crf_features.build(sentences, m.min_count, m.hash_buckets)
+  options = (*sorted(m.to_dict().items()), ("progress", bool(config.train.get("progress"))))
+  return CRFState(crf.init_params(feature_map.num_features, len(feature_map.labels)),
+                  jnp.zeros((), jnp.int32), jnp.zeros((), jnp.float32), feature_map, options)
+
+
+def fit(state: CRFState, train, key: jax.Array, log=None) -> CRFState:
+  """L-BFGS or Adam on the training sentences create_state saw."""
+  o = dict(state.options)
+  sentences = train_sentences(train, o["max_train_sentences"])
+  ids, labels = crf_features.encode(state.feature_map, sentences)
+  data = crf.device_data(crf_features.bucketize(ids, labels, o["num_buckets"],
+                                                o["chunk_tokens"]))
+
+  def record(r: dict) -> None:
+    step = r.get("iteration", r.get("epoch"))
+    scalars = {k: float(v) for k, v in r.items() if k not in ("iteration", "epoch")}
+    if log is not None:
+      log(step, scalars)
+    if o["progress"]:
+      print(f"{'iteration' if 'iteration' in r else 'epoch'} {step}",
+            " ".join(f"{k}={v:.6g}" for k, v in scalars.items()), flush=True)
+
+  if o["optimizer"] == "lbfgs":
+    params, info = crf.fit_lbfgs(state.params, data, len(sentences), l2=o["l2"],
+                                 max_iterations=o["max_iterations"], delta=o["delta"],
+                                 period=o["period"], max_seconds=o["max_seconds"], log=record)
+    iterations = info["iterations"]
+  else:
+    params, info = crf.fit_adam(state.params, data, len(sentences), key,
+                                learning_rate=o["learning_rate"], epochs=o["epochs"],
+                                l2=o["l2"], l1=o["l1"], log=record)
+    iterations = info["epochs"]
+  return state.replace(params=params, iterations=jnp.asarray(iterations, jnp.int32),
+                       objective=jnp.asarray(info["objective"], jnp.float32))
+
+
+def predict_split(state: CRFState, split) -> list[list[str]]:
+  """Viterbi chunk tags of every sentence of a SentenceSplit."""
+  o = dict(state.options)
+  # Sentences to tag need feature ids only: a tag absent from training cannot be predicted.
+  ids = [state.feature_map.encode_sentence(s) for s in split.sentences]
+  labels = [np.zeros(len(s), np.int32) for s in split.sentences]
+  buckets = crf_features.bucketize(ids, labels, o["num_buckets"], o["chunk_tokens"])
+  return [state.feature_map.decode_labels(p)
+          for p in crf.decode(state.params, buckets, len(ids))]

@@ -1,0 +1,98 @@
+"""The supervised HMM tagger (genjax.structured.tagger) as a fit family on CoNLL-2000.
+
+`model.target` chooses the task: `pos` tags words with POS tags (a bigram HMM over POS states
+with TnT's suffix model for unknown words; scored by the `tagging` evaluator), `chunk` tags POS
+sequences with chunk tags (states: chunk tags, or chunk|POS pairs with `model.paired_states`,
+the "specialised" HMM of Molina & Pla 2002; scored by `chunking`). Hyper-parameters: `trans_k`
+and `emit_k` (add-k smoothing of transitions and emissions), `rare_count` and `max_suffix`
+(the suffix model), `max_train_sentences` (0: all).
+
+The checkpointed state is the fitted HMM's arrays; the vocabularies and the suffix model are
+static fields that `create_state` rebuilds from the training split (deterministically).
+"""
+
+import jax
+import ml_collections
+from flax import struct
+
+from genjax.structured import hmm as H
+from genjax.structured import tagger as tagger_lib
+
+TARGETS = ("pos", "chunk")
+DEFAULT_EVALS = {"tagging": {}}  # `chunking` for model.target = chunk (evals_for)
+
+
+def evals_for(target: str) -> dict:
+  """The evaluators a config of `target` runs."""
+  return {"tagging": {}} if target == "pos" else {"chunking": {}}
+
+
+@struct.dataclass
+class TaggerState:
+  hmm: H.HMM
+  tagger: tagger_lib.Tagger = struct.field(pytree_node=False)
+  target: str = struct.field(pytree_node=False, default="pos")
+  paired_states: bool = struct.field(pytree_node=False, default=False)
+  max_train_sentences: int = struct.field(pytree_node=False, default=0)
+
+
+def observations(state_or_target, sentences) -> list[list[str]]:
+  """What the HMM observes: words (pos) or POS tags (chunk)."""
+  target = getattr(state_or_target, "target", state_or_target)
+  return [list(s.words) if target == "pos" else list(s.pos) for s in sentences]
+
+
+def _states(target: str, paired: bool, sentences) -> list[list[str]]:
+  if target == "pos":
+    return [list(s.pos) for s in sentences]
+  if paired:
+    return [[f"{c}|{p}" for c, p in zip(s.chunks, s.pos, strict=True)] for s in sentences]
+  return [list(s.chunks) for s in sentences]
+
+
+def train_sentences(train, max_train_sentences: int = 0) -> list:
+  """The first `max_train_sentences` training sentences (0: all)."""
+  n = max_train_sentences
+  return train.sentences[:n] if n else train.sentences
+
+
+def create_state(key: jax.Array, config: ml_collections.ConfigDict, train) -> TaggerState:
+  """Vocabularies and suffix model of the training split; zeros of the HMM's shapes."""
+  del key
+  m = config.model
+  if m.target not in TARGETS:
+    raise ValueError(f"unknown model.target {m.target!r}; expected one of {TARGETS}")
+  paired = bool(m.get("paired_states", False)) and m.target == "chunk"
+  n = int(m.get("max_train_sentences", 0))
+  sentences = train_sentences(train, n)
+  # Chunking from POS has no unknown-word model: every POS tag is seen in training.
+  rare, suffix = (m.rare_count, m.max_suffix) if m.target == "pos" else (0, 0)
+  tagger = tagger_lib.Tagger(observations(m.target, sentences),
+                             _states(m.target, paired, sentences), m.trans_k, m.emit_k, rare,
+                             suffix, fit=False)
+  return TaggerState(tagger.empty_hmm(), tagger, m.target, paired, n)
+
+
+def fit(state: TaggerState, train, key: jax.Array, log=None) -> TaggerState:
+  """Counts of the training split (the same sentences create_state saw)."""
+  del key, log
+  sentences = train_sentences(train, state.max_train_sentences)
+  hmm = state.tagger.fit_hmm(observations(state, sentences),
+                             _states(state.target, state.paired_states, sentences))
+  return state.replace(hmm=hmm)
+
+
+def predict_split(state: TaggerState, split) -> list[list[str]]:
+  """Viterbi tags of every sentence of a SentenceSplit: POS tags, or chunk tags (the POS half
+  of paired states dropped)."""
+  # Paired states are many (about 320): smaller batches bound the Viterbi back-pointers.
+  batch = 128 if state.paired_states else 512
+  pred = state.tagger.decode(observations(state, split.sentences), batch=batch, hmm=state.hmm)
+  if state.paired_states:
+    pred = [[p.split("|")[0] for p in ps] for ps in pred]
+  return pred
+
+
+def unknown_words(state: TaggerState, split) -> list[list[bool]]:
+  """Which observed tokens of each sentence the training split never showed."""
+  return state.tagger.unknown(observations(state, split.sentences))

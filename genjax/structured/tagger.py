@@ -1,0 +1,209 @@
+"""A supervised bigram HMM tagger with TnT's suffix model for unknown words, and its helpers.
+
+States are tags (with an end-of-sentence state), observations are tokens (words, or POS tags
+when chunking from POS). The HMM is fitted by counting with add-k smoothing; a token seen in
+training keeps its counted emissions, an unknown one gets TnT's suffix model (Brants 2000):
+P(tag | longest known suffix, word shape), estimated from rare training words and smoothed by
+successive abstraction, divided by P(tag).
+
+`Tagger` separates what is rebuilt deterministically from the training sentences (the
+vocabularies and the suffix model: `Tagger(..., fit=False)`) from the fitted arrays (`fit_hmm`
+-> an `hmm.HMM`), so that a checkpoint need only hold the arrays (genjax.families.hmm_tagger).
+"""
+
+import collections
+
+import jax.numpy as jnp
+import numpy as np
+
+from genjax.data.sequences import Vocabulary, pad
+from genjax.structured import hmm as H
+
+END = "<END>"
+BUCKETS = (8, 16, 24, 32, 48, 64, 96, 128)
+
+
+# ---------------------------------------------------------------- padding
+
+
+def bucketed(seqs: list, fill: int = 0, states: list | None = None,
+             buckets=BUCKETS) -> list[tuple]:
+  """Padded (ids, mask[, states]) per length bucket: few compiled shapes, little padding."""
+  lengths = np.array([len(s) for s in seqs])
+  out, low = [], 0
+  for high in (*buckets, max(buckets[-1], lengths.max())):
+    idx = np.flatnonzero((lengths > low) & (lengths <= high))
+    low = high
+    if not len(idx):
+      continue
+    ids, mask = pad([seqs[i] for i in idx], high, fill)
+    batch = (ids, mask)
+    if states is not None:
+      batch += (pad([states[i] for i in idx], high, -1)[0],)
+    out.append(batch)
+  return out
+
+
+def padded_in_order(seqs: list, fill: int = 0) -> tuple[np.ndarray, np.ndarray]:
+  return pad(seqs, value=fill)
+
+
+# ---------------------------------------------------------------- unknown words
+
+
+def shape_class(word: str) -> str:
+  """A coarse word shape: digits, hyphen, capitalisation (all caps, initial capital, lower)."""
+  parts = []
+  if any(c.isdigit() for c in word):
+    parts.append("d")
+  if "-" in word:
+    parts.append("h")
+  if word.isupper():
+    parts.append("A")
+  elif word[:1].isupper():
+    parts.append("C")
+  return "".join(parts) or "l"
+
+
+class SuffixModel:
+  """TnT's unknown-word model: P(tag | suffix) by successive abstraction, per shape class."""
+
+  def __init__(self, words: list[str], tags: list[int], num_tags: int, tag_prior: np.ndarray,
+               max_suffix: int):
+    self.max_suffix, self.prior = max_suffix, tag_prior
+    # theta: the standard deviation of the unconditioned tag probabilities (Brants 2000).
+    self.theta = float(np.std(tag_prior, ddof=1))
+    self.counts: dict = collections.defaultdict(lambda: np.zeros(num_tags))
+    for w, t in zip(words, tags, strict=True):
+      for key in self._keys(w):
+        self.counts[key][t] += 1
+    self.counts = dict(self.counts)
+
+  def _keys(self, word: str):
+    shape = shape_class(word)
+    yield (shape, "")
+    for i in range(1, min(self.max_suffix, len(word)) + 1):
+      yield (shape, word[-i:])
+
+  def log_emission(self, word: str) -> np.ndarray:
+    """log P(tag | suffix) - log P(tag): a score proportional to P(word | tag)."""
+    p = None
+    for key in self._keys(word):
+      c = self.counts.get(key)
+      if c is None:
+        break
+      estimate = c / c.sum()
+      p = estimate if p is None else (estimate + self.theta * p) / (1 + self.theta)
+    if p is None:  # a shape never seen among rare words: the prior alone
+      p = self.prior
+    return np.log(np.maximum(p, 1e-12)) - np.log(self.prior)
+
+
+# ---------------------------------------------------------------- supervised tagger
+
+
+class Tagger:
+  """A supervised bigram HMM tagger: counted emissions for training words, suffixes for others.
+
+  With `fit=False` only the vocabularies and the suffix model are built (deterministic functions
+  of the training sentences) and `hmm` is None; `fit_hmm` then gives the fitted HMM, which
+  `decode` takes as an argument.
+  """
+
+  def __init__(self, sentences: list[list[str]], tag_sequences: list[list[str]],
+               trans_k: float, emit_k: float, rare_count: int, max_suffix: int,
+               end_state: bool = True, fit: bool = True):
+    self.end_state, self.trans_k, self.emit_k = end_state, trans_k, emit_k
+    if end_state:
+      sentences = [[*s, END] for s in sentences]
+      tag_sequences = [[*t, END] for t in tag_sequences]
+    self.tags = Vocabulary.build(t for ts in tag_sequences for t in ts)
+    self.words = Vocabulary.build(w for s in sentences for w in s)
+    k = len(self.tags)
+
+    # The suffix model learns from rare training words (unknown words resemble them).
+    counts = collections.Counter(w for s in sentences for w in s)
+    rare = [(w, t) for s, ts in zip(sentences, tag_sequences, strict=True)
+            for w, t in zip(s, ts, strict=True) if counts[w] <= rare_count and w != END]
+    tag_counts = np.bincount(np.concatenate([self.tags.encode(t) for t in tag_sequences]),
+                             minlength=k).astype(np.float64)
+    prior = (tag_counts + 1e-3) / (tag_counts + 1e-3).sum()
+    self.suffix = SuffixModel([w for w, _ in rare], [self.tags.id(t) for _, t in rare], k, prior,
+                              max_suffix)
+    if end_state:  # no unknown word is the end marker
+      self.end_id = self.tags.id(END)
+    self.hmm = self._fit(sentences, tag_sequences) if fit else None
+
+  def empty_hmm(self) -> H.HMM:
+    """Zeros of the fitted HMM's shapes (a checkpoint's structure)."""
+    k, v = len(self.tags), len(self.words)
+    return H.HMM(jnp.zeros(k), jnp.zeros((k, k)),
+                 H.Categorical(jnp.zeros((k, v)), pseudo_count=self.emit_k))
+
+  def fit_hmm(self, sentences: list[list[str]], tag_sequences: list[list[str]]) -> H.HMM:
+    """The HMM counted from the sentences this tagger was built from."""
+    if self.end_state:
+      sentences = [[*s, END] for s in sentences]
+      tag_sequences = [[*t, END] for t in tag_sequences]
+    return self._fit(sentences, tag_sequences)
+
+  def _fit(self, sentences, tag_sequences) -> H.HMM:
+    x, mask = padded_in_order([self.words.encode(s) for s in sentences])
+    z, _ = padded_in_order([self.tags.encode(t) for t in tag_sequences], -1)
+    return H.fit_supervised(self.empty_hmm().emission, x, np.maximum(z, 0), mask,
+                            pseudo_count=self.trans_k)
+
+  def unknown(self, sentences: list[list[str]]) -> list[list[bool]]:
+    """Which tokens were never seen in training."""
+    return [[w not in self.words for w in s] for s in sentences]
+
+  def decode(self, sentences: list[list[str]], batch: int = 512,
+             hmm: H.HMM | None = None) -> list[list[str]]:
+    """Viterbi tags of each sentence (the end state removed), under `hmm` (default: own)."""
+    hmm = self.hmm if hmm is None else hmm
+    if self.end_state:
+      sentences = [[*s, END] for s in sentences]
+    # Unknown word types become extra emission columns, scored by the suffix model.
+    unknown = sorted({w for s in sentences for w in s if w not in self.words})
+    extra = np.stack([self.suffix.log_emission(w) for w in unknown], 1) if unknown else None
+    if extra is not None and self.end_state:
+      extra[self.end_id] = -np.inf
+    log_B = hmm.emission.log_B_KxV
+    if extra is not None:
+      log_B = jnp.concatenate([log_B, jnp.asarray(extra, jnp.float32)], 1)
+    hmm = hmm.replace(emission=hmm.emission.replace(log_B_KxV=log_B))
+    ids = {w: len(self.words) + i for i, w in enumerate(unknown)}
+    encoded = [np.array([self.words.id(w) if w in self.words else ids[w] for w in s], np.int32)
+               for s in sentences]
+    # Sentences sorted by length and padded to a multiple of 16: little padding, few shapes.
+    order = np.argsort([len(e) for e in encoded], kind="stable")
+    out = [None] * len(encoded)
+    for start in range(0, len(encoded), batch):
+      idx = order[start:start + batch]
+      longest = max(len(encoded[i]) for i in idx)
+      x, mask = pad([encoded[i] for i in idx], -(-longest // 16) * 16)
+      z, _ = H.viterbi(hmm, x, mask)
+      for i, zi in zip(idx, np.asarray(z), strict=True):
+        out[i] = zi
+    cut = 1 if self.end_state else 0
+    return [self.tags.decode(zi[:len(s) - cut]) for zi, s in zip(out, sentences, strict=True)]
+
+
+# ---------------------------------------------------------------- scores
+
+
+def token_accuracy(gold: list[list[str]], pred: list[list[str]],
+                   select: list[list[bool]] | None = None) -> float:
+  """Percentage of tokens (those `select` marks, default all) whose tag is right."""
+  pairs = [(g, p) for i, (gs, ps) in enumerate(zip(gold, pred, strict=True))
+           for j, (g, p) in enumerate(zip(gs, ps, strict=True))
+           if select is None or select[i][j]]
+  return 100.0 * sum(g == p for g, p in pairs) / max(len(pairs), 1)
+
+
+def many_to_one(gold_ids: np.ndarray, pred_ids: np.ndarray, num_gold: int,
+                num_states: int) -> float:
+  """Accuracy after mapping each state to the gold tag it most often labels."""
+  table = np.zeros((num_states, num_gold))
+  np.add.at(table, (pred_ids, gold_ids), 1)
+  return 100.0 * table.max(1).sum() / len(gold_ids)
