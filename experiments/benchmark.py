@@ -143,7 +143,7 @@ def run(model: str, windows: int, window_seconds: float, peak_size: int) -> dict
                       donate_argnums=(0, 1))
   metric_shapes = jax.eval_shape(lambda s: family.train_step(s, batch, keys.train)[1], state)
   loop = {"state": family.create_state(keys.init, config),
-          "acc": train._zero_accumulator(metric_shapes), "step": 0}
+          "acc": train.zero_accumulator(metric_shapes), "step": 0}
 
   def real():
     loop["state"], loop["acc"] = loop_step(loop["state"], loop["acc"], keys.train, keys.data,

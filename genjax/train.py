@@ -144,7 +144,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   A fit family is fitted instead (fit_and_evaluate). With `train.eval_every > 0` the family's
   eval_step metrics on `eval_split_name(config)` are logged every that many steps (as
   `<split>/<name>` in metrics.jsonl); `on_eval(step, metrics)` returning True stops training
-  there (time-to-accuracy benchmarks).
+  there (time-to-accuracy benchmarks). `train.eval_from` skips the evaluations before that step.
 
   Returns the final evaluation results, also written to `workdir/results.json`.
   Raises NonFiniteLossError if a metric becomes NaN or infinite.
@@ -216,7 +216,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         window_start, window_steps = time.perf_counter(), 0
         acc = dp.replicate(zero_accumulator(metric_names))
       stop = False
-      if eval_every > 0 and step % eval_every == 0:
+      if eval_every > 0 and step % eval_every == 0 and step >= t.get("eval_from", 0):
         metrics = evaluate(family, dp.unreplicate(state_d), eval_split,
                            jax.random.fold_in(keys.eval, step))
         writer.write_scalars(step, {f"{eval_split.name}/{k}": v for k, v in metrics.items()})
