@@ -194,7 +194,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   eval_every = t.get("eval_every", 0)
   eval_split = load_split(config, eval_split_name(config)) if eval_every > 0 else None
   progress = _progress(is_writer and t.progress, step, num_steps)
-  window_start, window_steps = time.perf_counter(), 0
+  loop_start = time.perf_counter()
+  window_start, window_steps = loop_start, 0
   try:
     while step < num_steps:
       state_d, acc = loop_step(state_d, acc, train_key_d, data_key_d, *source.args(step))
@@ -236,8 +237,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     progress.close()
     writer.flush()
 
+  # Wall clock of this invocation's steps (compilation included; a resumed run counts only the
+  # steps it took).
+  train_seconds = time.perf_counter() - loop_start
   results = final_evaluation(family, state, config, keys.eval, writer, workdir, evaluators,
-                             {"train": train_split} if train_split is not None else {})
+                             {"train": train_split} if train_split is not None else {},
+                             extra={"train_seconds": train_seconds})
   writer.close()
   ckpt.close()
   return results
@@ -273,10 +278,7 @@ def fit_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     if is_writer:
       writers.write_json(fit_path, fit_info)
   results = final_evaluation(family, state, config, keys.eval, writer, workdir, evaluators,
-                             {"train": train}, step=FITTED_STEP)
-  results.update(fit_info)
-  if is_writer:
-    writers.write_json(os.path.join(workdir, "results.json"), results)
+                             {"train": train}, step=FITTED_STEP, extra=fit_info)
   writer.close()
   ckpt.close()
   return results
@@ -288,16 +290,17 @@ FITTED_STEP = 1  # the checkpoint step of a fitted state
 def final_evaluation(family: ModuleType, state, config: ml_collections.ConfigDict,
                      key: jax.Array, writer: writers.MetricWriter, workdir: str,
                      evaluators: dict | None = None, splits: dict | None = None,
-                     step: int | None = None, only_on_train_end: bool = True) -> dict:
+                     step: int | None = None, only_on_train_end: bool = True,
+                     extra: dict | None = None) -> dict:
   """Run the config's evaluators (those marked on_train_end unless told otherwise) and write
-  results.json."""
+  results.json, with the `extra` top-level fields (timings)."""
   evaluators = evals.resolve(config, family) if evaluators is None else evaluators
   ctx = evals.Context(family=family, state=state, config=config,
                       step=int(state.step) if step is None else step, key=key,
                       workdir=workdir, writer=writer)
   for split in (splits or {}).values():
     ctx.add_split(split)
-  results = evals.run(ctx, evaluators, only_on_train_end=only_on_train_end)
+  results = {**evals.run(ctx, evaluators, only_on_train_end=only_on_train_end), **(extra or {})}
   if writer.enabled:
     writers.write_json(os.path.join(workdir, "results.json"), results)
   return results

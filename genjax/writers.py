@@ -77,7 +77,10 @@ class MetricWriter:
     if enabled:
       os.makedirs(workdir, exist_ok=True)
       if tensorboard:
-        self._tb = _TensorBoard(os.path.join(workdir, "tensorboard"))
+        try:
+          self._tb = _TensorBoard(os.path.join(workdir, "tensorboard"))
+        except ImportError:  # an accelerator image without TensorFlow: metrics.jsonl only
+          print("TensorFlow is not installed: no TensorBoard event files (metrics.jsonl only)")
 
   def truncate_after(self, step: int) -> None:
     """Drop records logged after `step` (they are recomputed when a run resumes there)."""
