@@ -1,36 +1,52 @@
 """Tree-augmented naive Bayes vs naive Bayes on the UCI sets and binarised MNIST.
 
-  python experiments/tan.py --outdir=runs/tan [--repeats=10] [--mnist_idx_dir=../shared/data/mnist]
+  python experiments/tan.py --workdir=runs/tan [--repeats=10] [--data_dir=../shared/data/mnist]
 
 UCI sets (scikit-learn's copies: breast_cancer, wine, iris, digits): `repeats` seeded stratified
 splits, 2/3 train and 1/3 test, features in `num_bins` equal-frequency bins fitted on the
 training part; test accuracy and log-loss, mean and standard deviation over the splits. The two
 classifiers share every split, discretisation and the Lidstone pseudo-count, and differ only in
 the tree. Binarised MNIST: pixels > 0.5 (binarize_fixed), the 60,000 training images against
-the 10,000 test images. Writes <outdir>/tan.json and <outdir>/tan.md (a Markdown table).
+the 10,000 test images. Every fit is one run of the `tan` fit family (genjax.families.tan,
+config experiments/configs/tan.py) through the generic loop, in <workdir>/<data>/<model>[_seed<k>].
+Writes <workdir>/tan.json and <workdir>/tan.md (a Markdown table). --outdir and --mnist_idx_dir
+are the old names of --workdir and --data_dir.
 """
 
 import json
 import os
 import time
 
-from absl import app, flags
+from absl import app, flags, logging
 
-flags.DEFINE_string("outdir", "runs/tan", "Where tan.json and tan.md go.")
+flags.DEFINE_string("workdir", "runs/tan", "Where tan.json, tan.md and each fit's workdir go.")
+flags.DEFINE_alias("outdir", "workdir")
 flags.DEFINE_integer("repeats", 10, "Random 2/3-1/3 splits per UCI set.")
 flags.DEFINE_integer("num_bins", 5, "Equal-frequency bins per real feature.")
 flags.DEFINE_float("alpha", 1.0, "Lidstone pseudo-count.")
 flags.DEFINE_list("datasets", ["breast_cancer", "wine", "iris", "digits"], "UCI sets.")
-flags.DEFINE_string("mnist_idx_dir", "../shared/data/mnist",
+flags.DEFINE_string("data_dir", "../shared/data/mnist",
                     "Raw MNIST IDX files ('' reads TFDS; 'skip' leaves MNIST out).")
+flags.DEFINE_alias("mnist_idx_dir", "data_dir")
 FLAGS = flags.FLAGS
 
+CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "tan.py")
+MODELS = (("nb", False), ("tan", True))
 
-def _scores(bn, params, x, y) -> dict:
-  import numpy as np
-  log_p = np.asarray(bn.log_proba(params, x))
-  return {"accuracy": float(np.mean(np.argmax(log_p, 1) == y)),
-          "log_loss": float(-np.mean(log_p[np.arange(len(y)), y]))}
+
+def fit(dataset: str, tree: bool, workdir: str, **data) -> dict:
+  """One fit of the tan family through the loop; its results.json."""
+  from genjax import config as gconfig
+  from genjax import train
+
+  config = gconfig.load(f"{CONFIG}:{dataset}")
+  config.model.tree = tree
+  config.model.num_bins = FLAGS.num_bins
+  config.model.alpha = FLAGS.alpha
+  config.train.progress = False
+  for k, v in data.items():
+    config.data[k] = v
+  return train.train_and_evaluate(config, workdir)
 
 
 def uci(name: str) -> dict:
@@ -38,16 +54,17 @@ def uci(name: str) -> dict:
   import numpy as np
 
   from genjax.data import tabular
-  from genjax.structured import bayes_net as bn
   data = tabular.load(name)
-  runs = {"nb": [], "tan": []}
+  n = len(data)
+  # The loop's split keeps round(test_fraction * n) rows for testing: exactly n - 2n // 3.
+  test_fraction = (n - (2 * n) // 3) / n
+  runs = {model: [] for model, _ in MODELS}
   for seed in range(FLAGS.repeats):
-    tr, te = tabular.train_test_split(data, (2 * len(data)) // 3, seed)
-    for model, tree in (("nb", False), ("tan", True)):
-      params = bn.fit(tr.x, tr.y, data.num_classes, tree=tree, num_bins=FLAGS.num_bins,
-                      alpha=FLAGS.alpha)
-      runs[model].append(_scores(bn, params, te.x, te.y))
-  out = {"n": len(data), "d": int(data.x.shape[1]), "classes": data.num_classes,
+    for model, tree in MODELS:
+      r = fit(name, tree, os.path.join(FLAGS.workdir, name, f"{model}_seed{seed}"),
+              test_fraction=test_fraction, split_seed=seed)
+      runs[model].append(r["test"])
+  out = {"n": n, "d": int(data.x.shape[1]), "classes": data.num_classes,
          "protocol": f"{FLAGS.repeats} stratified 2/3-1/3 splits, {FLAGS.num_bins} "
                      "equal-frequency bins"}
   for model, rs in runs.items():
@@ -60,24 +77,14 @@ def uci(name: str) -> dict:
 
 def mnist() -> dict:
   """NB and TAN on MNIST binarised at 0.5: test accuracy, log-loss and fit seconds."""
-  import numpy as np
-
-  from genjax.data import images
-  from genjax.structured import bayes_net as bn
-  idx = FLAGS.mnist_idx_dir or None
-  tr = images.load_arrays("mnist", "train", idx_dir=idx)
-  te = images.load_arrays("mnist", "test", idx_dir=idx)
-  x_tr = tr.images.reshape(len(tr), -1).astype(np.float32) / 255.0
-  x_te = te.images.reshape(len(te), -1).astype(np.float32) / 255.0
-  out = {"n": len(tr) + len(te), "d": x_tr.shape[1], "classes": 10,
+  out = {"n": 70_000, "d": 784, "classes": 10,
          "protocol": "60,000 train / 10,000 test, pixels > 0.5"}
-  for model, tree in (("nb", False), ("tan", True)):
-    t = time.perf_counter()
-    params = bn.fit(x_tr, tr.labels, 10, tree=tree, discretize="binary", threshold=0.5,
-                    alpha=FLAGS.alpha)
-    out[f"{model}_fit_seconds"] = time.perf_counter() - t
-    for metric, v in _scores(bn, params, x_te, np.asarray(te.labels)).items():
-      out[f"{model}_{metric}"] = v
+  for model, tree in MODELS:
+    r = fit("mnist", tree, os.path.join(FLAGS.workdir, "binarized_mnist", model),
+            idx_dir=FLAGS.data_dir or None)
+    out[f"{model}_fit_seconds"] = r["fit_seconds"]
+    for metric in ("accuracy", "log_loss"):
+      out[f"{model}_{metric}"] = r["test"][metric]
       out[f"{model}_{metric}_sd"] = 0.0
   return out
 
@@ -102,20 +109,21 @@ def markdown(results: dict) -> str:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  os.makedirs(FLAGS.outdir, exist_ok=True)
+  logging.set_verbosity(logging.WARNING)  # orbax is chatty at INFO
+  os.makedirs(FLAGS.workdir, exist_ok=True)
   results = {}
   for name in FLAGS.datasets:
     t = time.perf_counter()
     results[name] = uci(name)
     print(name, {k: round(v, 4) for k, v in results[name].items() if isinstance(v, float)},
           f"{time.perf_counter() - t:.0f} s", flush=True)
-  if FLAGS.mnist_idx_dir != "skip":
+  if FLAGS.data_dir != "skip":
     results["binarized_mnist"] = mnist()
     print("binarized_mnist", results["binarized_mnist"], flush=True)
-  with open(os.path.join(FLAGS.outdir, "tan.json"), "w") as f:
+  with open(os.path.join(FLAGS.workdir, "tan.json"), "w") as f:
     json.dump(results, f, indent=1)
   table = markdown(results)
-  with open(os.path.join(FLAGS.outdir, "tan.md"), "w") as f:
+  with open(os.path.join(FLAGS.workdir, "tan.md"), "w") as f:
     f.write(table)
   print(table)
 

@@ -1,10 +1,12 @@
-"""experiments/pos_tag.py on a few sentences: the suffix model by hand, buckets, a tagger smoke."""
+"""The HMM tagger's library code (genjax.structured.tagger, used by experiments/pos_tag.py) on a
+few sentences: the suffix model by hand, buckets, a tagger smoke."""
 
 
 import numpy as np
 import pytest
 
 from genjax.data.sequences import parse_conll
+from genjax.structured import tagger as pos_tag
 
 TEXT = """The DT B-NP
 cat NN I-NP
@@ -30,12 +32,7 @@ jumped VBD B-VP
 """
 
 
-@pytest.fixture(scope="module")
-def pos_tag(experiment_script):
-  return experiment_script("pos_tag")
-
-
-def test_suffix_model_successive_abstraction(pos_tag):
+def test_suffix_model_successive_abstraction():
   # Two tags with prior (0.5, 0.5): theta = std = 0; use three to get theta > 0.
   prior = np.array([0.5, 0.3, 0.2])
   model = pos_tag.SuffixModel(["walked", "jumped", "quickly"], [0, 0, 1], 3, prior, 2)
@@ -52,7 +49,7 @@ def test_suffix_model_successive_abstraction(pos_tag):
   np.testing.assert_allclose(model.log_emission("Walked"), 0.0, atol=1e-12)
 
 
-def test_bucketed_keeps_every_sequence(pos_tag):
+def test_bucketed_keeps_every_sequence():
   seqs = [np.arange(n, dtype=np.int32) + 1 for n in (3, 9, 1, 20, 8)]
   batches = pos_tag.bucketed(seqs, buckets=(8, 16))
   assert [b[0].shape for b in batches] == [(3, 8), (1, 16), (1, 20)]
@@ -60,14 +57,14 @@ def test_bucketed_keeps_every_sequence(pos_tag):
   assert tokens == sorted(int(t) for s in seqs for t in s)
 
 
-def test_many_to_one(pos_tag):
+def test_many_to_one():
   gold = np.array([0, 0, 1, 1, 2])
   pred = np.array([5, 5, 5, 3, 3])
   # state 5 -> tag 0 (2 of 3), state 3 -> 1 or 2 (1 of 2): 3 of 5.
   assert pos_tag.many_to_one(gold, pred, 3, 6) == pytest.approx(60.0)
 
 
-def test_tagger_on_a_few_sentences(pos_tag):
+def test_tagger_on_a_few_sentences():
   sents = parse_conll(TEXT.splitlines())
   tagger = pos_tag.Tagger([list(s.words) for s in sents], [list(s.pos) for s in sents],
                           trans_k=0.1, emit_k=0.0, rare_count=10, max_suffix=3)
