@@ -5,6 +5,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from genjax.classical import bayes_rule
 from genjax.classical import naive_bayes as nb
 
 # binarize: features above it count as 1 (None: the features are already 0/1).
@@ -49,19 +50,17 @@ def finalize(stats: dict, priors: jax.Array | None = None, alpha: float = 1.0) -
   log_denom_Cx1 = jnp.log(count_C + 2.0 * alpha)[:, None]
   return {"log_p_CxD": jnp.log(fc_CxD + alpha) - log_denom_Cx1,
           "log_q_CxD": jnp.log(count_C[:, None] - fc_CxD + alpha) - log_denom_Cx1,
-          "log_prior_C": nb.log_prior(count_C, priors), "threshold": stats["threshold"]}
+          "log_prior_C": bayes_rule.log_prior(count_C, priors), "threshold": stats["threshold"]}
 
 
 def fit(x_NxD: jax.Array, y_N: jax.Array, num_classes: int, priors: jax.Array | None = None,
         alpha: float = 1.0, binarize: float | None = 0.0) -> dict:
   """Closed-form fit on rows x [N, D] and labels y [N] in 0..num_classes-1."""
-  return _fit(x_NxD, y_N, num_classes, priors, alpha, binarize)
+  return _fit(x_NxD, y_N, num_classes, priors, alpha=alpha, binarize=binarize)
 
 
-@functools.partial(jax.jit, static_argnums=(2, 4, 5))
-def _fit(x_NxD, y_N, num_classes, priors, alpha, binarize):
-  stats = update_stats(init_stats(x_NxD.shape[1], num_classes, binarize), x_NxD, y_N)
-  return finalize(stats, priors, alpha=alpha)
+_fit = bayes_rule.compiled_fit(init_stats, update_stats, finalize, HYPERPARAMETERS,
+                               init_keywords=("binarize",))
 
 
 @jax.jit
@@ -72,16 +71,7 @@ def joint_log_likelihood(params: dict, x_NxD: jax.Array) -> jax.Array:
   return x_NxD @ (log_p_CxD - log_q_CxD).T + log_q_CxD.sum(-1) + params["log_prior_C"]
 
 
-@jax.jit
-def log_proba(params: dict, x_NxD: jax.Array) -> jax.Array:
-  """Normalised log posteriors log P(y | x) [N, C] by Bayes' rule."""
-  return nb.normalise(joint_log_likelihood(params, x_NxD))
-
-
-@jax.jit
-def predict(params: dict, x_NxD: jax.Array) -> jax.Array:
-  """The most probable class [N] (int32)."""
-  return jnp.argmax(joint_log_likelihood(params, x_NxD), axis=-1).astype(jnp.int32)
+log_proba, predict = bayes_rule.posterior(joint_log_likelihood)
 
 
 @jax.jit

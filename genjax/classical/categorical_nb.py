@@ -5,6 +5,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from genjax.classical import bayes_rule
 from genjax.classical import naive_bayes as nb
 
 # num_categories: K, the same for every feature (a feature with fewer simply never shows the
@@ -41,7 +42,7 @@ def finalize(stats: dict, priors: jax.Array | None = None, alpha: float = 1.0) -
   """Parameters: log P(x_d = k | c) [C, D, K] and log priors [C]."""
   smoothed = stats["category_count_CxDxK"] + alpha
   return {"log_p_CxDxK": jnp.log(smoothed) - jnp.log(smoothed.sum(-1, keepdims=True)),
-          "log_prior_C": nb.log_prior(stats["count_C"], priors)}
+          "log_prior_C": bayes_rule.log_prior(stats["count_C"], priors)}
 
 
 def fit(x_NxD: jax.Array, y_N: jax.Array, num_classes: int, priors: jax.Array | None = None,
@@ -49,13 +50,11 @@ def fit(x_NxD: jax.Array, y_N: jax.Array, num_classes: int, priors: jax.Array | 
   """Closed-form fit on integer rows x [N, D] and labels y [N] in 0..num_classes-1."""
   if num_categories is None:
     num_categories = int(jnp.max(x_NxD)) + 1
-  return _fit(x_NxD, y_N, num_classes, priors, alpha, num_categories)
+  return _fit(x_NxD, y_N, num_classes, priors, alpha=alpha, num_categories=num_categories)
 
 
-@functools.partial(jax.jit, static_argnums=(2, 4, 5))
-def _fit(x_NxD, y_N, num_classes, priors, alpha, num_categories):
-  stats = update_stats(init_stats(x_NxD.shape[1], num_classes, num_categories), x_NxD, y_N)
-  return finalize(stats, priors, alpha=alpha)
+_fit = bayes_rule.compiled_fit(init_stats, update_stats, finalize, HYPERPARAMETERS,
+                               init_keywords=("num_categories",))
 
 
 @jax.jit
@@ -71,16 +70,7 @@ def joint_log_likelihood(params: dict, x_NxD: jax.Array) -> jax.Array:
   return jnp.sum(jnp.where(seen_NxD, log_p_CxNxD, 0.0), -1).T + params["log_prior_C"]
 
 
-@jax.jit
-def log_proba(params: dict, x_NxD: jax.Array) -> jax.Array:
-  """Normalised log posteriors log P(y | x) [N, C] by Bayes' rule."""
-  return nb.normalise(joint_log_likelihood(params, x_NxD))
-
-
-@jax.jit
-def predict(params: dict, x_NxD: jax.Array) -> jax.Array:
-  """The most probable class [N] (int32)."""
-  return jnp.argmax(joint_log_likelihood(params, x_NxD), axis=-1).astype(jnp.int32)
+log_proba, predict = bayes_rule.posterior(joint_log_likelihood)
 
 
 @jax.jit

@@ -118,46 +118,24 @@ class KernelSVC(LinearSVC):
   DEFAULTS = {"kernel": "nystroem"}
 
 
-class KNeighborsClassifier(ClassicalClassifier):
-  """Exact, blocked k-nearest neighbours (genjax.classical.knn)."""
-
-  MODULE = "genjax.classical.knn"
-
-
-class GaussianNB(ClassicalClassifier):
-  """Gaussian naive Bayes (genjax.classical.gaussian_nb)."""
-
-  MODULE = "genjax.classical.gaussian_nb"
+def _plain(name: str, module: str, description: str) -> type[ClassicalClassifier]:
+  """The ClassicalClassifier `name` over genjax.classical.<module>, with nothing of its own."""
+  module = f"genjax.classical.{module}"
+  return type(name, (ClassicalClassifier,), {
+      "__doc__": f"{description} ({module}).", "__module__": __name__, "__qualname__": name,
+      "MODULE": module})
 
 
-class BernoulliNB(ClassicalClassifier):
-  """Bernoulli naive Bayes (genjax.classical.bernoulli_nb)."""
-
-  MODULE = "genjax.classical.bernoulli_nb"
-
-
-class MultinomialNB(ClassicalClassifier):
-  """Multinomial naive Bayes (genjax.classical.multinomial_nb)."""
-
-  MODULE = "genjax.classical.multinomial_nb"
-
-
-class CategoricalNB(ClassicalClassifier):
-  """Categorical naive Bayes (genjax.classical.categorical_nb)."""
-
-  MODULE = "genjax.classical.categorical_nb"
-
-
-class LinearDiscriminantAnalysis(ClassicalClassifier):
-  """LDA: Gaussian classes with one shared covariance (genjax.classical.lda)."""
-
-  MODULE = "genjax.classical.lda"
-
-
-class QuadraticDiscriminantAnalysis(ClassicalClassifier):
-  """QDA: Gaussian classes, a covariance each (genjax.classical.qda)."""
-
-  MODULE = "genjax.classical.qda"
+KNeighborsClassifier = _plain("KNeighborsClassifier", "knn",
+                              "Exact, blocked k-nearest neighbours")
+GaussianNB = _plain("GaussianNB", "gaussian_nb", "Gaussian naive Bayes")
+BernoulliNB = _plain("BernoulliNB", "bernoulli_nb", "Bernoulli naive Bayes")
+MultinomialNB = _plain("MultinomialNB", "multinomial_nb", "Multinomial naive Bayes")
+CategoricalNB = _plain("CategoricalNB", "categorical_nb", "Categorical naive Bayes")
+LinearDiscriminantAnalysis = _plain("LinearDiscriminantAnalysis", "lda",
+                                    "LDA: Gaussian classes with one shared covariance")
+QuadraticDiscriminantAnalysis = _plain("QuadraticDiscriminantAnalysis", "qda",
+                                       "QDA: Gaussian classes, a covariance each")
 
 
 ESTIMATORS = {

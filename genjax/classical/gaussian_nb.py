@@ -5,6 +5,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from genjax.classical import bayes_rule
 from genjax.classical import naive_bayes as nb
 
 # var_smoothing: scikit-learn's, a share of the largest feature variance added to every
@@ -33,19 +34,17 @@ def finalize(stats: dict, priors: jax.Array | None = None, var_smoothing: float 
   count_C, mean_CxD, m2_CxD = stats["count_C"], stats["mean_CxD"], stats["m2_CxD"]
   epsilon = var_smoothing * jnp.max(nb.pooled_variance(count_C, mean_CxD, m2_CxD))
   var_CxD = m2_CxD / jnp.maximum(count_C, 1.0)[:, None] + epsilon
-  return {"mean_CxD": mean_CxD, "var_CxD": var_CxD, "log_prior_C": nb.log_prior(count_C, priors)}
+  return {"mean_CxD": mean_CxD, "var_CxD": var_CxD,
+          "log_prior_C": bayes_rule.log_prior(count_C, priors)}
 
 
 def fit(x_NxD: jax.Array, y_N: jax.Array, num_classes: int, priors: jax.Array | None = None,
         var_smoothing: float = 1e-9) -> dict:
   """Closed-form fit on rows x [N, D] and labels y [N] in 0..num_classes-1."""
-  return _fit(x_NxD, y_N, num_classes, priors, var_smoothing)
+  return _fit(x_NxD, y_N, num_classes, priors, var_smoothing=var_smoothing)
 
 
-@functools.partial(jax.jit, static_argnums=(2, 4))
-def _fit(x_NxD, y_N, num_classes, priors, var_smoothing):
-  stats = update_stats(init_stats(x_NxD.shape[1], num_classes), x_NxD, y_N)
-  return finalize(stats, priors, var_smoothing=var_smoothing)
+_fit = bayes_rule.compiled_fit(init_stats, update_stats, finalize, HYPERPARAMETERS)
 
 
 @jax.jit
@@ -59,16 +58,7 @@ def joint_log_likelihood(params: dict, x_NxD: jax.Array) -> jax.Array:
   return params["log_prior_C"] + log_norm_C - 0.5 * sq_NxC
 
 
-@jax.jit
-def log_proba(params: dict, x_NxD: jax.Array) -> jax.Array:
-  """Normalised log posteriors log P(y | x) [N, C] by Bayes' rule."""
-  return nb.normalise(joint_log_likelihood(params, x_NxD))
-
-
-@jax.jit
-def predict(params: dict, x_NxD: jax.Array) -> jax.Array:
-  """The most probable class [N] (int32)."""
-  return jnp.argmax(joint_log_likelihood(params, x_NxD), axis=-1).astype(jnp.int32)
+log_proba, predict = bayes_rule.posterior(joint_log_likelihood)
 
 
 @jax.jit

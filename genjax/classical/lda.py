@@ -6,8 +6,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import cho_solve
 
-from genjax.classical import gda
-from genjax.classical import naive_bayes as nb
+from genjax.classical import bayes_rule, gda
 
 # shrinkage towards (trace / D) I, see genjax.classical.gda; the default keeps MNIST's
 # constant pixels from making the covariance singular.
@@ -33,7 +32,7 @@ def finalize(stats: dict, priors: jax.Array | None = None, shrinkage: float = 1e
   cov_DxD = gda.symmetric(stats["scatter_DxD"] / jnp.sum(count_C))
   chol_DxD = jnp.linalg.cholesky(gda.shrink(cov_DxD, shrinkage))
   weight_CxD = cho_solve((chol_DxD, True), mean_CxD.T).T
-  log_prior_C = nb.log_prior(count_C, priors)
+  log_prior_C = bayes_rule.log_prior(count_C, priors)
   bias_C = -0.5 * jnp.sum(weight_CxD * mean_CxD, -1) + log_prior_C
   return {"mean_CxD": mean_CxD, "chol_DxD": chol_DxD, "log_prior_C": log_prior_C,
           "weight_CxD": weight_CxD, "bias_C": bias_C}
@@ -42,26 +41,19 @@ def finalize(stats: dict, priors: jax.Array | None = None, shrinkage: float = 1e
 def fit(x_NxD: jax.Array, y_N: jax.Array, num_classes: int, priors: jax.Array | None = None,
         shrinkage: float = 1e-3) -> dict:
   """Closed-form fit on rows x [N, D] and labels y [N] in 0..num_classes-1."""
-  return _fit(x_NxD, y_N, num_classes, priors, shrinkage)
+  return _fit(x_NxD, y_N, num_classes, priors, shrinkage=shrinkage)
 
 
-@functools.partial(jax.jit, static_argnums=(2, 4))
-def _fit(x_NxD, y_N, num_classes, priors, shrinkage):
-  stats = update_stats(init_stats(x_NxD.shape[1], num_classes), x_NxD, y_N)
-  return finalize(stats, priors, shrinkage=shrinkage)
+_fit = bayes_rule.compiled_fit(init_stats, update_stats, finalize, HYPERPARAMETERS)
 
 
-@jax.jit
-def log_proba(params: dict, x_NxD: jax.Array) -> jax.Array:
-  """Normalised log posteriors log P(y | x) [N, C]: the quadratic term x' Sigma^-1 x is the
-  same for every class and cancels, leaving one matmul."""
-  return nb.normalise(x_NxD @ params["weight_CxD"].T + params["bias_C"])
+def linear_discriminant(params: dict, x_NxD: jax.Array) -> jax.Array:
+  """log P(x, y) [N, C] up to a term in x only: the quadratic term x' Sigma^-1 x is the same
+  for every class, which leaves one matmul."""
+  return x_NxD @ params["weight_CxD"].T + params["bias_C"]
 
 
-@jax.jit
-def predict(params: dict, x_NxD: jax.Array) -> jax.Array:
-  """The most probable class [N] (int32)."""
-  return jnp.argmax(x_NxD @ params["weight_CxD"].T + params["bias_C"], -1).astype(jnp.int32)
+log_proba, predict = bayes_rule.posterior(linear_discriminant)
 
 
 @jax.jit

@@ -5,6 +5,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from genjax.classical import bayes_rule
 from genjax.classical import naive_bayes as nb
 
 HYPERPARAMETERS = {"alpha": 1.0, "priors": None}
@@ -36,7 +37,7 @@ def finalize(stats: dict, priors: jax.Array | None = None, alpha: float = 1.0) -
   count_C, fc_CxD = stats["count_C"], stats["feature_count_CxD"]
   smoothed_CxD = fc_CxD + alpha
   return {"log_p_CxD": jnp.log(smoothed_CxD) - jnp.log(smoothed_CxD.sum(-1, keepdims=True)),
-          "log_prior_C": nb.log_prior(count_C, priors),
+          "log_prior_C": bayes_rule.log_prior(count_C, priors),
           # Not part of the classifier: the number of trials `sample` draws per class.
           "mean_total_C": fc_CxD.sum(-1) / jnp.maximum(count_C, 1.0)}
 
@@ -44,13 +45,10 @@ def finalize(stats: dict, priors: jax.Array | None = None, alpha: float = 1.0) -
 def fit(x_NxD: jax.Array, y_N: jax.Array, num_classes: int, priors: jax.Array | None = None,
         alpha: float = 1.0) -> dict:
   """Closed-form fit on count rows x [N, D] and labels y [N] in 0..num_classes-1."""
-  return _fit(x_NxD, y_N, num_classes, priors, alpha)
+  return _fit(x_NxD, y_N, num_classes, priors, alpha=alpha)
 
 
-@functools.partial(jax.jit, static_argnums=(2, 4))
-def _fit(x_NxD, y_N, num_classes, priors, alpha):
-  stats = update_stats(init_stats(x_NxD.shape[1], num_classes), x_NxD, y_N)
-  return finalize(stats, priors, alpha=alpha)
+_fit = bayes_rule.compiled_fit(init_stats, update_stats, finalize, HYPERPARAMETERS)
 
 
 @jax.jit
@@ -59,16 +57,7 @@ def joint_log_likelihood(params: dict, x_NxD: jax.Array) -> jax.Array:
   return jnp.asarray(x_NxD, jnp.float32) @ params["log_p_CxD"].T + params["log_prior_C"]
 
 
-@jax.jit
-def log_proba(params: dict, x_NxD: jax.Array) -> jax.Array:
-  """Normalised log posteriors log P(y | x) [N, C] by Bayes' rule."""
-  return nb.normalise(joint_log_likelihood(params, x_NxD))
-
-
-@jax.jit
-def predict(params: dict, x_NxD: jax.Array) -> jax.Array:
-  """The most probable class [N] (int32)."""
-  return jnp.argmax(joint_log_likelihood(params, x_NxD), axis=-1).astype(jnp.int32)
+log_proba, predict = bayes_rule.posterior(joint_log_likelihood)
 
 
 @jax.jit

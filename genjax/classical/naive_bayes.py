@@ -1,4 +1,5 @@
-"""Naive Bayes: shared sufficient statistics, priors and Bayes' rule for the four variants.
+"""Naive Bayes: shared sufficient statistics for the four variants (their priors and Bayes'
+rule are genjax.classical.bayes_rule's).
 
 The variants live in their own modules, each with the classical-model contract
 (`fit`, `log_proba`, `predict`, `sample`, `init_stats`, `update_stats`, `finalize`,
@@ -26,21 +27,6 @@ VARIANTS = {
 def one_hot(y_N: jax.Array, num_classes: int) -> jax.Array:
   """Float32 one-hot rows [N, C] of integer labels."""
   return jax.nn.one_hot(y_N, num_classes, dtype=jnp.float32)
-
-
-def log_prior(count_C: jax.Array, priors: jax.Array | None) -> jax.Array:
-  """Log class priors [C]: the class frequencies when `priors` is None, else log(priors)."""
-  if priors is None:
-    return jnp.log(count_C) - jnp.log(jnp.sum(count_C))
-  priors_C = jnp.asarray(priors, jnp.float32)
-  if priors_C.shape != count_C.shape:
-    raise ValueError(f"priors has shape {priors_C.shape}, expected {count_C.shape}")
-  return jnp.log(priors_C)
-
-
-def normalise(jll_NxC: jax.Array) -> jax.Array:
-  """Joint log-likelihoods log P(x, y) to log posteriors log P(y | x) (rows sum to 1)."""
-  return jll_NxC - jax.nn.logsumexp(jll_NxC, axis=-1, keepdims=True)
 
 
 def moments_init(num_features: int, num_classes: int) -> dict:

@@ -6,8 +6,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
-from genjax.classical import gda
-from genjax.classical import naive_bayes as nb
+from genjax.classical import bayes_rule, gda
 
 # shrinkage towards (trace / D) I per class, see genjax.classical.gda.
 HYPERPARAMETERS = {"shrinkage": 1e-2, "priors": None}
@@ -32,19 +31,16 @@ def finalize(stats: dict, priors: jax.Array | None = None, shrinkage: float = 1e
   log_det_C = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol_CxDxD, axis1=-2, axis2=-1)), -1)
   return {"mean_CxD": stats["mean_CxD"], "chol_CxDxD": chol_CxDxD,
           "inv_chol_CxDxD": inv_chol_CxDxD, "log_det_C": log_det_C,
-          "log_prior_C": nb.log_prior(count_C, priors)}
+          "log_prior_C": bayes_rule.log_prior(count_C, priors)}
 
 
 def fit(x_NxD: jax.Array, y_N: jax.Array, num_classes: int, priors: jax.Array | None = None,
         shrinkage: float = 1e-2) -> dict:
   """Closed-form fit on rows x [N, D] and labels y [N] in 0..num_classes-1."""
-  return _fit(x_NxD, y_N, num_classes, priors, shrinkage)
+  return _fit(x_NxD, y_N, num_classes, priors, shrinkage=shrinkage)
 
 
-@functools.partial(jax.jit, static_argnums=(2, 4))
-def _fit(x_NxD, y_N, num_classes, priors, shrinkage):
-  stats = update_stats(init_stats(x_NxD.shape[1], num_classes), x_NxD, y_N)
-  return finalize(stats, priors, shrinkage=shrinkage)
+_fit = bayes_rule.compiled_fit(init_stats, update_stats, finalize, HYPERPARAMETERS)
 
 
 @jax.jit
@@ -63,16 +59,7 @@ def joint_log_likelihood(params: dict, x_NxD: jax.Array) -> jax.Array:
   return -0.5 * sq_CxN.T + log_norm_C + params["log_prior_C"]
 
 
-@jax.jit
-def log_proba(params: dict, x_NxD: jax.Array) -> jax.Array:
-  """Normalised log posteriors log P(y | x) [N, C] by Bayes' rule."""
-  return nb.normalise(joint_log_likelihood(params, x_NxD))
-
-
-@jax.jit
-def predict(params: dict, x_NxD: jax.Array) -> jax.Array:
-  """The most probable class [N] (int32)."""
-  return jnp.argmax(joint_log_likelihood(params, x_NxD), axis=-1).astype(jnp.int32)
+log_proba, predict = bayes_rule.posterior(joint_log_likelihood)
 
 
 @jax.jit
