@@ -15,6 +15,25 @@ import jax.numpy as jnp
 _LOG_2PI = math.log(2 * math.pi)
 
 
+def _data_points(key: jax.Array, x_NxD: jax.Array, num: int) -> jax.Array:
+  """`num` distinct rows of x_NxD drawn at random: initial means."""
+  return x_NxD[jax.random.choice(key, x_NxD.shape[0], (num,), replace=False)]
+
+
+def _diag_log_normal(x_D: jax.Array, mean_xD: jax.Array, var_xD: jax.Array) -> jax.Array:
+  """log N(x; mean, diag(var)) for every leading index of mean and var: [...]."""
+  d = x_D - mean_xD
+  return -0.5 * jnp.sum(d * d / var_xD + jnp.log(var_xD) + _LOG_2PI, axis=-1)
+
+
+def _diag_moments(w_x: jax.Array, wx_xD: jax.Array, wxx_xD: jax.Array,
+                  min_var: float) -> tuple[jax.Array, jax.Array]:
+  """Weighted means and variances (floored at min_var) from sums of weights, x and x^2."""
+  w = jnp.maximum(w_x, 1e-10)[..., None]
+  mean = wx_xD / w
+  return mean, jnp.maximum(wxx_xD / w - mean * mean, min_var)
+
+
 @flax.struct.dataclass
 class Categorical:
   """Symbols 0..V-1: log_B_KxV[k, v] = log p(x = v | z = k); `pseudo_count` is add-k smoothing."""
@@ -59,13 +78,11 @@ class DiagGaussian:
   def from_data(cls, key: jax.Array, num_states: int, x_NxD: jax.Array,
                 min_var: float = 1e-4) -> "DiagGaussian":
     """Means at random data points, every variance the data's."""
-    idx = jax.random.choice(key, x_NxD.shape[0], (num_states,), replace=False)
     var = jnp.broadcast_to(jnp.var(x_NxD, axis=0), (num_states, x_NxD.shape[1]))
-    return cls(x_NxD[idx], var, min_var)
+    return cls(_data_points(key, x_NxD, num_states), var, min_var)
 
   def log_prob(self, x_D: jax.Array) -> jax.Array:
-    d = x_D - self.mean_KxD
-    return -0.5 * jnp.sum(d * d / self.var_KxD + jnp.log(self.var_KxD) + _LOG_2PI, axis=-1)
+    return _diag_log_normal(x_D, self.mean_KxD, self.var_KxD)
 
   def sample(self, key: jax.Array, z: jax.Array) -> jax.Array:
     eps = jax.random.normal(key, self.mean_KxD.shape[1:])
@@ -75,9 +92,7 @@ class DiagGaussian:
     return {"w": jnp.sum(w_NxK, 0), "wx": w_NxK.T @ x_NxD, "wxx": w_NxK.T @ (x_NxD * x_NxD)}
 
   def m_step(self, s: dict) -> "DiagGaussian":
-    w = jnp.maximum(s["w"], 1e-10)[:, None]
-    mean = s["wx"] / w
-    var = jnp.maximum(s["wxx"] / w - mean * mean, self.min_var)
+    mean, var = _diag_moments(s["w"], s["wx"], s["wxx"], self.min_var)
     return self.replace(mean_KxD=mean, var_KxD=var)
 
 
@@ -94,10 +109,10 @@ class FullGaussian:
   def from_data(cls, key: jax.Array, num_states: int, x_NxD: jax.Array,
                 reg: float = 1e-4) -> "FullGaussian":
     """Means at random data points, every covariance the data's."""
-    idx = jax.random.choice(key, x_NxD.shape[0], (num_states,), replace=False)
     cov = jnp.cov(x_NxD.T).reshape(x_NxD.shape[1], x_NxD.shape[1])
     cov = cov + reg * jnp.eye(x_NxD.shape[1])
-    return cls(x_NxD[idx], jnp.broadcast_to(cov, (num_states, *cov.shape)), reg)
+    return cls(_data_points(key, x_NxD, num_states),
+               jnp.broadcast_to(cov, (num_states, *cov.shape)), reg)
 
   def log_prob(self, x_D: jax.Array) -> jax.Array:
     L_KxDxD = jnp.linalg.cholesky(self.cov_KxDxD)
@@ -137,15 +152,13 @@ class GaussianMixture:
                 min_var: float = 1e-4) -> "GaussianMixture":
     """Equal weights, means at random data points, every variance the data's."""
     k, m, d = num_states, num_components, x_NxD.shape[1]
-    idx = jax.random.choice(key, x_NxD.shape[0], (k * m,), replace=False)
     var = jnp.broadcast_to(jnp.var(x_NxD, axis=0), (k, m, d))
-    return cls(jnp.full((k, m), -math.log(m)), x_NxD[idx].reshape(k, m, d), var, min_var)
+    return cls(jnp.full((k, m), -math.log(m)), _data_points(key, x_NxD, k * m).reshape(k, m, d),
+               var, min_var)
 
   def component_log_prob(self, x_D: jax.Array) -> jax.Array:
     """[K, M]: log w_km + log N(x | mean_km, var_km)."""
-    d = x_D - self.mean_KxMxD
-    ll = -0.5 * jnp.sum(d * d / self.var_KxMxD + jnp.log(self.var_KxMxD) + _LOG_2PI, axis=-1)
-    return self.log_w_KxM + ll
+    return self.log_w_KxM + _diag_log_normal(x_D, self.mean_KxMxD, self.var_KxMxD)
 
   def log_prob(self, x_D: jax.Array) -> jax.Array:
     return jax.nn.logsumexp(self.component_log_prob(x_D), axis=-1)
@@ -163,8 +176,7 @@ class GaussianMixture:
             "rxx": jnp.einsum("nkm,nd->kmd", r_NxKxM, x_NxD * x_NxD)}
 
   def m_step(self, s: dict) -> "GaussianMixture":
+    mean, var = _diag_moments(s["r"], s["rx"], s["rxx"], self.min_var)
     r = jnp.maximum(s["r"], 1e-10)
-    mean = s["rx"] / r[..., None]
-    var = jnp.maximum(s["rxx"] / r[..., None] - mean * mean, self.min_var)
     log_w = jnp.log(r) - jnp.log(jnp.sum(r, -1, keepdims=True))
     return self.replace(log_w_KxM=log_w, mean_KxMxD=mean, var_KxMxD=var)
