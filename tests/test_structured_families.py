@@ -7,7 +7,7 @@ import types
 import jax
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, load_config_module
+from conftest import REPO_ROOT, apply_overrides, load_config_module
 
 from genjax import evals, train
 from genjax.data import splits
@@ -22,13 +22,7 @@ CONFIGS = REPO_ROOT / "experiments" / "configs"
 
 def config(name: str, arg: str | None, **overrides):
   c = load_config_module(CONFIGS / f"{name}.py").get_config(arg)
-  c.train.progress = False
-  for dotted, value in overrides.items():
-    *parents, field = dotted.split(".")
-    node = c
-    for p in parents:
-      node = node[p]
-    node[field] = value
+  apply_overrides(c, {"train.progress": False, **overrides})
   return c
 
 
