@@ -1,18 +1,19 @@
-"""Evaluate a workdir's checkpoint: test metrics, sample quality beside its floor, and grids.
+"""Evaluate any workdir's checkpoint with every evaluator its config names (genjax.evals).
 
-  python experiments/evaluate.py --workdir=runs/dcgan_mnist [--step=N] [--num_samples=10000]
+  python experiments/evaluate.py --workdir=runs/dcgan_mnist [--step=N] [--evals=a,b]
 
-Sampling needs no dataset: the grids (samples, a latent interpolation, one row per class
-for a conditional GAN, each also for the EMA generator where there is one) are written to
-<workdir>/samples/eval_*.png whatever data is at hand. The test split adds the family's
-eval metrics and, for MNIST and Fashion-MNIST, the domain-classifier metrics (FID, KID, IS,
-precision/recall, density/coverage; genjax.sample_eval); the training split adds their
-floor. Everything numeric goes to <workdir>/results.json.
+Restores the latest (or --step) checkpoint of any family, step or fit, and runs the config's
+evaluators (its `evals` section, else the family's DEFAULT_EVALS), those the training loop
+leaves for later (`on_train_end: False`: sample quality, the k = 5000 NLL, AIS) included. The
+numbers go into <workdir>/results.json (merged into what the loop wrote for the same step) and
+are printed; grids go to <workdir>/samples/. An evaluator whose data is not at hand (e.g.
+--idx_dir names files that are not there) is skipped with a note, so sample grids are still
+drawn.
 
-A family that names an evaluation module (`EVAL_MODULE`: genjax.vae_eval for VAEs) gets its
-outputs instead of the sample-quality metrics: for a VAE, reconstructions, prior samples,
-latent interpolations, (z = 2) the latent scatter and manifold, the active units and the
-importance-sampled test NLL with --nll_k samples (5000, as Burda et al.).
+Flags override evaluator options: --num_samples (sample_quality), --metrics=false (skip
+sample_quality), --nll_k (0 skips the NLL), --nll_examples, --nll_batch, --nll_chunk (nll);
+--evals=a,b runs only the evaluators named (a registered type not in the config runs with its
+defaults, e.g. --evals=ais or --evals=classification).
 """
 
 import json
@@ -22,118 +23,123 @@ from absl import app, flags, logging
 
 flags.DEFINE_string("workdir", None, "A training workdir (holds config.json and checkpoints/).")
 flags.DEFINE_integer("step", None, "Checkpoint step to evaluate (default: the latest).")
-flags.DEFINE_integer("num_samples", 10_000, "Generated (and real) images per metric.")
-flags.DEFINE_bool("metrics", True, "Compute the domain-classifier sample metrics.")
+flags.DEFINE_list("evals", None, "Run only these evaluators (names or types; default: all).")
+flags.DEFINE_integer("num_samples", 10_000, "sample_quality: generated (and real) images per "
+                     "metric.")
+flags.DEFINE_bool("metrics", True, "Run sample_quality (the domain-classifier sample metrics).")
 flags.DEFINE_string("idx_dir", None, "Read the data from these raw IDX files instead of what "
                     "config.json names (e.g. a run trained elsewhere); '' means TFDS.")
-flags.DEFINE_integer("nll_k", 5000, "VAE: importance samples per test image for the test NLL "
-                     "(0 skips it).")
-flags.DEFINE_integer("nll_examples", -1, "VAE: test images in the NLL (-1: all).")
-flags.DEFINE_integer("nll_batch", 20, "VAE: test images per NLL batch.")
-flags.DEFINE_integer("nll_chunk", 1000, "VAE: samples per image held in memory at once.")
-flags.mark_flag_as_required("workdir")
+flags.DEFINE_integer("nll_k", 5000, "nll: importance samples per test image (0 skips it).")
+flags.DEFINE_integer("nll_examples", -1, "nll: test images scored (-1: all).")
+flags.DEFINE_integer("nll_batch", 20, "nll: test images per batch.")
+flags.DEFINE_integer("nll_chunk", 1000, "nll: samples per image held in memory at once.")
 FLAGS = flags.FLAGS
 
+# Flag -> (evaluator type, option) it overrides when given on the command line.
+OPTION_FLAGS = {
+    "num_samples": ("sample_quality", "num_samples"),
+    "nll_k": ("nll", "nll_k"),
+    "nll_examples": ("nll", "nll_examples"),
+    "nll_batch": ("nll", "nll_batch"),
+    "nll_chunk": ("nll", "nll_chunk"),
+}
 
-def _load(config, split):
-  """A split's arrays, or None (with a note) where the data is not at hand."""
-  from genjax import train
+
+def select(evaluators: dict[str, dict], only: list[str] | None) -> dict[str, dict]:
+  """The evaluators named in `only` (by name or type; a registered type the config does not
+  name is added with its defaults), in that order; all of them when `only` is None."""
+  from genjax import evals
+  if only is None:
+    return evaluators
+  out = {}
+  for name in only:
+    matches = {n: o for n, o in evaluators.items() if name in (n, o["type"])}
+    if not matches:
+      if name not in evals.REGISTRY:
+        raise ValueError(f"no evaluator {name!r} in the config, and no such type; expected "
+                         f"one of {sorted({*evaluators, *evals.REGISTRY})}")
+      matches = {name: {"type": name, "split": "test", "on_train_end": False}}
+    out.update(matches)
+  return out
+
+
+def merge(old: dict, new: dict) -> dict:
+  """`new` results over `old` ones of the same step (per split and per evaluator); `new` alone
+  when the steps differ."""
+  if old.get("step") != new.get("step") or old.get("family") != new.get("family"):
+    return new
+  out = dict(old)
+  for k, v in new.items():
+    if isinstance(v, dict) and not v:  # a split no evaluator scored
+      continue
+    out[k] = {**out[k], **v} if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+  return out
+
+
+def evaluate(workdir: str, step: int | None = None, only: list[str] | None = None,
+             options: dict[str, dict] | None = None, idx_dir: str | None = None,
+             write: bool = True) -> dict:
+  """Run the workdir's evaluators (`only` some; `options`: type -> option overrides; a None
+  option value drops that type's evaluators) and return the results (merged into
+  <workdir>/results.json when `write`)."""
+  from genjax import evals, train, writers
   from genjax.data.images import DatasetNotFoundError
-  try:
-    return train.load_split(config, split)
-  except (DatasetNotFoundError, FileNotFoundError) as e:
-    print(f"no {split} split ({e}); skipping what needs it")
-    return None
+
+  family, config, state = train.restore_for_eval(workdir, step)
+  if idx_dir is not None:
+    config.data.idx_dir = idx_dir or None
+  evaluators = select(evals.resolve(config, family), only)
+  for kind, opts in (options or {}).items():
+    for name in [n for n, o in evaluators.items() if o["type"] == kind]:
+      if opts is None:
+        del evaluators[name]
+      else:
+        evaluators[name].update(opts)
+  writer = writers.MetricWriter(workdir, tensorboard=False)
+  ctx = evals.Context(family=family, state=state, config=config, step=int(state.step),
+                      key=train.RunKeys.from_seed(config.seed).eval, workdir=workdir,
+                      writer=writer)
+  results = {"step": ctx.step, "family": config.family}
+  for name, opts in evaluators.items():
+    try:
+      out = evals.run(ctx, {name: opts})
+    except (DatasetNotFoundError, FileNotFoundError) as e:
+      print(f"skipping {name}: its data is not at hand ({e})")
+      continue
+    results = merge(results, out)
+  writer.close()
+  if write:
+    path = os.path.join(workdir, "results.json")
+    old = {}
+    if os.path.exists(path):
+      with open(path) as f:
+        old = json.load(f)
+    writers.write_json(path, merge(old, results))
+  return results
 
 
-def write_grids(family, state, config, key, writer, step: int) -> list[str]:
-  """Sample, interpolation and (conditional GAN) per-class grids; returns their paths."""
-  import jax
-  import numpy as np
-
-  from genjax.data.images import postprocess
-
-  def grid(name, images, ncol):
-    x = np.asarray(jax.device_get(postprocess(images, config.data.preprocess)))
-    return writer.write_grid(step, name, x, ncol=ncol)
-
-  hp = getattr(state, "hparams", None)
-  num_classes = getattr(hp, "num_classes", 0)
-  emas = [False, True] if getattr(state, "generator_ema", None) is not None else [False]
-  side = config.train.sample_grid
-  paths = []
-  for ema in emas:
-    kwargs, suffix = ({"ema": True}, "_ema") if ema else ({}, "")
-    paths.append(grid("eval_samples" + suffix, family.sample(state, key, side * side, **kwargs),
-                      side))
-    if hasattr(family, "interpolate"):
-      paths.append(grid("eval_interpolation" + suffix,
-                        family.interpolate(state, jax.random.fold_in(key, 1), 8, 10, **kwargs),
-                        10))
-    if num_classes:
-      paths.append(grid("eval_classes" + suffix,
-                        family.sample(state, jax.random.fold_in(key, 2), 10 * num_classes,
-                                      **kwargs), 10))
-  return paths
+def flag_options() -> dict[str, dict | None]:
+  """Evaluator option overrides from the flags given on the command line."""
+  options: dict[str, dict | None] = {}
+  for flag, (kind, option) in OPTION_FLAGS.items():
+    if FLAGS[flag].present:
+      options.setdefault(kind, {})[option] = FLAGS[flag].value
+  if not FLAGS.metrics:
+    options["sample_quality"] = None
+  if FLAGS["nll_k"].present and FLAGS.nll_k <= 0:
+    options["nll"] = None
+  return options
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)
-  import jax
-
-  from genjax import sample_eval, train, writers
-  from genjax.metrics import domain
-
-  family, config, state = train.restore_for_eval(FLAGS.workdir, FLAGS.step)
-  if FLAGS.idx_dir is not None:
-    config.data.idx_dir = FLAGS.idx_dir or None
-  step = int(state.step)
-  writer = writers.MetricWriter(FLAGS.workdir, tensorboard=False)
-  key = train.RunKeys.from_seed(config.seed).eval
-  results = {"step": step}
-  if hasattr(family, "EVAL_MODULE"):
-    return _family_evaluation(family, state, config, key, results)
-  if hasattr(family, "sample"):
-    for path in write_grids(family, state, config, key, writer, step):
-      print(f"wrote {path}")
-  test = _load(config, "test")
-  if test is not None:
-    results["test"] = train.evaluate(family, state, test, jax.random.fold_in(key, 1),
-                                     config.data.preprocess)
-  if (FLAGS.metrics and hasattr(family, "sample") and test is not None
-      and config.data.name in domain.DATASETS):
-    train_split = _load(config, "train")
-    emas = (False, True) if getattr(state, "generator_ema", None) is not None else (False,)
-    results["samples"] = sample_eval.evaluate_samples(
-        family, state, config, jax.random.fold_in(key, 2), test.images,
-        None if train_split is None else train_split.images, FLAGS.num_samples, emas)
-  writers.write_json(os.path.join(FLAGS.workdir, "results.json"), results)
-  writer.close()
-  print(json.dumps(results, indent=2))
-  print(f"wrote {os.path.join(FLAGS.workdir, 'results.json')}")
-
-
-def _family_evaluation(family, state, config, key, results: dict) -> None:
-  """The family's own offline outputs (genjax.vae_eval.evaluate_offline for VAEs)."""
-  import importlib
-
-  import jax
-
-  from genjax import train, writers
-  module = importlib.import_module(family.EVAL_MODULE)
-  test = _load(config, "test")
-  if test is not None:
-    results["test"] = train.evaluate(family, state, test, jax.random.fold_in(key, 1),
-                                     config.data.preprocess)
-  results[config.family] = module.evaluate_offline(
-      state, config, FLAGS.workdir, jax.random.fold_in(key, 3), test, nll_k=FLAGS.nll_k,
-      nll_examples=FLAGS.nll_examples, nll_batch=FLAGS.nll_batch, nll_chunk=FLAGS.nll_chunk)
-  writers.write_json(os.path.join(FLAGS.workdir, "results.json"), results)
+  results = evaluate(FLAGS.workdir, FLAGS.step, FLAGS.evals, flag_options(), FLAGS.idx_dir)
   print(json.dumps(results, indent=2))
   print(f"wrote {os.path.join(FLAGS.workdir, 'results.json')}")
 
 
 if __name__ == "__main__":
+  flags.mark_flag_as_required("workdir")
   app.run(main)

@@ -15,10 +15,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_experiment_script
 
 from genjax import config as gconfig
 from genjax import train
+from genjax.evals.classification import predict_log_proba
 from genjax.families import neural_classifier as classifier
 from genjax.nn.classifiers import LeNet5, MLPClassifier, SmallCNN
 from genjax.state import count_params
@@ -384,28 +385,30 @@ def _check_smoke_run(workdir, result) -> dict:
 
 
 def _evaluate_classifier_module():
-  return _load_file(REPO_ROOT / "experiments" / "evaluate_classifier.py", "evaluate_classifier")
+  # It imports its sibling experiments/evaluate.py, and both define absl flags.
+  return load_experiment_script("evaluate_classifier")
 
 
 @pytest.mark.slow  # ~35 s: the loop itself is covered by test_classifier's domain_cnn run
 def test_cnn_smoke_config_end_to_end(tmp_path, run_train_cli):
   """The smoke run through experiments/train.py, then experiments/evaluate_classifier.py's
-  scores of its checkpoint: the loop's test accuracy and loss again, and a calibration error
-  within its bounds."""
+  scores of its checkpoint (genjax.evals.classification): the loop's test accuracy and loss
+  again, and a calibration error within its bounds."""
   workdir = tmp_path / "cnn"
   result = run_train_cli(workdir, {"train.tensorboard": False}, config=CONFIG_FILES["cnn"])
   config = _check_smoke_run(workdir, result)
   assert config["model"]["arch"] == "cnn" and config["data"]["name"] == "mnist"
   loop = json.loads((workdir / "results.json").read_text())["test"]
   evaluate_classifier = _evaluate_classifier_module()
-  scores = evaluate_classifier.evaluate(str(workdir))
-  assert scores["step"] == 20 and scores["arch"] == "cnn"
+  scores = evaluate_classifier.evaluate_workdir(str(workdir))
+  assert scores["step"] == 20 and scores["family"] == "neural_classifier"
   np.testing.assert_allclose(scores["test"]["accuracy"], loop["accuracy"], atol=1e-6)
   np.testing.assert_allclose(scores["test"]["log_loss"], loop["loss"], rtol=1e-4)
   # Binning sits between no binning and one bin: mean |confidence - correct| >= ECE >=
   # |mean confidence - accuracy|.
-  _, config, state = train.restore_for_eval(str(workdir))
-  log_probs, labels = evaluate_classifier.test_log_probs(state, config)
+  family, config, state = train.restore_for_eval(str(workdir))
+  log_probs, labels = predict_log_proba(family, state, train.load_split(config, "test"),
+                                        jax.random.key(0))
   confidence = np.exp(np.asarray(log_probs, np.float64).max(1))
   correct = np.asarray(log_probs).argmax(1) == np.asarray(labels)
   ece = scores["test"]["ece"]

@@ -1,4 +1,5 @@
-"""Evaluation from samples: chunked generation, metrics against a perfect generator, the CLI."""
+"""Evaluation from samples (genjax.evals.sample_quality, genjax.evals.samples): chunked
+generation, metrics against a perfect generator, experiments/evaluate.py on a conditional GAN."""
 
 import json
 import subprocess
@@ -12,8 +13,9 @@ import numpy as np
 import pytest
 
 from genjax import config as gconfig
-from genjax import rng, sample_eval
+from genjax import rng
 from genjax.data import images as image_data
+from genjax.evals import sample_quality
 from genjax.families import gan
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -33,12 +35,12 @@ def _tiny_gan(num_classes=0, ema_decay=0.0):
 def test_generate_images_is_chunk_size_independent_and_in_unit_range():
   state, config = _tiny_gan()
   key = jax.random.key(3)
-  a = sample_eval.generate_images(gan, state, key, 7, "symmetric", chunk=7)
-  b = sample_eval.generate_images(gan, state, key, 7, "symmetric", chunk=7)
+  a = sample_quality.generate_images(gan, state, key, 7, "symmetric", chunk=7)
+  b = sample_quality.generate_images(gan, state, key, 7, "symmetric", chunk=7)
   np.testing.assert_array_equal(a, b)
   assert a.shape == (7, 28, 28, 1) and a.min() >= 0.0 and a.max() <= 1.0
   # Chunk i is drawn from fold_in(key, i): the first chunk of a chunked draw is that sample.
-  c = sample_eval.generate_images(gan, state, key, 7, "symmetric", chunk=3)
+  c = sample_quality.generate_images(gan, state, key, 7, "symmetric", chunk=3)
   first = image_data.postprocess(gan.sample(state, jax.random.fold_in(key, 0), 3), "symmetric")
   np.testing.assert_allclose(c[:3], np.asarray(first), atol=1e-6)
   assert c.shape == (7, 28, 28, 1)
@@ -66,10 +68,9 @@ def test_a_generator_that_returns_the_test_images_scores_perfectly(tfds_data_dir
     del state, key
     return jnp.asarray(real[:num], jnp.float32) / 255.0
 
-  config = types.SimpleNamespace(data=types.SimpleNamespace(name="mnist", preprocess="unit"))
-  out = sample_eval.evaluate_samples(types.SimpleNamespace(sample=sample), None, config,
-                                     jax.random.key(0), real, test.images[600:1200],
-                                     num_samples=600)
+  out = sample_quality.evaluate_samples(types.SimpleNamespace(sample=sample), None, "mnist",
+                                        "unit", jax.random.key(0), real, test.images[600:1200],
+                                        num_samples=600)
   g, floor = out["generator"], out["floor"]
   assert abs(g["fid"]) < 1e-2 * floor["fid"]
   assert g["precision"] == g["recall"] == g["coverage"] == 1.0
@@ -79,7 +80,7 @@ def test_a_generator_that_returns_the_test_images_scores_perfectly(tfds_data_dir
   assert g["kid"] < 0 and g["kid_std"] < 1e-3 * abs(g["kid"])
   # Two different real sets: positive FID, near-perfect but imperfect manifold metrics.
   assert floor["fid"] > 0.05 and 0.5 < floor["precision"] < 1.0 and 0.5 < floor["recall"] < 1.0
-  assert 9.0 < g["is"] <= 10.0 and out["num_samples"] == 600
+  assert 9.0 < g["inception_score"] <= 10.0 and out["num_samples"] == 600
 
 
 @pytest.fixture(scope="module")
@@ -111,16 +112,20 @@ def test_evaluate_cli_writes_metrics_and_grids(cgan_workdir, subprocess_env, tmp
   for grid in ("eval_samples", "eval_interpolation", "eval_classes"):
     for suffix in ("", "_ema"):
       assert f"{grid}{suffix}_00000002.png" in names
-  assert results["step"] == 2
+  assert results["step"] == 2 and results["family"] == "gan"
   if not with_data:
-    assert "samples" not in results and "test" not in results
+    assert "test" not in results and "sample_quality" not in results.get("details", {})
     return
-  samples = results["samples"]
-  assert samples["num_samples"] == 300 and samples["classifier"]["dataset"] == "mnist"
+  test = results["test"]
+  samples = results["details"]["sample_quality"]
+  assert test["num_samples"] == 300 and samples["classifier"]["dataset"] == "mnist"
+  names = {"fid", "kid", "kid_std", "inception_score", "inception_score_std", "precision",
+           "recall", "density", "coverage"}
   for entry in ("floor", "generator", "generator_ema"):
-    assert set(samples[entry]) == {"fid", "kid", "kid_std", "is", "is_std", "precision",
-                                   "recall", "density", "coverage"}
+    assert set(samples[entry]) == names
+  for suffix, entry in (("", "generator"), ("_ema", "generator_ema"), ("_floor", "floor")):
+    assert {name: test[name + suffix] for name in names} == samples[entry]
   # Two training steps are far from the data; the real training set is close to the test set.
-  assert samples["generator"]["fid"] > 10 * samples["floor"]["fid"]
-  assert samples["floor"]["is"] > samples["generator"]["is"] + 2
-  assert set(results["test"]) >= {"d_loss", "g_loss", "d_accuracy"}
+  assert test["fid"] > 10 * test["fid_floor"]
+  assert test["inception_score_floor"] > test["inception_score"] + 2
+  assert set(test) >= {"d_loss", "g_loss", "d_accuracy"}
