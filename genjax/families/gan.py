@@ -408,3 +408,26 @@ def interpolate(state: GANState, key: jax.Array, rows: int, steps: int,
   if hp.num_classes:
     labels = jnp.repeat(sample_labels(rows, hp.num_classes), steps)
   return generate(state, z, labels, ema)
+
+
+# ------------------------------------------------------------------ evaluation hooks
+
+# genjax.evals: the final grid and eval_step means at train end; experiments/evaluate.py adds
+# the evaluation grids and the domain-classifier sample quality (10,000 samples, minutes).
+DEFAULT_EVALS = {
+    "metrics": {},
+    "grids": {},
+    "sample_grids": {"on_train_end": False},
+    "sample_quality": {"on_train_end": False, "num_samples": 10_000},
+}
+
+
+def sample_variants(state: GANState) -> dict[str, dict]:
+  """Evaluation hook: grid-name suffix -> `sample` arguments of every generator (the EMA
+  copy as `_ema` where there is one)."""
+  return {"": {}, "_ema": {"ema": True}} if state.generator_ema is not None else {"": {}}
+
+
+def num_classes(state: GANState) -> int:
+  """Evaluation hook: the classes the generator is conditioned on (0: unconditional)."""
+  return state.hparams.num_classes

@@ -364,3 +364,8 @@ def chain_grid(params: RBMParams, key: jax.Array, v0_BxD: jax.Array, num_frames:
 
   _, frames = jax.lax.scan(body, v0_BxD, jnp.arange(num_frames))
   return frames
+
+
+# genjax.evals: eval_step means and the final grid at train end; experiments/evaluate.py adds
+# the AIS test log-likelihood (options from the config's `ais` section; minutes to hours).
+DEFAULT_EVALS = {"metrics": {}, "grids": {}, "ais": {"on_train_end": False}}

@@ -26,8 +26,17 @@ from genjax.state import ModelState
 
 OBJECTIVES = ("elbo", "iwae")
 SCHEDULES = ("constant", "burda")
-EVAL_MODULE = "genjax.vae_eval"  # experiments/evaluate.py hands VAE workdirs to it
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+# genjax.evals: eval_step means and the final grid at train end; experiments/evaluate.py adds
+# the latent figures and active units, and the k = 5000 importance-sampled test NLL (minutes).
+DEFAULT_EVALS = {
+    "metrics": {},
+    "grids": {},
+    "latents": {"on_train_end": False},
+    "nll": {"on_train_end": False, "nll_k": 5000, "nll_examples": -1, "nll_batch": 20,
+            "nll_chunk": 1000},
+}
 
 
 def model_config(**overrides) -> ml_collections.ConfigDict:
@@ -430,6 +439,11 @@ def interpolate_latents(z0_RxZ: jax.Array, z1_RxZ: jax.Array, steps: int) -> jax
   t = jnp.linspace(0.0, 1.0, steps)[None, :, None]
   z = (1.0 - t) * z0_RxZ[:, None, :] + t * z1_RxZ[:, None, :]
   return z.reshape(-1, z0_RxZ.shape[-1])
+
+
+def num_classes(state: VAEState) -> int:
+  """Evaluation hook: the classes the model is conditioned on (0: unconditional)."""
+  return state.hparams.num_classes
 
 
 def log_weight_fn(state: VAEState, labels_known: bool = False):
