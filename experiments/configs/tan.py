@@ -6,9 +6,11 @@ no tree) and `,smoke` (the same fit: UCI sets take seconds). UCI features come u
 (`data.preprocess = none`) into `num_bins` equal-frequency bins of the training rows; MNIST
 pixels in [0, 1] binarised at 0.5 (discretize = binary).
 
-Run:
+Run (figures of docs/structured.md: binarised MNIST test accuracy, log-loss):
   python experiments/train.py --config=experiments/configs/tan.py:mnist --workdir=runs/tan_mnist
+    # TAN 89.83 %, 0.962
   python experiments/train.py --config=experiments/configs/tan.py:mnist,nb --workdir=runs/nb_mnist
+    # naive Bayes 84.27 %, 3.182
 experiments/tan.py runs every set for both models over repeated seeded splits (its table in
 docs/structured.md).
 """
