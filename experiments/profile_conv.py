@@ -84,8 +84,9 @@ def layer_functions(name: str, batch: int) -> tuple[dict, dict]:
   from genjax.nn import conv
 
   transposed, cin, side, features, k, s = LAYERS[name]
-  impls = {"ref": nn.ConvTranspose if transposed else nn.Conv,
-           "ours": conv.ConvTranspose if transposed else conv.Conv}
+  # model.conv_impl's two choices: flax's XLA convolutions ('xla') and genjax's ('matmul').
+  impls = {"ref": conv.conv_layers("xla")[int(transposed)],
+           "ours": conv.conv_layers("matmul")[int(transposed)]}
   modules = {impl: cls(features, (k, k), (s, s), padding="VALID",
                        kernel_init=nn.initializers.normal(0.02))
              for impl, cls in impls.items()}

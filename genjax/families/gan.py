@@ -41,6 +41,7 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
       "d_hidden_dim": -1,  # discriminator width; -1: the architecture's default
       "d_norm": "batch",  # dcgan discriminator: batch | layer | none
       "spectral_norm": False,  # on every discriminator layer
+      "conv_impl": "auto",  # dcgan convolutions: matmul | xla | auto (matmul on CPU, else xla)
       "num_classes": 0,  # > 0: class-conditional GAN
       "loss": "bce",  # bce | wasserstein | hinge | least_squares
       "generator_loss": "non_saturating",  # with bce: non_saturating | minimax
@@ -123,9 +124,10 @@ def build_models(config: ml_collections.ConfigDict):
   if m.arch == "dcgan":
     if image_shape[:2] != (28, 28):
       raise ValueError(f"the dcgan architecture makes 28x28 images, not {image_shape}")
-    return (DCGANGenerator(hidden=h, channels=image_shape[2]),
+    conv_impl = m.get("conv_impl", "auto")
+    return (DCGANGenerator(hidden=h, channels=image_shape[2], conv_impl=conv_impl),
             DCGANDiscriminator(hidden=16 if d_h < 0 else d_h, norm=m.get("d_norm", "batch"),
-                               spectral_norm=spectral_norm))
+                               spectral_norm=spectral_norm, conv_impl=conv_impl))
   raise ValueError(f"unknown GAN architecture {m.arch!r}; expected one of {ARCHS}")
 
 

@@ -38,20 +38,22 @@ def build_model(config: ml_collections.ConfigDict) -> nn.Module:
   `bn_axis_name` field, which the train step sets to the device axis.
   """
   m = config.model
+  conv_impl = m.get("conv_impl", "auto")  # matmul | xla | auto: genjax.nn.conv.resolve_conv_impl
   if m.arch == "domain_cnn":
     return DomainCNN(num_classes=m.num_classes, widths=tuple(m.widths),
                      feature_dim=m.feature_dim, dropout_rate=m.get("dropout_rate", 0.0),
-                     batch_norm=m.get("batch_norm", True))
+                     batch_norm=m.get("batch_norm", True), conv_impl=conv_impl)
   if m.arch == "mlp":
     return MLPClassifier(num_classes=m.num_classes, hidden=tuple(m.get("hidden", (800, 800))),
                          dropout_rate=m.get("dropout_rate", 0.0),
                          input_dropout_rate=m.get("input_dropout_rate", 0.0))
   if m.arch == "lenet5":
-    return LeNet5(num_classes=m.num_classes, activation=m.get("activation", "relu"))
+    return LeNet5(num_classes=m.num_classes, activation=m.get("activation", "relu"),
+                  conv_impl=conv_impl)
   if m.arch == "cnn":
     return SmallCNN(num_classes=m.num_classes, widths=tuple(m.get("widths", (32, 64))),
                     convs_per_stage=m.get("convs_per_stage", 1), hidden=m.get("hidden", 128),
-                    dropout_rate=m.get("dropout_rate", 0.0))
+                    dropout_rate=m.get("dropout_rate", 0.0), conv_impl=conv_impl)
   raise ValueError(f"unknown classifier architecture {m.arch!r}; expected one of {ARCHS}")
 
 

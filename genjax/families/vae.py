@@ -52,6 +52,7 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
       "likelihood": "bernoulli",  # bernoulli | gaussian (continuous data in [0, 1])
       "min_std": 0.01,  # gaussian decoder: smallest pixel standard deviation
       "conv_hidden": (16, 64),  # conv encoder and decoder widths (the course's VAE lab)
+      "conv_impl": "auto",  # conv arch convolutions: matmul | xla | auto (matmul on CPU, else xla)
       "num_classes": 0,  # > 0: conditional VAE (class one-hot into encoder and decoder)
       "objective": "elbo",  # elbo | iwae
       "k": 1,  # samples per example in the objective
@@ -121,7 +122,7 @@ def build_model(config: ml_collections.ConfigDict) -> VAENet:
   return VAENet(image_shape=tuple(config.data.image_shape), z_dims=tuple(m.z_dims),
                 hidden=tuple(tuple(h) for h in m.hidden), arch=m.arch, activation=m.activation,
                 likelihood=m.likelihood, num_classes=m.num_classes, min_std=m.min_std,
-                conv_hidden=tuple(m.conv_hidden))
+                conv_hidden=tuple(m.conv_hidden), conv_impl=m.get("conv_impl", "auto"))
 
 
 def burda_schedule(learning_rate: float, stage_steps) -> optax.Schedule:

@@ -3,7 +3,8 @@
 Every module takes `(x (B, H, W, C), train=...)` and has a `bn_axis_name` field, which the
 classifier family's train step sets to the device axis (the MLP and LeNet-5 have no batch norm
 and ignore it). Convolutions are genjax.nn.conv's matmul-formulated `Conv` (flax's parameters,
-fast on XLA's CPU backend) and pooling is genjax.nn.cnn's reshaped max.
+fast on XLA's CPU backend) or flax's own, as the CNNs' `conv_impl` field says (`matmul`, `xla`
+or `auto`: genjax.nn.conv.resolve_conv_impl); pooling is genjax.nn.cnn's reshaped max.
 """
 
 from collections.abc import Sequence
@@ -12,7 +13,7 @@ import jax
 from flax import linen as nn
 
 from genjax.nn.cnn import max_pool_2x2
-from genjax.nn.conv import Conv
+from genjax.nn.conv import conv_layers
 
 ACTIVATIONS = {"relu": nn.relu, "tanh": nn.tanh}
 
@@ -63,14 +64,16 @@ class LeNet5(nn.Module):
   num_classes: int = 10
   activation: str = "relu"
   bn_axis_name: str | None = None  # no batch norm: the family's interface sets it
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x_BxHxWxC: jax.Array, train: bool = False) -> jax.Array:
     """Logits (B, num_classes); `train` is unused (no dropout or batch norm)."""
     del train
     act = _activation(self.activation)
-    h = max_pool_2x2(act(Conv(6, (5, 5), padding="SAME")(x_BxHxWxC)))
-    h = max_pool_2x2(act(Conv(16, (5, 5), padding="VALID")(h)))
+    conv = conv_layers(self.conv_impl)[0]
+    h = max_pool_2x2(act(conv(6, (5, 5), padding="SAME")(x_BxHxWxC)))
+    h = max_pool_2x2(act(conv(16, (5, 5), padding="VALID")(h)))
     h = h.reshape(h.shape[0], -1)
     h = act(nn.Dense(120)(h))
     h = act(nn.Dense(84)(h))
@@ -93,6 +96,7 @@ class SmallCNN(nn.Module):
   hidden: int = 128
   dropout_rate: float = 0.0
   bn_axis_name: str | None = None
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x_BxHxWxC: jax.Array, train: bool = False) -> jax.Array:
@@ -103,10 +107,11 @@ class SmallCNN(nn.Module):
       return nn.BatchNorm(use_running_average=not train, momentum=0.9,
                           axis_name=self.bn_axis_name)(h)
 
+    conv = conv_layers(self.conv_impl)[0]
     h = x_BxHxWxC
     for width in self.widths:
       for _ in range(self.convs_per_stage):
-        h = nn.relu(norm(Conv(width, (3, 3), padding="SAME", use_bias=False)(h)))
+        h = nn.relu(norm(conv(width, (3, 3), padding="SAME", use_bias=False)(h)))
       h = max_pool_2x2(h)
     h = h.reshape(h.shape[0], -1)
     h = nn.relu(norm(nn.Dense(self.hidden, use_bias=False)(h)))

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 import jax
 from flax import linen as nn
 
-# genjax's matmul-formulated Conv: flax's class name and parameter tree (so `Conv_0`... and
-# the shipped checkpoints stay valid), and fast forward and backward passes on XLA's CPU.
-from genjax.nn.conv import Conv
+# genjax's matmul-formulated Conv (fast forward and backward passes on XLA's CPU) or flax's
+# own (`conv_impl`): the same class name and parameter tree (so `Conv_0`... and the shipped
+# checkpoints stay valid) either way.
+from genjax.nn.conv import conv_layers
 
 
 def max_pool_2x2(x_BxHxWxC: jax.Array) -> jax.Array:
@@ -35,7 +36,8 @@ class DomainCNN(nn.Module):
   131,050 parameters. The last pool is flattened rather than averaged: with a global mean
   over 7x7 (and 128 channels) the same 3-epoch budget reached 97.6 % on MNIST, against 99.3 %.
   `bn_axis_name` names the device axis over which batch-norm statistics are averaged under
-  data parallelism (None on one device).
+  data parallelism (None on one device). `conv_impl` picks the convolutions: `matmul`, `xla`
+  or `auto` (genjax.nn.conv.resolve_conv_impl).
   """
 
   num_classes: int = 10
@@ -44,6 +46,7 @@ class DomainCNN(nn.Module):
   dropout_rate: float = 0.0
   batch_norm: bool = True
   bn_axis_name: str | None = None
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x_BxHxWxC: jax.Array, train: bool = False,
@@ -53,10 +56,11 @@ class DomainCNN(nn.Module):
     `train` switches batch norm to batch statistics (apply with mutable=["batch_stats"]) and
     turns dropout on (which then needs a 'dropout' rng).
     """
+    conv = conv_layers(self.conv_impl)[0]
     h = x_BxHxWxC
     for width in self.widths:
       # Batch norm subtracts the mean right after: a conv bias would have no effect.
-      h = Conv(width, (3, 3), padding="SAME", use_bias=not self.batch_norm)(h)
+      h = conv(width, (3, 3), padding="SAME", use_bias=not self.batch_norm)(h)
       if self.batch_norm:
         h = nn.BatchNorm(use_running_average=not train, momentum=0.9,
                          axis_name=self.bn_axis_name)(h)

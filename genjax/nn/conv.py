@@ -21,7 +21,9 @@ out), `bias` (out,)), so checkpoints move between them and flax's `nn.Conv` and
 Limits: reverse mode only (custom VJPs: `jax.grad` to any order, `jax.vmap`, `jit`
 and `jax.checkpoint` work; `jax.jvp`, `jax.jacfwd` and so `jax.hessian` do not);
 2-D kernels, no dilation, feature groups or masks; and the layout choices are tuned
-for XLA:CPU (on an accelerator flax's own convolutions are the natural choice).
+for XLA:CPU. On an accelerator flax's own convolutions are the natural choice: the
+networks built on these modules take a `conv_impl` field (`matmul`, `xla` or `auto`,
+the config's `model.conv_impl`), which `conv_layers` turns into the module classes.
 """
 
 import functools
@@ -347,3 +349,30 @@ class ConvTranspose(nn.Module):
     if bias is not None:
       y = y + bias
     return y.reshape((*batch, *y.shape[1:]))
+
+
+CONV_IMPLS = ("matmul", "xla", "auto")
+
+
+def resolve_conv_impl(impl: str = "auto") -> str:
+  """`matmul` (this module's Conv and ConvTranspose) or `xla` (flax's: XLA's convolutions).
+
+  `auto` is `matmul` on XLA's CPU backend, where its convolutions are slow, and `xla` on
+  GPU and TPU. It is read when a network is traced, from `jax.default_backend()`.
+  """
+  if impl not in CONV_IMPLS:
+    raise ValueError(f"unknown conv_impl {impl!r}; expected one of {CONV_IMPLS}")
+  if impl == "auto":
+    return "matmul" if jax.default_backend() == "cpu" else "xla"
+  return impl
+
+
+def conv_layers(impl: str = "auto") -> tuple[type[nn.Module], type[nn.Module]]:
+  """The (Conv, ConvTranspose) module classes of `impl` (see `resolve_conv_impl`).
+
+  Both pairs have the same class names (flax's automatic submodule names) and create the
+  same parameters, so a network has one parameter tree whichever it is built with.
+  """
+  if resolve_conv_impl(impl) == "xla":
+    return nn.Conv, nn.ConvTranspose
+  return Conv, ConvTranspose

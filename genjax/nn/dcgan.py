@@ -9,10 +9,11 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from genjax.nn.conv import Conv, ConvTranspose
+from genjax.nn.conv import conv_layers
 
-# Conv and ConvTranspose are genjax's matmul formulations: flax's parameters and outputs, and
-# fast forward and backward passes on XLA's CPU backend (genjax/nn/conv.py).
+# `conv_impl` picks the convolutions (genjax/nn/conv.py): `matmul`, genjax's matmul
+# formulations (fast forward and backward passes on XLA's CPU backend), `xla`, flax's own
+# (fast on GPU and TPU), or `auto` (by backend); the parameters and outputs are the same.
 # The course initialises conv weights and batch-norm scales from N(0, 0.02), biases at 0.
 dcgan_init = nn.initializers.normal(0.02)
 
@@ -34,17 +35,19 @@ class DCGANGenerator(nn.Module):
   hidden: int = 64
   channels: int = 1
   bn_axis_name: str | None = None
+  conv_impl: str = "auto"  # matmul | xla | auto (genjax.nn.conv.resolve_conv_impl)
 
   @nn.compact
   def __call__(self, z_BxZ: jax.Array, train: bool) -> jax.Array:
+    conv_transpose = conv_layers(self.conv_impl)[1]
     h = z_BxZ[:, None, None, :]
     for features, kernel, stride in ((4 * self.hidden, 3, 2), (2 * self.hidden, 4, 1),
                                      (self.hidden, 3, 2)):
-      h = ConvTranspose(features, (kernel, kernel), (stride, stride), padding="VALID",
-                           kernel_init=dcgan_init)(h)
-      h = nn.relu(_batch_norm(train, self.bn_axis_name)(h))
-    h = ConvTranspose(self.channels, (4, 4), (2, 2), padding="VALID",
+      h = conv_transpose(features, (kernel, kernel), (stride, stride), padding="VALID",
                          kernel_init=dcgan_init)(h)
+      h = nn.relu(_batch_norm(train, self.bn_axis_name)(h))
+    h = conv_transpose(self.channels, (4, 4), (2, 2), padding="VALID",
+                       kernel_init=dcgan_init)(h)
     return jnp.tanh(h)
 
 
@@ -63,9 +66,11 @@ class DCGANDiscriminator(nn.Module):
   norm: str = "batch"
   spectral_norm: bool = False
   bn_axis_name: str | None = None
+  conv_impl: str = "auto"  # matmul | xla | auto (genjax.nn.conv.resolve_conv_impl)
 
   def _conv(self, features: int, h: jax.Array, train: bool) -> jax.Array:
-    conv = Conv(features, (4, 4), (2, 2), padding="VALID", kernel_init=dcgan_init)
+    conv = conv_layers(self.conv_impl)[0](features, (4, 4), (2, 2), padding="VALID",
+                                          kernel_init=dcgan_init)
     if self.spectral_norm:
       return nn.SpectralNorm(conv)(h, update_stats=train)
     return conv(h)

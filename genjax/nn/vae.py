@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
-from genjax.nn.conv import Conv, ConvTranspose
+from genjax.nn.conv import conv_layers
 
 ACTIVATIONS = {"tanh": jnp.tanh, "relu": nn.relu, "leaky_relu": lambda h: nn.leaky_relu(h, 0.2)}
 ARCHS = ("mlp", "conv")
@@ -81,13 +81,15 @@ class ConvEncoder(nn.Module):
 
   features: int
   hidden: int = 16
+  conv_impl: str = "auto"  # matmul | xla | auto (genjax.nn.conv.resolve_conv_impl)
 
   @nn.compact
   def __call__(self, x_BxHxWxC: jax.Array) -> tuple[jax.Array, jax.Array]:
+    conv = conv_layers(self.conv_impl)[0]
     h = x_BxHxWxC
     for width in (self.hidden, 2 * self.hidden):
-      h = nn.leaky_relu(Conv(width, (4, 4), (2, 2), padding="VALID")(h), 0.2)
-    h = Conv(2 * self.features, (4, 4), (2, 2), padding="VALID")(h).reshape(h.shape[0], -1)
+      h = nn.leaky_relu(conv(width, (4, 4), (2, 2), padding="VALID")(h), 0.2)
+    h = conv(2 * self.features, (4, 4), (2, 2), padding="VALID")(h).reshape(h.shape[0], -1)
     return h[:, :self.features], h[:, self.features:]
 
 
@@ -98,14 +100,16 @@ class ConvDecoder(nn.Module):
 
   channels: int = 1
   hidden: int = 64
+  conv_impl: str = "auto"  # matmul | xla | auto (genjax.nn.conv.resolve_conv_impl)
 
   @nn.compact
   def __call__(self, z_BxZ: jax.Array) -> jax.Array:
+    conv_transpose = conv_layers(self.conv_impl)[1]
     h = z_BxZ[:, None, None, :]
     for width, kernel, stride in ((4 * self.hidden, 3, 2), (2 * self.hidden, 4, 1),
                                   (self.hidden, 3, 2)):
-      h = nn.relu(ConvTranspose(width, (kernel, kernel), (stride, stride), padding="VALID")(h))
-    h = ConvTranspose(self.channels, (4, 4), (2, 2), padding="VALID")(h)
+      h = nn.relu(conv_transpose(width, (kernel, kernel), (stride, stride), padding="VALID")(h))
+    h = conv_transpose(self.channels, (4, 4), (2, 2), padding="VALID")(h)
     return h.reshape(h.shape[0], -1)
 
 
@@ -121,6 +125,8 @@ class VAENet(nn.Module):
     activation: `tanh` (Burda et al.), `relu` (784-400-20) or `leaky_relu`.
     likelihood: `bernoulli` (binary data) or `gaussian` (continuous data in [0, 1]).
     num_classes: > 0 appends the one-hot class to every encoder and decoder input.
+    conv_impl: the conv networks' convolutions: `matmul`, `xla` or `auto`
+      (genjax.nn.conv.resolve_conv_impl).
   """
 
   image_shape: tuple[int, int, int] = (28, 28, 1)
@@ -132,6 +138,7 @@ class VAENet(nn.Module):
   num_classes: int = 0
   min_std: float = 0.01
   conv_hidden: tuple[int, int] = (16, 64)
+  conv_impl: str = "auto"
 
   def setup(self):
     if self.arch not in ARCHS:
@@ -148,8 +155,8 @@ class VAENet(nn.Module):
       if level == 0 and self.arch == "conv":
         if self.likelihood != "bernoulli":
           raise ValueError("the conv VAE has a Bernoulli decoder")
-        encoders.append(ConvEncoder(z, self.conv_hidden[0]))
-        decoders.append(ConvDecoder(self.image_shape[2], self.conv_hidden[1]))
+        encoders.append(ConvEncoder(z, self.conv_hidden[0], self.conv_impl))
+        decoders.append(ConvDecoder(self.image_shape[2], self.conv_hidden[1], self.conv_impl))
       elif level == 0:
         encoders.append(GaussianMLP(tuple(widths), z, self.activation))
         decoders.append(ObservationMLP(tuple(reversed(widths)), d, self.activation,
