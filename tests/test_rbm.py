@@ -12,7 +12,12 @@ import ml_collections
 import numpy as np
 import pytest
 
-from genjax.structured import ais, rbm
+from genjax import evals
+from genjax.data import splits
+from genjax.evals import ais as ais_eval
+from genjax.evals import likelihood as likelihood_eval
+from genjax.families import rbm
+from genjax.structured import ais
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG = REPO_ROOT / "experiments" / "configs" / "rbm_mnist.py"
@@ -169,6 +174,36 @@ def test_mean_log_likelihood_uses_the_partition_function():
   ll = ais.mean_log_likelihood(params, vs[:5], log_z, batch_size=2)
   np.testing.assert_allclose(ll, np.mean(np.log(probs[:5])), rtol=1e-5)
 
+
+
+def test_ais_evaluator_scores_the_binarised_test_set_against_the_exact_log_partition():
+  """genjax.evals.ais on an enumerable RBM: log Z near the exact one, and the test figure the
+  exact mean log p(v) of the seeded binarisation of the test images, up to that error."""
+  params = _params(10, 6, seed=5, scale=0.7)
+  exact = float(rbm.exact_log_partition(params))
+  r = np.random.default_rng(2)
+
+  def split(name, n):
+    images = r.integers(0, 256, (n, 2, 5, 1)).astype(np.uint8)
+    return splits.ArraySplit(name, {"image": images, "label": np.zeros(n, np.int32)})
+
+  config = ml_collections.ConfigDict({"family": "rbm", "ais": {"num_betas": 1000},
+                                      "train": {"sample_grid": 2}})
+  ctx = evals.Context(family=rbm, state=rbm.RBMState(
+      step=jnp.zeros((), jnp.int32), params=params, velocity=params, chains=None,
+      hparams=None), config=config, step=0, key=jax.random.key(0), workdir="")
+  train, test = split("train", 200), split("test", 50)
+  ctx.add_split(train)
+  ctx.add_split(test)
+  out = ais_eval.ais(ctx, "test", num_runs=50, num_repeats=2, num_train_eval=20)
+  assert abs(out["log_z"] - exact) < 0.05, (out["log_z"], exact)
+  v = likelihood_eval.binarized(test.arrays["image"]).reshape(50, -1)
+  want = float(np.mean(-np.asarray(rbm.free_energy(params, jnp.asarray(v)), np.float64))) - exact
+  assert out["log_likelihood"] == pytest.approx(want + exact - out["log_z"], abs=1e-4)
+  assert out["nll"] == -out["log_likelihood"] and abs(out["log_likelihood"] - want) < 0.05
+  details = out["details"]
+  assert len(details["log_z_repeats"]) == 2 and details["num_runs"] == 50
+  assert details["num_betas"] == 1000  # from the config's `ais` section
 
 def _tiny_config(method: str, cd_k: int = 1) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
