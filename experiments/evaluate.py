@@ -83,6 +83,7 @@ def evaluate(workdir: str, step: int | None = None, only: list[str] | None = Non
   option value drops that type's evaluators) and return the results (merged into
   <workdir>/results.json when `write`)."""
   from genjax import evals, train, writers
+  from genjax import family as family_lib
   from genjax.data.images import DatasetNotFoundError
 
   family, config, state = train.restore_for_eval(workdir, step)
@@ -96,7 +97,9 @@ def evaluate(workdir: str, step: int | None = None, only: list[str] | None = Non
       else:
         evaluators[name].update(opts)
   writer = writers.MetricWriter(workdir, tensorboard=False)
-  ctx = evals.Context(family=family, state=state, config=config, step=int(state.step),
+  # A fit family's state has no step counter: its one checkpoint is train.FITTED_STEP.
+  step = train.FITTED_STEP if family_lib.is_fit(family) else int(state.step)
+  ctx = evals.Context(family=family, state=state, config=config, step=step,
                       key=train.RunKeys.from_seed(config.seed).eval, workdir=workdir,
                       writer=writer)
   results = {"step": ctx.step, "family": config.family}
