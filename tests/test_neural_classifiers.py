@@ -376,7 +376,9 @@ def _check_smoke_run(workdir, result) -> dict:
   assert all(set(r) == {"step", "loss", "accuracy"} for r in records)
   assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["10", "20"]
   results = json.loads((workdir / "results.json").read_text())
-  assert results["step"] == 20 and set(results["test"]) == {"loss", "accuracy", "error"}
+  # eval_step's loss and accuracy, and the classification evaluator's scores beside them.
+  assert results["step"] == 20 and set(results["test"]) >= {"loss", "accuracy", "error",
+                                                           "log_loss", "ece"}
   test = results["test"]
   np.testing.assert_allclose(test["accuracy"] + test["error"], 1.0, rtol=1e-6)
   assert 0.2 < test["accuracy"] <= 1.0  # 10 classes: chance is 0.1
