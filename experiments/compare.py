@@ -152,10 +152,10 @@ def compare(dataset: str, workdir: str, only: list[str] | None = None, smoke: bo
     rows.append({**row(model, family, results), "config": name})
     print(f"{model:36s} accuracy {rows[-1]['accuracy']:.4f}  log-loss "
           f"{rows[-1]['log_loss']:.4f}", flush=True)
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "table.md"), "w") as f:
-    f.write(markdown(rows, dataset))
-  write_json(os.path.join(workdir, "table.json"), rows)
+    # The table so far, after every model: a long comparison stopped midway keeps its rows.
+    with open(os.path.join(workdir, "table.md"), "w") as f:
+      f.write(markdown(rows, dataset))
+    write_json(os.path.join(workdir, "table.json"), rows)
   plot(rows, dataset, os.path.join(workdir, "table.png"))
   return rows
 
