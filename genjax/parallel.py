@@ -130,6 +130,12 @@ class DataParallel:
     return jax.jit(mapped, donate_argnums=donate_argnums)
 
 
+def pmean_if(tree, axis_name: str | None):
+  """`tree` averaged over the devices of `axis_name` (jax.lax.pmean); `tree` itself without
+  data parallelism (axis_name None)."""
+  return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
+
+
 def device_index(axis_name: str | None) -> jax.Array:
   """This device's index along `axis_name` (0 without data parallelism)."""
   return jnp.zeros((), jnp.int32) if axis_name is None else jax.lax.axis_index(axis_name)

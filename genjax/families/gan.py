@@ -23,9 +23,11 @@ import ml_collections
 import optax
 from flax import struct
 
-from genjax import losses, rng
+from genjax import latent, losses, optimizers, rng
+from genjax.latent import sample_labels  # noqa: F401 (gan.sample_labels, as before)
 from genjax.nn.dcgan import DCGANDiscriminator, DCGANGenerator
 from genjax.nn.mlp import MLPDiscriminator, MLPGenerator
+from genjax.parallel import pmean_if
 from genjax.state import ModelState
 
 ARCHS = ("mlp", "dcgan")
@@ -133,7 +135,7 @@ def build_models(config: ml_collections.ConfigDict):
 
 def make_optimizer(optim: ml_collections.ConfigDict) -> optax.GradientTransformation:
   """Adam with the config's learning rate and betas."""
-  return optax.adam(optim.learning_rate, b1=optim.b1, b2=optim.b2)
+  return optimizers.adam(optim)
 
 
 def create_state(key: jax.Array, config: ml_collections.ConfigDict) -> GANState:
@@ -189,10 +191,6 @@ def discriminator_input(hp: GANHParams, x: jax.Array, labels: jax.Array | None) 
     return x
   planes = jax.nn.one_hot(labels, hp.num_classes, dtype=x.dtype)[:, None, None, :]
   return jnp.concatenate([x, jnp.broadcast_to(planes, (*x.shape[:3], hp.num_classes))], -1)
-
-
-def _pmean(tree, axis_name: str | None):
-  return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
 
 
 # --------------------------------------------------------------------------------- losses
@@ -272,7 +270,7 @@ def _critic_update(hp: GANHParams, g: ModelState, d: ModelState, real: jax.Array
     return loss, (metrics, stats)
 
   (loss, (metrics, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
-  d = d.apply_gradients(_pmean(grads, axis_name), batch_stats=stats)
+  d = d.apply_gradients(pmean_if(grads, axis_name), batch_stats=stats)
   return g.replace(batch_stats=g_stats), d, z, {"d_loss": loss, **metrics}
 
 
@@ -320,7 +318,7 @@ def train_step(state: GANState, batch: dict, key: jax.Array,
     return generator_loss(hp, scores), (g_stats, d_stats)
 
   (g_loss, (g_stats, d_stats)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(g.params)
-  g = g.apply_gradients(_pmean(g_grads, axis_name), batch_stats=g_stats)
+  g = g.apply_gradients(pmean_if(g_grads, axis_name), batch_stats=g_stats)
   d = d.replace(batch_stats=d_stats)
   ema = state.generator_ema
   if ema is not None:
@@ -329,7 +327,7 @@ def train_step(state: GANState, batch: dict, key: jax.Array,
   metrics = {**d_metrics, "g_loss": g_loss}
   new_state = state.replace(step=state.step + 1, generator=g, discriminator=d,
                             generator_ema=ema)
-  return new_state, _pmean(metrics, axis_name)
+  return new_state, pmean_if(metrics, axis_name)
 
 
 def generate(state: GANState, z: jax.Array, labels: jax.Array | None = None,
@@ -373,15 +371,7 @@ def eval_step(state: GANState, batch: dict, key: jax.Array,
   }
   if hp.loss == "bce":
     metrics["d_accuracy"] = 0.5 * (jnp.mean(real_scores > 0) + jnp.mean(fake_scores <= 0))
-  return _pmean(metrics, axis_name)
-
-
-def sample_labels(num: int, num_classes: int) -> jax.Array:
-  """Classes spread evenly and sorted: with num = k * num_classes, k of each, in order.
-
-  Laid out in a grid of num_classes rows, that is one row per class.
-  """
-  return (jnp.arange(num) * num_classes) // num
+  return pmean_if(metrics, axis_name)
 
 
 def sample(state: GANState, key: jax.Array, num: int, ema: bool = False) -> jax.Array:
@@ -390,8 +380,7 @@ def sample(state: GANState, key: jax.Array, num: int, ema: bool = False) -> jax.
   A conditional GAN draws its classes with `sample_labels` (one grid row per class).
   """
   z = rng.normal(key, num, (state.hparams.z_dim,))
-  labels = sample_labels(num, state.hparams.num_classes) if state.hparams.num_classes else None
-  return generate(state, z, labels, ema)
+  return generate(state, z, latent.grid_labels(num, state.hparams.num_classes), ema)
 
 
 def interpolate(state: GANState, key: jax.Array, rows: int, steps: int,
@@ -401,14 +390,8 @@ def interpolate(state: GANState, key: jax.Array, rows: int, steps: int,
   Laid out with `steps` columns, each row is one straight line in z space; a
   conditional GAN keeps one class per row (`sample_labels(rows, num_classes)`).
   """
-  hp = state.hparams
-  k0, k1 = jax.random.split(key)
-  z0, z1 = rng.normal(k0, rows, (hp.z_dim,)), rng.normal(k1, rows, (hp.z_dim,))
-  t = jnp.linspace(0.0, 1.0, steps)[None, :, None]
-  z = ((1.0 - t) * z0[:, None, :] + t * z1[:, None, :]).reshape(rows * steps, hp.z_dim)
-  labels = None
-  if hp.num_classes:
-    labels = jnp.repeat(sample_labels(rows, hp.num_classes), steps)
+  z, labels = latent.interpolation_grid(key, rows, steps, state.hparams.z_dim,
+                                       state.hparams.num_classes)
   return generate(state, z, labels, ema)
 
 

@@ -1,7 +1,5 @@
 """Classifier family: state, and pure train/eval steps for softmax cross-entropy on labels."""
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -9,14 +7,14 @@ import optax
 from flax import linen as nn
 from flax import struct
 
-from genjax import rng
+from genjax import optimizers, rng
 from genjax.nn.classifiers import LeNet5, MLPClassifier, SmallCNN
 from genjax.nn.cnn import DomainCNN
-from genjax.parallel import device_index
+from genjax.parallel import device_index, pmean_if
 from genjax.state import ModelState
 
 ARCHS = ("domain_cnn", "mlp", "lenet5", "cnn")
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = optimizers.OPTIMIZERS
 SCHEDULES = ("constant", "cosine", "step")
 
 
@@ -89,33 +87,14 @@ def learning_rate_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
     if o.schedule == "cosine":
       main = optax.cosine_decay_schedule(lr, n)
     else:
-      boundaries = {int(f * n): o.step_factor for f in o.step_boundaries}
-      main = optax.piecewise_constant_schedule(lr, boundaries)
-  if warmup <= 0:
-    return main
-  return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), main], [warmup])
-
-
-def _is_kernel(params: Any) -> Any:
-  # Weight decay shrinks weight matrices and conv kernels, not biases or batch-norm scales.
-  return jax.tree.map(lambda p: p.ndim > 1, params)
+      main = optimizers.step_decay(lr, [int(f * n) for f in o.step_boundaries], o.step_factor)
+  return optimizers.with_warmup(main, lr, warmup)
 
 
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-  """Adam (decoupled weight decay: AdamW) or SGD with momentum (L2 added to the gradient)."""
-  o = config.optim
-  lr = learning_rate_schedule(config)
-  wd = o.get("weight_decay", 0.0)
-  if o.name == "adam":
-    if wd > 0:
-      return optax.adamw(lr, b1=o.b1, b2=o.b2, weight_decay=wd, mask=_is_kernel)
-    return optax.adam(lr, b1=o.b1, b2=o.b2)
-  if o.name == "sgd":
-    sgd = optax.sgd(lr, momentum=o.momentum or None, nesterov=o.get("nesterov", False))
-    if wd > 0:
-      return optax.chain(optax.add_decayed_weights(wd, mask=_is_kernel), sgd)
-    return sgd
-  raise ValueError(f"unknown optim.name {o.name!r}; expected one of {OPTIMIZERS}")
+  """Adam (decoupled weight decay: AdamW) or SGD with momentum (L2 added to the gradient), on
+  `learning_rate_schedule` (see genjax.optimizers.build)."""
+  return optimizers.build(config.optim, learning_rate_schedule(config))
 
 
 def create_state(key: jax.Array, config: ml_collections.ConfigDict) -> ClassifierState:
@@ -126,10 +105,6 @@ def create_state(key: jax.Array, config: ml_collections.ConfigDict) -> Classifie
   variables = model.init(key, x, train=False)
   return ClassifierState(step=jnp.zeros((), jnp.int32),
                          model=ModelState.create(model, variables, tx))
-
-
-def _pmean(tree, axis_name: str | None):
-  return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
 
 
 def cross_entropy(logits_BxK: jax.Array, labels_B: jax.Array) -> jax.Array:
@@ -174,9 +149,9 @@ def train_step(state: ClassifierState, batch: dict, key: jax.Array,
     return cross_entropy(logits, labels), (logits, batch_stats)
 
   (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(m.params)
-  model = m.apply_gradients(_pmean(grads, axis_name), batch_stats=batch_stats)
+  model = m.apply_gradients(pmean_if(grads, axis_name), batch_stats=batch_stats)
   metrics = {"loss": loss, "accuracy": accuracy(logits, labels)}
-  return state.replace(step=state.step + 1, model=model), _pmean(metrics, axis_name)
+  return state.replace(step=state.step + 1, model=model), pmean_if(metrics, axis_name)
 
 
 def eval_step(state: ClassifierState, batch: dict, key: jax.Array,
@@ -190,7 +165,7 @@ def eval_step(state: ClassifierState, batch: dict, key: jax.Array,
   logits = m.module.apply(m.variables, batch["image"], train=False)
   acc = accuracy(logits, batch["label"])
   metrics = {"loss": cross_entropy(logits, batch["label"]), "accuracy": acc, "error": 1.0 - acc}
-  return _pmean(metrics, axis_name)
+  return pmean_if(metrics, axis_name)
 
 
 # Config building: every classifier config has the same sections, and differs in its network,

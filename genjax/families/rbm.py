@@ -23,7 +23,7 @@ import numpy as np
 from flax import struct
 
 from genjax import rng
-from genjax.parallel import device_index
+from genjax.parallel import device_index, pmean_if
 
 METHODS = ("cd", "pcd")
 
@@ -265,10 +265,6 @@ def momentum(hp: RBMHParams, step: jax.Array) -> jax.Array:
   return jnp.where(step < hp.momentum_switch_step, hp.initial_momentum, hp.final_momentum)
 
 
-def _pmean(tree, axis_name: str | None):
-  return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
-
-
 def _flat(batch: dict) -> jax.Array:
   x = batch["image"]
   return x.reshape(x.shape[0], -1).astype(jnp.float32)
@@ -307,7 +303,7 @@ def train_step(state: RBMState, batch: dict, key: jax.Array,
   else:
     start = v0
   vk, _ = gibbs_chain(params, start, k_chain, hp.cd_k, axis_name)
-  grad = _pmean(cd_gradient(params, v0, vk), axis_name)
+  grad = pmean_if(cd_gradient(params, v0, vk), axis_name)
 
   step = state.step
   lr, mom = learning_rate(hp, step), momentum(hp, step)
@@ -323,7 +319,7 @@ def train_step(state: RBMState, batch: dict, key: jax.Array,
              "free_energy": jnp.mean(free_energy(params, v0)),
              "learning_rate": lr}
   new_state = state.replace(step=step + 1, params=new_params, velocity=velocity, chains=chains)
-  return new_state, _pmean(metrics, axis_name)
+  return new_state, pmean_if(metrics, axis_name)
 
 
 def eval_step(state: RBMState, batch: dict, key: jax.Array,
@@ -339,7 +335,7 @@ def eval_step(state: RBMState, batch: dict, key: jax.Array,
   metrics = {"reconstruction_error": jnp.mean(jnp.sum((v - pv1) ** 2, -1)),
              "free_energy": jnp.mean(free_energy(params, v)),
              "pseudo_log_likelihood": jnp.mean(pseudo_log_likelihood(params, v, k_pl))}
-  return _pmean(metrics, axis_name)
+  return pmean_if(metrics, axis_name)
 
 
 def sample(state: RBMState, key: jax.Array, num: int, num_steps: int | None = None) -> jax.Array:

@@ -11,6 +11,7 @@ draws what a one-device run with the same global batch draws.
 """
 
 import dataclasses
+import itertools
 import math
 
 import jax
@@ -19,9 +20,11 @@ import ml_collections
 import optax
 from flax import struct
 
-from genjax import rng
+from genjax import latent, optimizers, rng
+from genjax.latent import interpolate_latents, sample_labels  # noqa: F401 (vae.*, as before)
 from genjax.metrics import likelihood
 from genjax.nn.vae import VAENet
+from genjax.parallel import pmean_if
 from genjax.state import ModelState
 
 OBJECTIVES = ("elbo", "iwae")
@@ -127,11 +130,8 @@ def build_model(config: ml_collections.ConfigDict) -> VAENet:
 
 def burda_schedule(learning_rate: float, stage_steps) -> optax.Schedule:
   """learning_rate * 10^(-i/7) during stage i, which lasts stage_steps[i] updates."""
-  boundaries, total = {}, 0
-  for steps in stage_steps[:-1]:
-    total += steps
-    boundaries[total] = 10.0 ** (-1.0 / 7.0)
-  return optax.piecewise_constant_schedule(learning_rate, boundaries)
+  ends = itertools.accumulate(stage_steps[:-1])
+  return optimizers.step_decay(learning_rate, ends, 10.0 ** (-1.0 / 7.0))
 
 
 def make_optimizer(o: ml_collections.ConfigDict) -> optax.GradientTransformation:
@@ -144,7 +144,7 @@ def make_optimizer(o: ml_collections.ConfigDict) -> optax.GradientTransformation
       raise ValueError("optim.schedule='burda' needs optim.stage_epochs and "
                        "optim.steps_per_epoch")
     lr = burda_schedule(o.learning_rate, [e * o.steps_per_epoch for e in o.stage_epochs])
-  return optax.adam(lr, b1=o.b1, b2=o.b2, eps=o.eps)
+  return optimizers.adam(o, lr)
 
 
 def experiment_config(dataset: str = "mnist", preprocess: str = "binarize_dynamic",
@@ -296,10 +296,6 @@ def _objective(hp: VAEHParams, terms: dict) -> jax.Array:
   return jnp.mean(elbo(terms, hp.beta, hp.analytic_kl))
 
 
-def _pmean(tree, axis_name: str | None):
-  return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
-
-
 def _labels(hp: VAEHParams, batch: dict) -> jax.Array | None:
   return batch["label"] if hp.num_classes else None
 
@@ -330,9 +326,9 @@ def train_step(state: VAEState, batch: dict, key: jax.Array,
     return -_objective(hp, terms), terms
 
   (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(m.params)
-  model = m.apply_gradients(_pmean(grads, axis_name))
+  model = m.apply_gradients(pmean_if(grads, axis_name))
   metrics = _metrics(hp, terms, loss)
-  return state.replace(step=state.step + 1, model=model), _pmean(metrics, axis_name)
+  return state.replace(step=state.step + 1, model=model), pmean_if(metrics, axis_name)
 
 
 def _metrics(hp: VAEHParams, terms: dict, loss: jax.Array) -> dict:
@@ -362,15 +358,10 @@ def eval_step(state: VAEState, batch: dict, key: jax.Array,
                      -_objective(hp, first_k))
   metrics["iwae"] = jnp.mean(iwae(terms))
   metrics["nll_iwae"] = -metrics["iwae"]
-  return _pmean(metrics, axis_name)
+  return pmean_if(metrics, axis_name)
 
 
 # ------------------------------------------------------------------ sampling and latents
-
-
-def sample_labels(num: int, num_classes: int) -> jax.Array:
-  """Classes spread evenly and sorted (one grid row per class with num_classes rows)."""
-  return (jnp.arange(num) * num_classes) // num
 
 
 def decode_mean(state: VAEState, z_top: jax.Array, key: jax.Array | None = None,
@@ -398,8 +389,7 @@ def sample(state: VAEState, key: jax.Array, num: int) -> jax.Array:
   hp = state.hparams
   k_z, k_layers = jax.random.split(key)
   z = rng.normal(k_z, num, (hp.z_dims[-1],))
-  labels = sample_labels(num, hp.num_classes) if hp.num_classes else None
-  return decode_mean(state, z, k_layers, labels)
+  return decode_mean(state, z, k_layers, latent.grid_labels(num, hp.num_classes))
 
 
 def encode(state: VAEState, x: jax.Array, labels: jax.Array | None = None,
@@ -428,18 +418,8 @@ def reconstruct(state: VAEState, x: jax.Array, labels: jax.Array | None = None) 
 def interpolate(state: VAEState, key: jax.Array, rows: int, steps: int) -> jax.Array:
   """rows * steps images: row r walks in `steps` equal steps between two prior draws of z."""
   hp = state.hparams
-  k0, k1 = jax.random.split(key)
-  z0, z1 = rng.normal(k0, rows, (hp.z_dims[-1],)), rng.normal(k1, rows, (hp.z_dims[-1],))
-  return decode_mean(state, interpolate_latents(z0, z1, steps), None,
-                     jnp.repeat(sample_labels(rows, hp.num_classes), steps)
-                     if hp.num_classes else None)
-
-
-def interpolate_latents(z0_RxZ: jax.Array, z1_RxZ: jax.Array, steps: int) -> jax.Array:
-  """(R * steps, Z): row r's latents from z0[r] to z1[r] in equal steps."""
-  t = jnp.linspace(0.0, 1.0, steps)[None, :, None]
-  z = (1.0 - t) * z0_RxZ[:, None, :] + t * z1_RxZ[:, None, :]
-  return z.reshape(-1, z0_RxZ.shape[-1])
+  z, labels = latent.interpolation_grid(key, rows, steps, hp.z_dims[-1], hp.num_classes)
+  return decode_mean(state, z, None, labels)
 
 
 def num_classes(state: VAEState) -> int:
