@@ -277,13 +277,10 @@ def _flat_batch(x: jax.Array) -> tuple[jax.Array, tuple[int, ...]]:
   return x.reshape((-1, *x.shape[-3:])), batch
 
 
-class Conv(nn.Module):
-  """2-D convolution, a drop-in for `flax.linen.Conv` on (*batch, H, W, C) inputs.
-
-  Same parameters (`kernel` (kh, kw, C, features), `bias` (features,)), same defaults
-  and the same output; padding is 'SAME', 'VALID' or explicit integers. Dilation,
-  feature groups and masks are not supported.
-  """
+class _ConvLayer(nn.Module):
+  """What Conv and ConvTranspose share: flax's fields and their defaults, and the layer around
+  the convolution (inputs flattened to one batch axis, the `kernel` and `bias` parameters,
+  dtype promotion, the bias added). A subclass supplies `_convolve`."""
 
   features: int
   kernel_size: Sequence[int]
@@ -296,23 +293,42 @@ class Conv(nn.Module):
   kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
   bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
 
+  def _kernel_channels(self, in_channels: int) -> tuple[int, int]:
+    """The kernel's last two axes: (C, features)."""
+    return in_channels, self.features
+
+  def _convolve(self, x: jax.Array, kernel: jax.Array, strides: tuple[int, int]) -> jax.Array:
+    raise NotImplementedError
+
   @nn.compact
   def __call__(self, inputs: jax.Array) -> jax.Array:
-    """Convolves inputs (*batch, H, W, C) -> (*batch, H', W', features)."""
+    """(Transposed-)convolves inputs (*batch, H, W, C) -> (*batch, H', W', features)."""
     kernel_size = _pairs(self.kernel_size, "kernel_size")
     x, batch = _flat_batch(inputs)
-    kernel = self.param("kernel", self.kernel_init, (*kernel_size, x.shape[-1], self.features),
-                        self.param_dtype)
+    kernel = self.param("kernel", self.kernel_init,
+                        (*kernel_size, *self._kernel_channels(x.shape[-1])), self.param_dtype)
     bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
             if self.use_bias else None)
     x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
-    y = conv2d(x, kernel, _pairs(self.strides, "strides"), self.padding, self.precision)
+    y = self._convolve(x, kernel, _pairs(self.strides, "strides"))
     if bias is not None:
       y = y + bias
     return y.reshape((*batch, *y.shape[1:]))
 
 
-class ConvTranspose(nn.Module):
+class Conv(_ConvLayer):
+  """2-D convolution, a drop-in for `flax.linen.Conv` on (*batch, H, W, C) inputs.
+
+  Same parameters (`kernel` (kh, kw, C, features), `bias` (features,)), same defaults
+  and the same output; padding is 'SAME', 'VALID' or explicit integers. Dilation,
+  feature groups and masks are not supported.
+  """
+
+  def _convolve(self, x: jax.Array, kernel: jax.Array, strides: tuple[int, int]) -> jax.Array:
+    return conv2d(x, kernel, strides, self.padding, self.precision)
+
+
+class ConvTranspose(_ConvLayer):
   """2-D transposed convolution, a drop-in for `flax.linen.ConvTranspose` (as `lax.conv_transpose`).
 
   Same parameters (`kernel` (kh, kw, C, features), or (kh, kw, features, C) with
@@ -321,34 +337,17 @@ class ConvTranspose(nn.Module):
   supported.
   """
 
-  features: int
-  kernel_size: Sequence[int]
   strides: int | Sequence[int] | None = None
-  padding: Padding = "SAME"
-  use_bias: bool = True
-  dtype: jnp.dtype | None = None
-  param_dtype: jnp.dtype = jnp.float32
-  precision: PrecisionLike = None
-  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
-  bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
   transpose_kernel: bool = False
 
-  @nn.compact
-  def __call__(self, inputs: jax.Array) -> jax.Array:
-    """Transposed-convolves inputs (*batch, H, W, C) -> (*batch, H', W', features)."""
-    kernel_size = _pairs(self.kernel_size, "kernel_size")
-    x, batch = _flat_batch(inputs)
-    channels = (self.features, x.shape[-1]) if self.transpose_kernel else (x.shape[-1],
-                                                                           self.features)
-    kernel = self.param("kernel", self.kernel_init, (*kernel_size, *channels), self.param_dtype)
-    bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
-            if self.use_bias else None)
-    x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
-    y = conv_transpose2d(x, kernel, _pairs(self.strides, "strides"), self.padding,
-                         self.transpose_kernel, self.precision)
-    if bias is not None:
-      y = y + bias
-    return y.reshape((*batch, *y.shape[1:]))
+  def _kernel_channels(self, in_channels: int) -> tuple[int, int]:
+    if self.transpose_kernel:
+      return self.features, in_channels
+    return in_channels, self.features
+
+  def _convolve(self, x: jax.Array, kernel: jax.Array, strides: tuple[int, int]) -> jax.Array:
+    return conv_transpose2d(x, kernel, strides, self.padding, self.transpose_kernel,
+                            self.precision)
 
 
 CONV_IMPLS = ("matmul", "xla", "auto")
