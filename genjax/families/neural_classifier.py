@@ -154,6 +154,17 @@ def train_step(state: ClassifierState, batch: dict, key: jax.Array,
   return state.replace(step=state.step + 1, model=model), pmean_if(metrics, axis_name)
 
 
+def log_proba(state: ClassifierState, batch: dict) -> jax.Array:
+  """log P(class | image) [B, K] of the network in inference mode (the classification
+  evaluator's hook)."""
+  m = state.model
+  return jax.nn.log_softmax(m.module.apply(m.variables, batch["image"], train=False), axis=-1)
+
+
+# The family's own metrics, then accuracy, log-loss and calibration of its predictions.
+DEFAULT_EVALS = {"metrics": {}, "classification": {}}
+
+
 def eval_step(state: ClassifierState, batch: dict, key: jax.Array,
               axis_name: str | None = None) -> dict:
   """Loss, accuracy and error (1 - accuracy) on a batch, the network in inference mode.
