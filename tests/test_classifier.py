@@ -20,6 +20,7 @@ import pytest
 from conftest import REPO_ROOT, TRAIN_SCRIPT
 
 from genjax import config as gconfig
+from genjax import family as family_lib
 from genjax.data import images as image_data
 from genjax.families import neural_classifier as classifier
 from genjax.metrics import domain
@@ -372,7 +373,9 @@ def test_shipped_assets_are_small_and_match_their_metadata(shipped):
 def test_shipped_classifier_has_the_recorded_architecture(shipped):
   md, config = shipped.metadata, shipped.metadata["config"]
   assert md["arch"] == config["model"]["arch"] == "domain_cnn"
-  assert config["family"] == "neural_classifier" and config["data"]["name"] == shipped.dataset
+  # The assets were exported when the family was named `classifier` (an alias of it now).
+  assert family_lib.ALIASES.get(config["family"], config["family"]) == "neural_classifier"
+  assert config["data"]["name"] == shipped.dataset
   assert config["data"]["preprocess"] == md["preprocess"] == "unit"
   assert shipped.module.widths == tuple(config["model"]["widths"])
   assert shipped.feature_dim == md["feature_dim"] == config["model"]["feature_dim"]
@@ -482,8 +485,12 @@ def test_smoke_config_end_to_end(tmp_path, subprocess_env):
   assert records[1]["loss"] < records[0]["loss"]
   assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["10", "20"]
   results = json.loads((workdir / "results.json").read_text())
-  assert results["step"] == 20 and set(results["test"]) == {"loss", "accuracy", "error"}
+  assert results["step"] == 20
+  assert set(results["test"]) == {"loss", "accuracy", "error", "log_loss", "ece",
+                                  "predict_seconds", "num_examples"}
   test = results["test"]
+  # The classification evaluator's whole-split log-loss is eval_step's mean cross-entropy.
+  np.testing.assert_allclose(test["log_loss"], test["loss"], rtol=1e-4)
   assert 0.2 < test["accuracy"] <= 1.0  # 10 classes: chance is 0.1
   np.testing.assert_allclose(test["accuracy"] + test["error"], 1.0, rtol=1e-6)
   assert json.loads((workdir / "config.json").read_text())["family"] == "neural_classifier"
