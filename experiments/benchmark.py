@@ -11,13 +11,10 @@ GFLOP/s, and the float32 matmul peak measured in the same process.
 import dataclasses
 import json
 import os
-import sys
 from collections.abc import Callable
 
 import numpy as np
 from absl import app, flags, logging
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 flags.DEFINE_string("model", "gan_mnist",
                     "Entry: a train step of BENCHMARKS or a task of experiments/benchmarks.")

@@ -1,11 +1,11 @@
 """Fit every generative classifier on MNIST (or Fashion-MNIST): test metrics and sample grids.
 
-  python experiments/generative_samples.py --dataset=mnist --outdir=runs/generative_mnist \
+  python experiments/generative_samples.py --dataset=mnist --workdir=runs/generative_mnist \
       --idx_dir=../shared/data/mnist
 
 Each model is fitted in closed form on the whole training split, scored on the test split
-(accuracy, log-loss, ECE: <outdir>/results.json) and asked for class-conditional draws from
-its P(x | y): <outdir>/<model>.png has one row per class. Inputs per model: Gaussian NB, LDA
+(accuracy, log-loss, ECE: <workdir>/results.json) and asked for class-conditional draws from
+its P(x | y): <workdir>/<model>.png has one row per class. Inputs per model: Gaussian NB, LDA
 and QDA see pixels in [0, 1]; Bernoulli NB the same, thresholded at `binarize`; multinomial
 NB the raw 0..255 intensities as counts; categorical NB the pixels cut into `levels` equal
 bins. Without --idx_dir the data comes from TFDS (TFDS_DATA_DIR). With --shrinkage_grid,
@@ -22,7 +22,8 @@ from absl import app, flags
 
 flags.DEFINE_string("dataset", "mnist", "mnist or fashion_mnist.")
 flags.DEFINE_string("idx_dir", None, "Raw IDX directory (e.g. ../shared/data/mnist); else TFDS.")
-flags.DEFINE_string("outdir", "runs/generative_mnist", "Where the grids and results.json go.")
+flags.DEFINE_string("workdir", "runs/generative_mnist", "Where the grids and results.json go.")
+flags.DEFINE_alias("outdir", "workdir")  # the earlier name
 flags.DEFINE_list("models", ["gaussian_nb", "bernoulli_nb", "multinomial_nb", "categorical_nb",
                              "lda", "qda"], "Modules of genjax.classical to fit.")
 flags.DEFINE_integer("per_class", 10, "Samples per class in each grid.")
@@ -104,13 +105,13 @@ def main(argv):
     fit_s = time.perf_counter() - t
     metrics = summary(model.log_proba(params, x_te), jnp.asarray(test.labels))
     x = model.sample(params, jax.random.fold_in(jax.random.key(FLAGS.seed), i), y_grid)
-    path = os.path.join(FLAGS.outdir, f"{name}.png")
+    path = os.path.join(FLAGS.workdir, f"{name}.png")
     gl.save_png(path, gl.image_grid(to_image(name, x, FLAGS.levels, shape), FLAGS.per_class))
     results["models"][name] = {**metrics, "hyperparameters": hp, "fit_seconds": fit_s,
                                "samples": path, "validation_accuracy": validation}
     print(f"{name:16s} accuracy {metrics['accuracy']:.4f}  log-loss {metrics['log_loss']:.3f}"
           f"  ece {metrics['ece']:.3f}  fit {fit_s:.1f}s  -> {path}", flush=True)
-  gl.write_json(os.path.join(FLAGS.outdir, "results.json"), results)
+  gl.write_json(os.path.join(FLAGS.workdir, "results.json"), results)
 
 
 if __name__ == "__main__":

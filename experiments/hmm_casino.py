@@ -1,26 +1,24 @@
 """The occasionally dishonest casino (Durbin et al. 1998): sample rolls, fit an HMM by EM, compare.
 
-  python experiments/hmm_casino.py --outdir=runs/hmm_casino
+  python experiments/hmm_casino.py --workdir=runs/hmm_casino
 
 A fair die and a loaded one (a six half the time) switch with probabilities 0.05 and 0.10. We
 sample sequences of rolls, run Baum-Welch from several random starts (the best final
 log-likelihood wins), match the fitted states to the true ones by the permutation closest in
 emission probabilities, and report both parameter sets, the largest absolute errors, the
 log-likelihoods of the fitted and the true model, and Viterbi decoding accuracy of each.
-Results go to <outdir>/results.json.
+Results go to <workdir>/results.json.
 """
 
 import itertools
 import os
-import sys
 import time
 
 import numpy as np
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-flags.DEFINE_string("outdir", "runs/hmm_casino", "Where results.json goes.")
+flags.DEFINE_string("workdir", "runs/hmm_casino", "Where results.json goes.")
+flags.DEFINE_alias("outdir", "workdir")  # the earlier name
 flags.DEFINE_integer("num_sequences", 50, "Sampled sequences.")
 flags.DEFINE_integer("length", 300, "Rolls per sequence.")
 flags.DEFINE_integer("restarts", 5, "Random EM starts.")
@@ -96,7 +94,7 @@ def main(argv):
   print("transition true\n", A_true, "\nfitted\n", A_fit)
   print("emission true\n", B_true, "\nfitted\n", B_fit)
   print({k: v for k, v in results.items() if not isinstance(v, list)})
-  write_json(os.path.join(FLAGS.outdir, "results.json"), results)
+  write_json(os.path.join(FLAGS.workdir, "results.json"), results)
 
 
 if __name__ == "__main__":

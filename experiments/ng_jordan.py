@@ -1,7 +1,7 @@
 """Ng & Jordan (2001) on discriminative vs generative classifiers: learning curves of naive
 Bayes and Gaussian discriminant analysis (LDA) against logistic regression.
 
-  python experiments/ng_jordan.py --outdir=runs/ng_jordan --data_root=../shared/data
+  python experiments/ng_jordan.py --workdir=runs/ng_jordan --data_dir=../shared/data
 
 For every dataset and training-set size m, `--splits` random training sets are drawn and
 the three models fitted on each; the splits run as one vmapped program (the closed-form
@@ -15,7 +15,7 @@ pair's training images, test = the pair's test images; pixels binarised at 0.5 f
 three models; Bernoulli NB). Logistic regression is genjax.classical.logistic with
 l2 = 1 / m (scikit-learn's default C = 1); LDA shrinks its covariance by --lda_shrinkage.
 
-Writes <outdir>/<dataset>.png, summary.png, results.json (every curve, per-split errors,
+Writes <workdir>/<dataset>.png, summary.png, results.json (every curve, per-split errors,
 crossings) and crossings.md: where each generative curve crosses logistic regression's, and
 whether the dataset shows the paper's two regimes (the generative model better at the
 smallest m, logistic regression better at the largest, both by more than two standard
@@ -41,9 +41,11 @@ PAIRS = (("nb", "lr"), ("gda", "lr"))
 LABELS = {"nb": "naive Bayes", "gda": "GDA (LDA)", "lr": "logistic regression"}
 
 flags.DEFINE_list("datasets", list(DATASETS), f"Any of {', '.join(DATASETS)}.")
-flags.DEFINE_string("outdir", "runs/ng_jordan", "Where figures and tables go.")
-flags.DEFINE_string("data_root", "../shared/data", "Holds mnist/ and fashion_mnist/ IDX files; "
+flags.DEFINE_string("workdir", "runs/ng_jordan", "Where figures and tables go.")
+flags.DEFINE_alias("outdir", "workdir")  # the earlier name
+flags.DEFINE_string("data_dir", "../shared/data", "Holds mnist/ and fashion_mnist/ IDX files; "
                     "empty: read the image datasets through TFDS.")
+flags.DEFINE_alias("data_root", "data_dir")  # the earlier name
 flags.DEFINE_integer("splits", 20, "Random training sets per size.")
 flags.DEFINE_integer("num_sizes", 10, "Training-set sizes per dataset (geometric grid).")
 flags.DEFINE_integer("max_train_images", 4000, "Largest training set of the image pairs.")
@@ -54,7 +56,7 @@ flags.DEFINE_integer("lr_max_iter", 1000, "Logistic regression: L-BFGS iteration
                      "iterations used are in results.json, lr_max_iterations).")
 flags.DEFINE_integer("seed", 0, "Seed of the random splits.")
 flags.DEFINE_bool("from_results", False, "Fit nothing: recompute the crossings, tables and "
-                  "figures from <outdir>/results.json.")
+                  "figures from <workdir>/results.json.")
 FLAGS = flags.FLAGS
 
 
@@ -348,9 +350,9 @@ def retabulate(outdir: str) -> dict:
 def main(argv):
   del argv
   if FLAGS.from_results:
-    retabulate(FLAGS.outdir)
+    retabulate(FLAGS.workdir)
     return
-  run_study(FLAGS.datasets, FLAGS.outdir, FLAGS.data_root, FLAGS.splits, FLAGS.num_sizes,
+  run_study(FLAGS.datasets, FLAGS.workdir, FLAGS.data_dir, FLAGS.splits, FLAGS.num_sizes,
             FLAGS.max_train_images, FLAGS.uci_train_fraction, FLAGS.lda_shrinkage, FLAGS.lr_c,
             FLAGS.seed, FLAGS.lr_max_iter)
 

@@ -22,13 +22,9 @@ forward FLOPs for fwd, grad and gp. The fractions of peak of both columns use th
 
 import json
 import math
-import os
 import re
-import sys
 
 from absl import app, flags
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 flags.DEFINE_string("layers", "G1,G2,G3,G4,D1,D2,D3,C1,C2,C3", "Layers to profile.")
 flags.DEFINE_integer("batch", 128, "Batch size.")
