@@ -85,7 +85,10 @@ def test_ascent_steps_follow_the_analytic_gradient(weight):
   np.testing.assert_allclose(z_path[1], z1, rtol=1e-5, atol=1e-5)
   # Step 2: the penalty now pulls the other logits back toward z0's.
   z2 = z1 + step_size * (m_ZxF[:, target][None] + _penalty_gradient(m_ZxF, z1, z0, target, weight))
-  np.testing.assert_allclose(z_path[2], z2, rtol=1e-5, atol=1e-5)
+  # The penalty's direction d / |d|, d = logits(z1) - logits(z0) in float32: |d| = 0.17 from
+  # logits of terms up to |z||A||W| ~ 19, so each ulp of 19 tilts it by ~1.4e-5, and z moves by
+  # step * weight * |M| (~0.6) times that: allow ~10 such ulps.
+  np.testing.assert_allclose(z_path[2], z2, rtol=1e-5, atol=1e-5 + 1e-4 * (weight > 0))
   np.testing.assert_allclose(z_path[0], z0, rtol=0, atol=1e-6)
 
 

@@ -79,7 +79,11 @@ def test_estimator_converges_to_the_exact_likelihood(data):
   k5000 = likelihood.dataset_log_likelihood(fn, data, jax.random.key(1), k=5000, batch=6,
                                             chunk=1000)
   assert np.mean(exact - k1) > 0.2
-  np.testing.assert_allclose(k5000, exact, atol=0.02)
+  # Monte Carlo error, not rounding: importance weights / p(x) have sd ~1.18 with this q, so
+  # k = 5000 gives a standard error of 1.18 / sqrt(5000) = 0.017 per example (0.02 was 1.2 se,
+  # met by 3e-5 here). Allow 4 se per example, and 4 se / sqrt(6) for the mean of the six.
+  np.testing.assert_allclose(k5000, exact, atol=0.07)
+  assert abs(np.mean(k5000 - exact)) < 0.03
 
 
 def test_iwae_bound_does_not_decrease_with_k(data):

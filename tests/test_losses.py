@@ -119,7 +119,8 @@ def test_minimax_gradient_vanishes_where_non_saturating_does_not():
   g_non_saturating = jax.grad(losses.gan_generator_non_saturating)(fake)
   # d/dl log(1 - sigmoid(l)) = -sigmoid(l);  d/dl -log sigmoid(l) = -(1 - sigmoid(l)); mean: 1/B.
   np.testing.assert_allclose(g_minimax, np.full(b, -s / b), rtol=1e-4)
-  np.testing.assert_allclose(g_non_saturating, np.full(b, -(1.0 - s) / b), rtol=1e-6)
+  # sigmoid and its derivative, a few float32 ops: 1e-5 is ~80 ulps (1e-6 was 8; 3 seen).
+  np.testing.assert_allclose(g_non_saturating, np.full(b, -(1.0 - s) / b), rtol=1e-5)
   assert abs(float(g_minimax[0])) * b < 5e-5
   assert abs(float(g_non_saturating[0])) * b > 0.9999
   # Both push the fake logit up (descent increases l).
