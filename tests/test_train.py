@@ -41,11 +41,13 @@ def _metrics(workdir: Path) -> list[dict]:
 
 
 def _results(workdir: Path) -> dict:
-  """results.json without its wall-clock timings (`seconds`, `train_seconds`, ...)."""
+  """results.json without its wall-clock timings (`seconds`, `train_seconds`, ...) and the
+  evaluators' details (paths inside the workdir)."""
   results = json.loads((workdir / "results.json").read_text())
   return {k: ({m: v for m, v in val.items() if not m.endswith("_seconds")}
               if isinstance(val, dict) else val)
-          for k, val in results.items() if k != "seconds" and not k.endswith("_seconds")}
+          for k, val in results.items()
+          if k not in ("seconds", "details") and not k.endswith("_seconds")}
 
 
 def _state(workdir: Path, step: int | None = None):

@@ -18,7 +18,8 @@ from genjax.data import idx
 from genjax.parallel import device_index
 
 SPLITS = ("train", "validation", "test")
-PREPROCESS_MODES = ("unit", "symmetric", "binarize_dynamic", "binarize_fixed")
+PREPROCESS_MODES = ("unit", "symmetric", "binarize_dynamic", "binarize_fixed", "none",
+                    "quantize")
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -183,8 +184,14 @@ def preprocess(images_u8: jax.Array, mode: str, key: jax.Array | None = None,
 
   Modes: `unit` scales to [0, 1]; `symmetric` to [-1, 1]; `binarize_dynamic` draws a
   fresh Bernoulli(pixel intensity) image from `key` (one key per example, see
-  genjax.rng.example_keys); `binarize_fixed` thresholds at 0.5.
+  genjax.rng.example_keys); `binarize_fixed` thresholds at 0.5; `none` keeps the raw
+  intensities 0..255 (multinomial naive Bayes' counts); `quantize` cuts them into four grey
+  levels 0..3, pixel // 64 (categorical naive Bayes).
   """
+  if mode == "none":
+    return images_u8.astype(jnp.float32)
+  if mode == "quantize":
+    return (images_u8 // 64).astype(jnp.float32)
   x = images_u8.astype(jnp.float32) / 255.0
   if mode == "unit":
     return x
@@ -203,6 +210,10 @@ def postprocess(x: jax.Array, mode: str) -> jax.Array:
   """Model outputs back to [0, 1] images for display."""
   if mode == "symmetric":
     x = 0.5 * (x + 1.0)
+  elif mode == "none":
+    x = x / 255.0
+  elif mode == "quantize":
+    x = x / 3.0
   return jnp.clip(x, 0.0, 1.0)
 
 

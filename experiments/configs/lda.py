@@ -1,0 +1,24 @@
+"""Linear discriminant analysis (Gaussian classes, one shared covariance shrunk towards a
+multiple of the identity): genjax.classical.lda as a config of the classical fit family.
+
+The argument names the dataset (`mnist`, the default; `fashion_mnist`, `iris`, `wine`,
+`breast_cancer`, `digits`), optionally followed by `,smoke` (an image set fitted on a seeded
+1,000-row training subset, seconds on a CPU; the UCI sets are their own smoke).
+
+Inputs: pixels in [0, 1]; UCI features standardised. Hyper-parameters: on the image sets
+shrinkage=0.3, the value the README's figure picked on held-out training images
+(experiments/generative_samples.py --shrinkage_grid) before refitting on all 60,000; on the
+UCI sets the default 1e-3.
+
+Run:
+  python experiments/train.py --config=experiments/configs/lda.py:mnist --workdir=runs/lda_mnist
+  python experiments/evaluate.py --workdir=runs/lda_mnist
+
+Expected (README, test split): MNIST accuracy 0.8791; Fashion-MNIST 0.8157.
+"""
+
+from genjax.families.classical import classical_config
+
+
+def get_config(arg: str | None = None):
+  return classical_config("lda", arg, image_hp={"shrinkage": 0.3})
