@@ -12,12 +12,9 @@ import optax
 from flax import struct
 
 from genjax.families.nearest_mean import features
+from genjax.parallel import pmean_if
 
 DEFAULT_EVALS = {"metrics": {}, "classification": {}}
-
-
-def pmean_if(tree, axis_name: str | None):
-  return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
 
 
 @struct.dataclass
