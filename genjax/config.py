@@ -70,9 +70,18 @@ def apply_variant(c: ml_collections.ConfigDict, arg: str | None,
     c.train.log_every = 10
     c.train.checkpoint_every = 20
     c.train.sample_every = 20
+    set_smoke_evals(c)
   elif arg:
     raise ValueError(f"unknown config variant {arg!r}; expected 'smoke' or nothing")
   return c
+
+
+def set_smoke_evals(c: ml_collections.ConfigDict) -> None:
+  """`c.evals`: its family's evaluators with a smoke run's budget (genjax.evals.SMOKE_OPTIONS:
+  200 samples for sample quality, a k = 8 NLL of 40 images, a short AIS)."""
+  from genjax import evals
+  from genjax import family as family_lib
+  c.evals = evals.smoke_evals(c, family_lib.load(c.family))
 
 
 def parse_dataset_arg(arg: str | None, default: str,

@@ -1,5 +1,6 @@
 """Train-state containers shared by the model families."""
 
+import functools
 from typing import Any
 
 import jax
@@ -43,3 +44,10 @@ class ModelState:
 def count_params(params) -> int:
   """Number of scalar parameters in a pytree."""
   return sum(x.size for x in jax.tree.leaves(params))
+
+
+def init_variables(module, key: jax.Array, *args, **kwargs) -> dict:
+  """`module.init(key, *args, **kwargs)` as one compiled program. (Called eagerly, flax
+  dispatches and compiles every initialiser's operations one by one: seconds for a conv net on
+  a CPU, against a fraction of one compiled.)"""
+  return jax.jit(functools.partial(module.init, **kwargs))(key, *args)

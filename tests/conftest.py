@@ -1,5 +1,6 @@
 """Shared fixtures: an absolute TFDS_DATA_DIR, gan_mnist configs, and experiments/train.py runs."""
 
+import functools
 import importlib.util
 import os
 import re
@@ -69,6 +70,15 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: dict) -> None:
     node[name] = value
 
 
+def image_batch(batch_size: int, seed: int = 0, shape=(28, 28, 1)) -> dict:
+  """Images uniform in [0, 1] and labels in 0..9, from NumPy (no JAX PRNG involved)."""
+  import jax.numpy as jnp
+  import numpy as np
+  rs = np.random.RandomState(seed)
+  return {"image": jnp.asarray(rs.uniform(size=(batch_size, *shape)), jnp.float32),
+          "label": jnp.asarray(rs.randint(0, 10, batch_size), jnp.int32)}
+
+
 def override_flags(overrides: dict) -> list[str]:
   """The same overrides as experiments/train.py flags (`--config.train.num_steps=8`)."""
   return [f"--config.{dotted}={value}" for dotted, value in overrides.items()]
@@ -100,6 +110,23 @@ def gan_config(tfds_data_dir) -> Callable[..., ml_collections.ConfigDict]:
   return make
 
 
+# XLA's CPU collectives give up when a device's thread reaches a rendezvous this many seconds
+# before the others (40 by default): on 2 cores shared with another test worker, eight devices'
+# threads can fall that far apart. The flag is XLA's (newer jaxlibs); an older one rejects
+# unknown flags, so it is set only where the installed one knows it.
+COLLECTIVE_TIMEOUT_FLAG = "--xla_cpu_collective_call_terminate_timeout_seconds=300"
+# Simulated devices share one thread pool; keep each device's operations on its own thread.
+SINGLE_THREADED_OPS = "--xla_cpu_multi_thread_eigen=false"
+
+
+@functools.cache
+def _collective_timeout_flag() -> str:
+  probe = subprocess.run([sys.executable, "-c", "import jax; jax.devices()"], capture_output=True,
+                         env={**os.environ, "JAX_PLATFORMS": "cpu",
+                              "XLA_FLAGS": COLLECTIVE_TIMEOUT_FLAG}, timeout=300)
+  return COLLECTIVE_TIMEOUT_FLAG if probe.returncode == 0 else ""
+
+
 @pytest.fixture(scope="session")
 def subprocess_env(tmp_path_factory, tfds_data_dir) -> Callable[..., dict]:
   """`subprocess_env(num_devices)`: the environment for a JAX subprocess on `num_devices` CPUs.
@@ -113,6 +140,8 @@ def subprocess_env(tmp_path_factory, tfds_data_dir) -> Callable[..., dict]:
     env = dict(os.environ)
     xla_flags = re.sub(r"--xla_force_host_platform_device_count=\S*", "",
                        env.get("XLA_FLAGS", ""))
+    if num_devices > 1:
+      xla_flags = f"{xla_flags} {SINGLE_THREADED_OPS} {_collective_timeout_flag()}"
     env.update(
         TFDS_DATA_DIR=str(tfds_data_dir),
         JAX_PLATFORMS="cpu",
@@ -122,6 +151,12 @@ def subprocess_env(tmp_path_factory, tfds_data_dir) -> Callable[..., dict]:
         JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
         TF_CPP_MIN_LOG_LEVEL="2",
         **extra)
+    if num_devices > 1:
+      # Eight-device programs deadlocked in a collective (one device never arriving) when
+      # the persistent cache was on, and never without it: they compile afresh.
+      for name in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",
+                   "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"):
+        env.pop(name)
     return env
 
   return make

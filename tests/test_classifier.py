@@ -17,10 +17,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, TRAIN_SCRIPT
+from conftest import REPO_ROOT, TRAIN_SCRIPT, apply_overrides, image_batch
 
 from genjax import config as gconfig
 from genjax import family as family_lib
+from genjax.conformance import leaves
 from genjax.data import images as image_data
 from genjax.families import neural_classifier as classifier
 from genjax.metrics import domain
@@ -37,24 +38,12 @@ FIRST_TEST_IMAGES = 2000
 
 def _config(overrides: dict | None = None, arg: str = "mnist"):
   config = gconfig.load(f"{DOMAIN_CNN}:{arg}")
-  for dotted, value in (overrides or {}).items():
-    section, name = dotted.split(".")
-    if name not in config[section]:
-      raise KeyError(dotted)
-    config[section][name] = value
+  apply_overrides(config, overrides or {})
   return config
 
 
 def _batch(b: int = B, seed: int = 0) -> dict:
-  """Images in [0, 1] and labels, from NumPy (no JAX PRNG involved)."""
-  rs = np.random.RandomState(seed)
-  return {"image": jnp.asarray(rs.uniform(size=(b, 28, 28, 1)), jnp.float32),
-          "label": jnp.asarray(rs.randint(0, 10, b), jnp.int32)}
-
-
-def _leaves(tree) -> dict:
-  flat, _ = jax.tree_util.tree_flatten_with_path(tree)
-  return {jax.tree_util.keystr(path): np.asarray(x) for path, x in flat}
+  return image_batch(b, seed)
 
 
 def _numpy_cross_entropy(logits, labels) -> np.ndarray:
@@ -240,11 +229,11 @@ def _hand_loss(module, variables, batch, dropout_key):
 
 def test_sgd_step_is_the_gradient_step(sgd_state):
   """params - lr * (grad + wd * params), decay on kernels only, the gradient taken with the
-  dropout key fold_in(fold_in(key, step), device 0); and the batch-norm running mean moves
+  dropout key fold_in(key, step); and the batch-norm running mean moves
   10 % of the way to the batch mean."""
   s, batch = sgd_state, _batch()
   m = s.model
-  dropout_key = jax.random.fold_in(jax.random.fold_in(TRAIN_KEY, 0), 0)
+  dropout_key = jax.random.fold_in(TRAIN_KEY, 0)
   loss = jax.jit(lambda p: _hand_loss(m.module, {**m.variables, "params": p}, batch,
                                       dropout_key))
   grads = jax.jit(jax.grad(loss))(m.params)
@@ -332,8 +321,8 @@ def test_one_device_under_data_parallel_equals_the_plain_step(mode, sgd_state):
     batch = _batch(seed=10 + i)
     s, metrics = SGD_STEP(s, batch, TRAIN_KEY)
     s_dp, metrics_dp = step(s_dp, dp.shard(batch), key_dp)
-  got = _leaves(jax.device_get(dp.unreplicate((s_dp, metrics_dp))))
-  want = _leaves(jax.device_get((s, metrics)))
+  got = leaves(dp.unreplicate((s_dp, metrics_dp)))
+  want = leaves((s, metrics))
   assert got.keys() == want.keys()
   for name, w in want.items():
     np.testing.assert_allclose(got[name], w, rtol=1e-5, atol=1e-6, err_msg=name)
@@ -469,6 +458,7 @@ def test_features_and_probs_compiles_once_per_chunk_shape(test_images):
 
 # ----------------------------------------------------------------------------- end to end
 
+@pytest.mark.slow  # ~40 s; every config's smoke run: tests/test_every_config.py
 def test_smoke_config_end_to_end(tmp_path, subprocess_env):
   """experiments/train.py on domain_cnn.py:mnist,smoke as a user types it: 20 steps, logged
   and checkpointed every 10, a finite test evaluation that beats chance."""

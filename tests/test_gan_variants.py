@@ -2,8 +2,6 @@
 
 import functools
 import re
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -705,111 +703,6 @@ def test_critic_norm_switch_builds_and_steps(norm):
     _draw_state(_config(d_norm="group"))
 
 
-# -------------------------------------------------------------------------- data parallel
-
-PARALLEL_CASES = {
-    "dcgan_bn": {},  # bce, batch norm in D (and G)
-    "wgan_gp_n2": {**WGAN_GP, "n_critic": 2},
-    "wgan_n2": {"loss": "wasserstein", "n_critic": 2},  # the same without the penalty
-}
-PARALLEL_MODES = {"dcgan_bn": ("none", "pmap", "shard_map"),
-                  "wgan_gp_n2": ("none", "pmap", "shard_map"), "wgan_n2": ("none", "shard_map")}
-PARALLEL_STEPS = 2
-
-
-def _parallel_worker(out_dir: Path) -> None:
-  """Runs with 8 CPU devices: two steps of each case in each of its modes, to out_dir."""
-  from genjax.parallel import DataParallel
-
-  assert len(jax.local_devices()) == NUM_DEVICES
-  arrays = {}
-  for case, model in PARALLEL_CASES.items():
-    state0 = _state(**model)
-    for mode in PARALLEL_MODES[case]:
-      dp = DataParallel(mode)
-      step = dp.wrap(gan.train_step, "rsr", "rr", donate_argnums=())
-      state, key = dp.replicate(state0), dp.replicate(TRAIN_KEY)
-      if mode == "pmap":
-        # pmap's outputs are laid out on a mesh named after its axis, DataParallel.replicate's
-        # on one named "devices": fed its own output, pmap would compile the step again.
-        state = jax.pmap(lambda s: s, axis_name=dp.axis_name, devices=dp.devices)(state)
-      for i in range(PARALLEL_STEPS):
-        state, metrics = step(state, dp.shard(_batch(i)), key)
-      for name, x in _leaves(jax.device_get(dp.unreplicate((state, metrics)))).items():
-        arrays[f"{case}/{mode}/{name}"] = x
-      # The largest difference between the devices' copies of the state and metrics.
-      spread = 0.0
-      for x in jax.tree.leaves((state, metrics)):
-        copies = [np.asarray(shard.data, np.float64) for shard in x.addressable_shards]
-        spread = max(spread, *(float(np.max(np.abs(c - copies[0]))) for c in copies))
-      arrays[f"{case}/{mode}/replica_spread"] = np.float64(spread)
-  np.savez(out_dir / "steps.npz", **arrays)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _parallel_worker_process(request, tmp_path_factory, subprocess_env):
-  """Starts the 8-device worker when the module's first test runs, if any test needs it."""
-  if not any("parallel_runs" in item.fixturenames for item in request.session.items
-             if item.path == request.path):
-    yield None
-    return
-  out_dir = tmp_path_factory.mktemp("eight_devices")
-  env = subprocess_env(NUM_DEVICES)
-  for option, value in _compiler_options().items():  # DataParallel compiles: XLA_FLAGS it is
-    env["XLA_FLAGS"] += f" --{option}={str(value).lower()}"
-  with open(out_dir / "log.txt", "w") as log:
-    process = subprocess.Popen([sys.executable, __file__, str(out_dir)], env=env, stdout=log,
-                               stderr=subprocess.STDOUT)
-  yield process, out_dir
-  if process.poll() is None:
-    process.kill()
-    process.wait()
-
-
-@pytest.fixture(scope="module")
-def parallel_runs(_parallel_worker_process) -> dict:
-  """{case: {mode: leaves of (state, metrics) after PARALLEL_STEPS steps}}."""
-  process, out_dir = _parallel_worker_process
-  returncode = process.wait(timeout=600)
-  log = (out_dir / "log.txt").read_text()
-  assert returncode == 0, f"8-device worker failed ({returncode}):\n{log[-6000:]}"
-  runs = {case: {} for case in PARALLEL_CASES}
-  with np.load(out_dir / "steps.npz") as z:
-    for k in z.files:
-      case, mode, name = k.split("/", 2)
-      runs[case].setdefault(mode, {})[name] = z[k]
-  return runs
-
-
-def _assert_parallel_matches(runs: dict, case: str, mode: str) -> None:
-  one, many = dict(runs[case]["none"]), dict(runs[case][mode])
-  one.pop("replica_spread")
-  # Every device holds the same state: batch statistics are averaged over the devices too.
-  assert float(many.pop("replica_spread")) == 0.0
-  assert any("batch_stats" in k for k in one) and int(many["[0].step"]) == PARALLEL_STEPS
-  for name in sorted(k for k in one if k.startswith("[1]")):  # the metrics first: the losses
-    np.testing.assert_allclose(many[name], one[name], rtol=1e-5, err_msg=f"{case} {mode}: {name}")
-  n_critic = PARALLEL_CASES[case].get("n_critic", 1)
-  _assert_trees_close(many, one, f"{case} {mode} vs 1 device",
-                      pre_norm_atol=_pre_norm_atol(PARALLEL_STEPS * n_critic))
-
-
-# The 8-device worker runs beside this file's other tests; on 2 busy cores its collectives can
-# miss XLA's 40-second rendezvous deadline, so these run on demand (-m slow).
-@pytest.mark.slow
-@pytest.mark.parametrize("case, mode", [("dcgan_bn", "pmap"), ("dcgan_bn", "shard_map"),
-                                        ("wgan_n2", "shard_map")])
-def test_eight_devices_match_one_device(parallel_runs, case, mode):
-  """Params, batch-norm statistics (averaged over the device axis), Adam state and metrics."""
-  _assert_parallel_matches(parallel_runs, case, mode)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("mode", ["pmap", "shard_map"])
-def test_eight_device_wgan_gp_matches_one_device(parallel_runs, mode):
-  _assert_parallel_matches(parallel_runs, "wgan_gp_n2", mode)
-
-
 # ---------------------------------------------------------------------------- shipped configs
 
 
@@ -859,5 +752,3 @@ def test_shipped_config_loads_and_builds(name):
   assert (state.generator_ema is None) == (full.model.ema_decay == 0)
 
 
-if __name__ == "__main__":
-  _parallel_worker(Path(sys.argv[1]))

@@ -8,14 +8,12 @@ simulated devices against one; and the shipped configs end to end through experi
 
 import importlib.util
 import json
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, load_experiment_script
+from conftest import REPO_ROOT, apply_overrides, image_batch, load_experiment_script
 
 from genjax import config as gconfig
 from genjax import train
@@ -34,19 +32,12 @@ KEY = jax.random.key(0)
 def _config(arch: str, overrides: dict | None = None, arg: str = "mnist"):
   config = gconfig.load(f"{CONFIG_FILES[arch]}:{arg}")
   config.unlock()
-  for dotted, value in (overrides or {}).items():
-    section, name = dotted.split(".")
-    if name not in config[section]:
-      raise KeyError(dotted)
-    config[section][name] = value
+  apply_overrides(config, overrides or {})
   return config
 
 
 def _batch(b: int = B, seed: int = 0) -> dict:
-  """Images in [0, 1] and labels, from NumPy (no JAX PRNG involved)."""
-  rs = np.random.RandomState(seed)
-  return {"image": jnp.asarray(rs.uniform(size=(b, 28, 28, 1)), jnp.float32),
-          "label": jnp.asarray(rs.randint(0, 10, b), jnp.int32)}
+  return image_batch(b, seed)
 
 
 def _shapes(tree) -> dict:
@@ -314,56 +305,6 @@ def test_cnn_warmup_makes_the_first_update_zero_and_later_ones_move():
                                                     jax.tree.leaves(one.model.params),
                                                     strict=True)]
   assert all(moved)
-
-
-# ----------------------------------------------------------------------------- devices
-
-EIGHT_DEVICE_SCRIPT = """
-import json, sys
-import jax, jax.numpy as jnp, numpy as np
-from genjax import config as gconfig
-from genjax.families import neural_classifier as classifier
-from genjax.parallel import DataParallel
-config = gconfig.load(sys.argv[1])
-config.unlock()
-config.optim.name, config.optim.momentum, config.optim.schedule = "sgd", 0.9, "constant"
-config.optim.learning_rate = 0.05
-rs = np.random.RandomState(0)
-batches = [{"image": jnp.asarray(rs.uniform(size=(16, 28, 28, 1)), jnp.float32),
-            "label": jnp.asarray(rs.randint(0, 10, 16), jnp.int32)} for _ in range(3)]
-key = jax.random.key(1)
-state = classifier.create_state(jax.random.key(0), config)
-out = {"devices": jax.device_count()}
-plain, step = state, jax.jit(classifier.train_step)
-for b in batches:
-  plain, m = step(plain, b, key)
-flat = lambda s, m: [np.asarray(x).ravel().tolist() for x in jax.tree.leaves((s.model.params, m))]
-out["none"] = flat(plain, m)
-for mode in ("pmap", "shard_map"):
-  dp = DataParallel(mode)
-  wrapped = dp.wrap(classifier.train_step, "rsr", "rr", donate_argnums=())
-  s, k = dp.replicate(state), dp.replicate(key)
-  for b in batches:
-    s, m = wrapped(s, dp.shard(b), k)
-  out[mode] = flat(*jax.device_get(dp.unreplicate((s, m))))
-print(json.dumps(out))
-"""
-
-
-@pytest.mark.slow
-def test_lenet5_on_eight_devices_matches_one_device(subprocess_env):
-  """Three SGD-with-momentum steps of LeNet-5 (no batch norm, no dropout: nothing depends on
-  the split but the gradient mean) with the batch of 16 split over 8 CPU devices."""
-  result = subprocess.run([sys.executable, "-c", EIGHT_DEVICE_SCRIPT,
-                           f"{CONFIG_FILES['lenet5']}:smoke"], cwd=REPO_ROOT,
-                          env=subprocess_env(8), capture_output=True, text=True, timeout=300)
-  assert result.returncode == 0, result.stderr[-4000:]
-  out = json.loads(result.stdout.strip().splitlines()[-1])
-  assert out["devices"] == 8
-  for mode in ("pmap", "shard_map"):
-    assert len(out[mode]) == len(out["none"]) == 12  # 10 parameter leaves, loss, accuracy
-    for got, want in zip(out[mode], out["none"], strict=True):
-      np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6, err_msg=mode)
 
 
 # ----------------------------------------------------------------------------- end to end

@@ -2,8 +2,6 @@
 
 import itertools
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import jax
@@ -253,42 +251,6 @@ def test_learning_rate_and_momentum_schedules():
   c.optim.final_momentum = 0.9
   hp = rbm.create_state(jax.random.key(0), c).hparams
   assert float(rbm.momentum(hp, jnp.asarray(5))) == pytest.approx(0.9)
-
-
-_EIGHT_DEVICES = r"""
-import json, sys
-import jax, jax.numpy as jnp, numpy as np
-sys.path.insert(0, sys.argv[1])
-import test_rbm as t
-from genjax.parallel import DataParallel
-from genjax.families import rbm
-out = {}
-for mode in ("none", "pmap", "shard_map"):
-  dp = DataParallel(mode)
-  state = rbm.create_state(jax.random.key(0), t._tiny_config("pcd", 2))
-  x = (np.random.default_rng(0).random((3, 16, 2, 3, 1)) < 0.5).astype(np.float32)
-  step = dp.wrap(rbm.train_step, "rsr", "rr", donate_argnums=())
-  s = dp.replicate(state)
-  for i in range(3):
-    s, m = step(s, dp.shard({"image": jnp.asarray(x[i])}), dp.replicate(jax.random.key(1)))
-  s = dp.unreplicate(s)
-  out[mode] = [np.asarray(s.params.w).tolist(), np.asarray(s.chains).tolist(),
-               float(dp.unreplicate(m)["reconstruction_error"])]
-print(json.dumps(out))
-"""
-
-
-@pytest.mark.slow
-def test_eight_devices_take_the_one_device_steps(subprocess_env):
-  proc = subprocess.run([sys.executable, "-c", _EIGHT_DEVICES, str(Path(__file__).parent)],
-                        cwd=REPO_ROOT, env=subprocess_env(8), capture_output=True, text=True,
-                        timeout=120)
-  assert proc.returncode == 0, proc.stderr[-2000:]
-  out = json.loads(proc.stdout.strip().splitlines()[-1])
-  for mode in ("pmap", "shard_map"):
-    np.testing.assert_allclose(out[mode][0], out["none"][0], atol=1e-5)
-    np.testing.assert_array_equal(out[mode][1], out["none"][1])
-    np.testing.assert_allclose(out[mode][2], out["none"][2], rtol=1e-5)
 
 
 @pytest.mark.slow

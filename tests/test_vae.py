@@ -3,8 +3,6 @@ one train step against an independent computation, configs, the loop, and 1 vs 8
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import jax
@@ -295,36 +293,3 @@ def test_more_smoke_configs_through_the_loop(tmp_path, run_train_cli, config):
   assert np.isfinite(results["test"]["nll_iwae"])
 
 
-# ------------------------------------------------------------------------ 1 vs 8 devices
-
-_PARALLEL_SCRIPT = """
-import sys, jax, jax.numpy as jnp, numpy as np
-sys.path.insert(0, {tests!r})
-from test_vae import tiny_config, binary_batch
-from genjax.families import vae
-from genjax.parallel import DataParallel
-out = {{}}
-for mode in ("none", "pmap", "shard_map"):
-  config = tiny_config(2, objective="iwae", k=3)
-  state = vae.create_state(jax.random.key(0), config)
-  dp = DataParallel(mode)
-  step = dp.wrap(vae.train_step, "rsr", "rr")
-  state = dp.replicate(state)
-  for i in range(3):
-    state, metrics = step(state, dp.shard(binary_batch(8, i)), dp.replicate(jax.random.key(5)))
-  leaves = jax.tree.leaves(jax.device_get(dp.unreplicate((state.model.params, metrics))))
-  out[mode] = np.concatenate([np.ravel(x) for x in leaves])
-np.savez(sys.argv[1], **out)
-"""
-
-
-@pytest.mark.slow
-def test_eight_devices_match_one_device(tmp_path, subprocess_env):
-  out = tmp_path / "runs.npz"
-  code = _PARALLEL_SCRIPT.format(tests=str(Path(__file__).parent))
-  result = subprocess.run([sys.executable, "-c", code, str(out)], cwd=REPO_ROOT,
-                          env=subprocess_env(8), capture_output=True, text=True, timeout=300)
-  assert result.returncode == 0, result.stderr[-3000:]
-  with np.load(out) as z:
-    for mode in ("pmap", "shard_map"):
-      np.testing.assert_allclose(z[mode], z["none"], rtol=2e-4, atol=2e-6, err_msg=mode)

@@ -86,4 +86,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.ais.num_betas = 200
     c.ais.num_runs = 16
     c.ais.num_repeats = 2
+    gconfig.set_smoke_evals(c)
   return c

@@ -15,6 +15,6 @@ The loop runs the entries with `on_train_end` (default True) after training or f
 `{"step", "family", <split>: {metrics...}, "details": {name: ...}, "seconds": {name: s}}`.
 """
 
-from genjax.evals.base import REGISTRY, Context, resolve, run
+from genjax.evals.base import REGISTRY, SMOKE_OPTIONS, Context, resolve, run, smoke_evals
 
-__all__ = ["REGISTRY", "Context", "resolve", "run"]
+__all__ = ["REGISTRY", "SMOKE_OPTIONS", "Context", "resolve", "run", "smoke_evals"]

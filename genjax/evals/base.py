@@ -93,6 +93,23 @@ def resolve(config: ml_collections.ConfigDict, family: ModuleType) -> dict[str, 
   return out
 
 
+# The evaluation budget of a smoke run (a config's `smoke` variant): seconds, not hours, for
+# the evaluators whose cost is a size option. genjax.config.apply_variant writes them into the
+# config's `evals`, so `--show` and config.json say what a smoke run evaluates.
+SMOKE_OPTIONS = {
+    "sample_quality": {"num_samples": 200},
+    "nll": {"nll_k": 8, "nll_examples": 40, "nll_batch": 20, "nll_chunk": 8},
+    "ais": {"num_runs": 8, "num_repeats": 2, "num_betas": 100, "num_train_eval": 500},
+    "latents": {"num_examples": 500},
+}
+
+
+def smoke_evals(config: ml_collections.ConfigDict, family: ModuleType) -> dict[str, dict]:
+  """`resolve(config, family)` with SMOKE_OPTIONS over each evaluator's size options."""
+  return {name: {**options, **SMOKE_OPTIONS.get(options["type"], {})}
+          for name, options in resolve(config, family).items()}
+
+
 def _is_metric(v) -> bool:
   return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 

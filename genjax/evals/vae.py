@@ -71,9 +71,10 @@ def manifold_latents(side: int) -> jax.Array:
 
 
 def latents(ctx: Context, split: str, binarize_seed: int = BINARIZE_SEED,
-            manifold_side: int = 20) -> dict:
+            manifold_side: int = 20, num_examples: int = -1) -> dict:
   """The grids above (paths under `details`) and `active_units` (all layers; per layer
-  `active_units_<l>` and, in `details`, the sorted variances)."""
+  `active_units_<l>` and, in `details`, the sorted variances), over the split's first
+  `num_examples` images (-1: all)."""
   ctx.require("sample", "encode", "decode_mean", "reconstruct", "interpolate_latents")
   family, state, step = ctx.family, ctx.state, ctx.step
   key = jax.random.fold_in(ctx.key, STREAM)
@@ -88,6 +89,8 @@ def latents(ctx: Context, split: str, binarize_seed: int = BINARIZE_SEED,
   data = ctx.split(split)
   x = model_inputs(data, ctx.config.data.preprocess, jax.random.fold_in(key, 1), binarize_seed)
   all_labels = data.arrays["label"]
+  if num_examples > 0:
+    x, all_labels = x[:num_examples], all_labels[:num_examples]
   labels = all_labels if conditional else None
   # Reconstructions: 4 rows of 16 originals, each above its reconstructions.
   n = 64

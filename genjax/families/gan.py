@@ -28,7 +28,7 @@ from genjax.latent import sample_labels  # noqa: F401 (gan.sample_labels, as bef
 from genjax.nn.dcgan import DCGANDiscriminator, DCGANGenerator
 from genjax.nn.mlp import MLPDiscriminator, MLPGenerator
 from genjax.parallel import pmean_if
-from genjax.state import ModelState
+from genjax.state import ModelState, init_variables
 
 ARCHS = ("mlp", "dcgan")
 LOSSES = ("bce", "wasserstein", "hinge", "least_squares")
@@ -146,8 +146,8 @@ def create_state(key: jax.Array, config: ml_collections.ConfigDict) -> GANState:
   h, w, c = config.data.image_shape
   z = jnp.zeros((2, hp.z_dim + hp.num_classes), jnp.float32)
   x = jnp.zeros((2, h, w, c + hp.num_classes), jnp.float32)
-  g_vars = generator.init(k_g, z, train=False)
-  d_vars = discriminator.init(k_d, x, train=False)
+  g_vars = init_variables(generator, k_g, z, train=False)
+  d_vars = init_variables(discriminator, k_d, x, train=False)
   tx = make_optimizer(config.optim)
   g = ModelState.create(generator, g_vars, tx)
   return GANState(step=jnp.zeros((), jnp.int32), generator=g,

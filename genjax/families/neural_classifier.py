@@ -10,8 +10,8 @@ from flax import struct
 from genjax import optimizers, rng
 from genjax.nn.classifiers import LeNet5, MLPClassifier, SmallCNN
 from genjax.nn.cnn import DomainCNN
-from genjax.parallel import device_index, pmean_if
-from genjax.state import ModelState
+from genjax.parallel import pmean_if
+from genjax.state import ModelState, init_variables
 
 ARCHS = ("domain_cnn", "mlp", "lenet5", "cnn")
 OPTIMIZERS = optimizers.OPTIMIZERS
@@ -102,7 +102,7 @@ def create_state(key: jax.Array, config: ml_collections.ConfigDict) -> Classifie
   model = build_model(config)
   tx = make_optimizer(config)
   x = jnp.zeros((2, *config.data.image_shape), jnp.float32)
-  variables = model.init(key, x, train=False)
+  variables = init_variables(model, key, x, train=False)
   return ClassifierState(step=jnp.zeros((), jnp.int32),
                          model=ModelState.create(model, variables, tx))
 
@@ -125,14 +125,15 @@ def train_step(state: ClassifierState, batch: dict, key: jax.Array,
     state: the classifier state.
     batch: {"image": float (B, H, W, C), "label": int32 (B,)}; under data parallelism, this
       device's slice.
-    key: the run's base training key; the step's dropout key is folded from `state.step` and
-      this device's index (so devices drop different units).
+    key: the run's base training key; the step's dropout key is folded from `state.step`, and
+      each example's mask from its index in the global batch (genjax.nn.dropout), so a run on
+      N devices drops what a one-device run drops.
     axis_name: the device axis to average gradients, metrics and batch statistics over.
   Returns:
     The new state and {"loss", "accuracy"} (averaged over devices).
   """
   m = state.model
-  dropout_key = jax.random.fold_in(rng.step_key(key, state.step), device_index(axis_name))
+  dropout_key = rng.step_key(key, state.step)
   module = m.module.clone(bn_axis_name=axis_name)
   labels = batch["label"]
 

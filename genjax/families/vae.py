@@ -25,7 +25,7 @@ from genjax.latent import interpolate_latents, sample_labels  # noqa: F401 (vae.
 from genjax.metrics import likelihood
 from genjax.nn.vae import VAENet
 from genjax.parallel import pmean_if
-from genjax.state import ModelState
+from genjax.state import ModelState, init_variables
 
 OBJECTIVES = ("elbo", "iwae")
 SCHEDULES = ("constant", "burda")
@@ -186,7 +186,7 @@ def create_state(key: jax.Array, config: ml_collections.ConfigDict) -> VAEState:
   net = build_model(config)
   x = jnp.zeros((2, *config.data.image_shape), jnp.float32)
   y = jnp.zeros((2,), jnp.int32) if hp.num_classes else None
-  variables = net.init(key, x, y)
+  variables = init_variables(net, key, x, y)
   return VAEState(step=jnp.zeros((), jnp.int32),
                   model=ModelState.create(net, variables, make_optimizer(config.optim)),
                   hparams=hp)

@@ -14,6 +14,7 @@ from flax import linen as nn
 
 from genjax.nn.cnn import max_pool_2x2
 from genjax.nn.conv import conv_layers
+from genjax.nn.dropout import Dropout
 
 ACTIVATIONS = {"relu": nn.relu, "tanh": nn.tanh}
 
@@ -36,16 +37,16 @@ class MLPClassifier(nn.Module):
   num_classes: int = 10
   dropout_rate: float = 0.0
   input_dropout_rate: float = 0.0
-  bn_axis_name: str | None = None  # no batch norm: the family's interface sets it
+  bn_axis_name: str | None = None  # the device axis (dropout's); the family sets it
 
   @nn.compact
   def __call__(self, x_BxHxWxC: jax.Array, train: bool = False) -> jax.Array:
     """Logits (B, num_classes); `train` turns dropout on (which then needs a 'dropout' rng)."""
     h = x_BxHxWxC.reshape(x_BxHxWxC.shape[0], -1)
-    h = nn.Dropout(self.input_dropout_rate, deterministic=not train)(h)
+    h = Dropout(self.input_dropout_rate, self.bn_axis_name)(h, deterministic=not train)
     for width in self.hidden:
       h = nn.relu(nn.Dense(width)(h))
-      h = nn.Dropout(self.dropout_rate, deterministic=not train)(h)
+      h = Dropout(self.dropout_rate, self.bn_axis_name)(h, deterministic=not train)
     return nn.Dense(self.num_classes)(h)
 
 
@@ -63,7 +64,7 @@ class LeNet5(nn.Module):
 
   num_classes: int = 10
   activation: str = "relu"
-  bn_axis_name: str | None = None  # no batch norm: the family's interface sets it
+  bn_axis_name: str | None = None  # the device axis (dropout's); the family sets it
   conv_impl: str = "auto"
 
   @nn.compact
@@ -115,5 +116,5 @@ class SmallCNN(nn.Module):
       h = max_pool_2x2(h)
     h = h.reshape(h.shape[0], -1)
     h = nn.relu(norm(nn.Dense(self.hidden, use_bias=False)(h)))
-    h = nn.Dropout(self.dropout_rate, deterministic=not train or self.dropout_rate == 0.0)(h)
+    h = Dropout(self.dropout_rate, self.bn_axis_name)(h, deterministic=not train)
     return nn.Dense(self.num_classes)(h)

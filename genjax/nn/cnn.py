@@ -15,6 +15,7 @@ from flax import linen as nn
 # own (`conv_impl`): the same class name and parameter tree (so `Conv_0`... and the shipped
 # checkpoints stay valid) either way.
 from genjax.nn.conv import conv_layers
+from genjax.nn.dropout import Dropout
 
 
 def max_pool_2x2(x_BxHxWxC: jax.Array) -> jax.Array:
@@ -67,8 +68,7 @@ class DomainCNN(nn.Module):
       h = max_pool_2x2(nn.relu(h))
     h = h.reshape(h.shape[0], -1)
     features_BxF = nn.relu(nn.Dense(self.feature_dim)(h))
-    h = nn.Dropout(self.dropout_rate, deterministic=not train or self.dropout_rate == 0.0)(
-        features_BxF)
+    h = Dropout(self.dropout_rate, self.bn_axis_name)(features_BxF, deterministic=not train)
     logits_BxK = nn.Dense(self.num_classes)(h)
     if return_features:
       return features_BxF, logits_BxK
