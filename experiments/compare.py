@@ -80,20 +80,15 @@ def config_for(name: str, dataset: str, smoke: bool, idx_dir: str | None = None)
 def run_model(name: str, config, workdir: str) -> dict:
   """results.json of `config` in `workdir`: read back when it is there for the same config,
   else trained or fitted now."""
-  from genjax import train
+  from genjax import train, workdir as workdir_lib
   results_path = os.path.join(workdir, "results.json")
-  config_path = os.path.join(workdir, "config.json")
-  wanted = json.loads(json.dumps(config.to_dict()))
-  if os.path.exists(config_path):
-    with open(config_path) as f:
-      if json.load(f) != wanted:
-        raise ValueError(f"{workdir} holds another config of {name}: use a new --workdir "
-                         "or remove that run")
-    if os.path.exists(results_path):
-      with open(results_path) as f:
-        results = json.load(f)
-      if "accuracy" in results.get("test", {}):
-        return results
+  # A workdir of another config is refused (genjax.workdir); one of this very config is reused.
+  changes = workdir_lib.check(config, workdir)
+  if not changes and workdir_lib.recorded_config(workdir) and os.path.exists(results_path):
+    with open(results_path) as f:
+      results = json.load(f)
+    if "accuracy" in results.get("test", {}):
+      return results
   return train.train_and_evaluate(config, workdir)
 
 

@@ -6,7 +6,9 @@
   python experiments/train.py --config=...py:ARG --config.optim.learning_rate=1e-3 --show
 
 Running the same command again resumes from the workdir's latest checkpoint (a fit family's
-fitted state is restored, not refitted). `--show` prints the resolved config (after the
+fitted state is restored, not refitted); a config that differs from the workdir's in a field
+that changes the computation is refused unless `--override` is given; `--resume_step=N`
+resumes from an older checkpoint. SIGTERM or Ctrl-C checkpoints the current step and exits. `--show` prints the resolved config (after the
 overrides) and exits without touching the workdir.
 """
 
@@ -25,6 +27,12 @@ config_flags.DEFINE_config_file("config", None, "A config file (`path.py` or `pa
                                 lock_config=True)
 flags.DEFINE_bool("list", False, "List every config in experiments/configs and exit.")
 flags.DEFINE_bool("show", False, "Print the resolved config (after overrides) and exit.")
+flags.DEFINE_bool("override", False,
+                  "Continue a workdir with a config that differs in fields that change the "
+                  "computation; the change and its step are recorded in config_changes.jsonl.")
+flags.DEFINE_integer("resume_step", None,
+                     "Resume from this checkpoint instead of the newest (newer ones are moved "
+                     "to checkpoints.superseded/).")
 FLAGS = flags.FLAGS
 
 
@@ -58,7 +66,8 @@ def main(argv):
     raise app.UsageError("--workdir is required")
   from genjax import distributed, train
   distributed.maybe_initialize()
-  results = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  results = train.train_and_evaluate(FLAGS.config, FLAGS.workdir, override=FLAGS.override,
+                                     resume_step=FLAGS.resume_step)
   print(json.dumps(results, default=str))
 
 

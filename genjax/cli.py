@@ -3,7 +3,8 @@
 Scripts call `quiet_startup()` before anything imports TensorFlow or JAX, and run their
 `main` through `run(main)`: absl's app.run, with a known user error (a bad config field, an
 unknown dataset, a missing workdir or data folder) printed as one line and exit code 2,
-unless `--debug` asks for the traceback.
+unless `--debug` asks for the traceback; a run stopped by SIGTERM / Ctrl-C after checkpointing
+says so in one line and exits with 128 + the signal's number.
 """
 
 import glob
@@ -61,11 +62,15 @@ def run(main, flags_parser=None) -> None:
   debug = "--debug" in sys.argv
   if debug:
     sys.argv.remove("--debug")
+  from genjax.preemption import Interrupted
   try:
     if flags_parser is None:
       app.run(main)
     else:
       app.run(main, flags_parser=flags_parser)
+  except Interrupted as e:
+    print(str(e), file=sys.stderr)
+    sys.exit(e.exit_code)
   except USER_ERRORS as e:
     if debug:
       raise

@@ -53,6 +53,7 @@ def train_schedule(num_epochs: int, *, log_every: int = 100, checkpoint_every: i
       "num_steps": -1,  # > 0 overrides num_epochs
       "log_every": log_every,
       "checkpoint_every": checkpoint_every,
+      "checkpoint_every_seconds": 300.0,  # also checkpoint when this long has passed (0: never)
       "keep_checkpoints": 3,
       "sample_every": sample_every,
       "sample_grid": sample_grid,

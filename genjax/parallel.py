@@ -65,7 +65,9 @@ class DataParallel:
   def _stacked(self):
     # pmap's per-device arrays: a leading device axis split over the devices. (This is what
     # jax.device_put_replicated/_sharded did; JAX 0.8.1 deprecated them and later removed them.)
-    return NamedSharding(Mesh(self.devices, ("devices",)), P("devices"))
+    # The mesh axis carries the pmap's axis name, as the arrays pmap returns do: with any other
+    # name the step's own outputs miss the compile cache and the step compiles a second time.
+    return NamedSharding(Mesh(self.devices, (self.axis_name,)), P(self.axis_name))
 
   def replicate(self, tree):
     """Put a copy of `tree` on every device."""

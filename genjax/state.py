@@ -4,6 +4,7 @@ import functools
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import optax
 from flax import struct
 
@@ -51,3 +52,20 @@ def init_variables(module, key: jax.Array, *args, **kwargs) -> dict:
   dispatches and compiles every initialiser's operations one by one: seconds for a conv net on
   a CPU, against a fraction of one compiled.)"""
   return jax.jit(functools.partial(module.init, **kwargs))(key, *args)
+
+
+def standing_batch_stats(apply_train, stats, inputs) -> Any:
+  """Batch-norm statistics for a network's *current* weights: the mean, over the batches in
+  `inputs` (a leading batch-of-batches axis), of each batch's statistics.
+
+  `apply_train(stats, x) -> new_stats` runs the network in training mode from `stats` (flax
+  BatchNorm: new = m * old + (1 - m) * batch statistic). Run from zeros it gives
+  (1 - m) * batch statistic, and from ones minus from zeros gives m, whatever each layer's
+  momentum is. Used for weights whose running statistics were never tracked (an EMA of the
+  weights): the running statistics of the weights being trained belong to other weights.
+  """
+  zeros = jax.tree.map(jnp.zeros_like, stats)
+  ones = jax.tree.map(jnp.ones_like, stats)
+  momentum = jax.tree.map(jnp.subtract, apply_train(ones, inputs[0]), apply_train(zeros, inputs[0]))
+  scaled = jax.lax.map(lambda x: apply_train(zeros, x), inputs)
+  return jax.tree.map(lambda u, m: jnp.mean(u, axis=0) / (1.0 - m), scaled, momentum)

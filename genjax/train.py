@@ -9,9 +9,12 @@ metrics.jsonl (where training iterates), results.json. `config.family` names the
 nothing of images: the dataset split (genjax.data.splits) describes its batches.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
+import signal
+import sys
 import time
 from collections.abc import Callable
 from types import ModuleType
@@ -21,8 +24,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from genjax import evals, writers
+from genjax import checkpoint as checkpoint_lib
+from genjax import evals, preemption, writers
 from genjax import family as family_lib
+from genjax import workdir as workdir_lib
 from genjax.checkpoint import Checkpointer
 from genjax.data import pipeline
 from genjax.data import splits as splits_lib
@@ -131,14 +136,52 @@ def zero_accumulator(metric_shapes: dict) -> dict:
           "first_bad_step": jnp.full((), np.iinfo(np.int32).max, jnp.int32)}
 
 
-def _write_config(config: ml_collections.ConfigDict, workdir: str, is_writer: bool) -> None:
-  os.makedirs(workdir, exist_ok=True)
-  if is_writer:
-    writers.write_json(os.path.join(workdir, "config.json"), config.to_dict())
+def _warn(message: str) -> None:
+  print(message, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _run_lock(workdir: str, is_writer: bool):
+  """The workdir's one-writer lock for the block (only the writing process takes it)."""
+  if not is_writer:
+    yield
+    return
+  with workdir_lib.Lock(workdir):
+    yield
+
+
+def _accumulator_to_json(acc) -> dict | None:
+  """The loop's running metric sums (between two log steps) as exact JSON, or None when there
+  are none (a checkpoint on a log step)."""
+  acc = jax.device_get(acc)
+  if int(acc["count"]) == 0:
+    return None
+  return {"accumulator": {"sum": {k: float(v) for k, v in acc["sum"].items()},
+                          "count": int(acc["count"]),
+                          "first_bad_step": int(acc["first_bad_step"])}}
+
+
+def _accumulator_from_json(extra: dict | None, metric_shapes: dict) -> dict:
+  if not extra or "accumulator" not in extra:
+    return zero_accumulator(metric_shapes)
+  a = extra["accumulator"]
+  return {"sum": {k: jnp.asarray(a["sum"][k], jnp.float32) for k in metric_shapes},
+          "count": jnp.asarray(a["count"], jnp.int32),
+          "first_bad_step": jnp.asarray(a["first_bad_step"], jnp.int32)}
+
+
+def _any_process(flag: bool) -> bool:
+  """True on every process when it is true on any (the processes of a multi-host run must take
+  the same checkpoint decisions)."""
+  if jax.process_count() == 1:
+    return flag
+  from jax.experimental import multihost_utils
+  return bool(np.any(multihost_utils.process_allgather(np.asarray(flag))))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       on_eval: Callable[[int, dict], bool] | None = None) -> dict:
+                       on_eval: Callable[[int, dict], bool] | None = None, *,
+                       override: bool = False, resume_step: int | None = None) -> dict:
   """Train `config` in `workdir` (resuming from its latest checkpoint) and evaluate.
 
   A fit family is fitted instead (fit_and_evaluate). With `train.eval_every > 0` the family's
@@ -146,13 +189,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   `<split>/<name>` in metrics.jsonl); `on_eval(step, metrics)` returning True stops training
   there (time-to-accuracy benchmarks). `train.eval_from` skips the evaluations before that step.
 
+  The workdir is guarded by genjax.workdir: a config that differs from the one the workdir
+  recorded in a field that changes the computation is refused (unless `override`), before
+  anything is written; one process writes at a time. The newest checkpoint that restores is
+  used (`resume_step` picks one). SIGTERM / Ctrl-C checkpoint the current step and raise
+  genjax.preemption.Interrupted; `train.checkpoint_every_seconds` adds a time-based cadence.
+
   Returns the final evaluation results, also written to `workdir/results.json`.
   Raises NonFiniteLossError if a metric becomes NaN or infinite.
   """
   family = load_family(config.family)
   if family_lib.is_fit(family):
-    return fit_and_evaluate(config, workdir, family)
+    return fit_and_evaluate(config, workdir, family, override=override)
   validate_config(config)
+  workdir_lib.check(config, workdir, override)  # refuse before reading data or writing
   evaluators = evals.resolve(config, family)
   dp = DataParallel(config.parallel)
   pipeline.process_batch_size(config.data.batch_size, dp)  # fail before reading any data
@@ -163,75 +213,108 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   train_split = None
   if in_memory or hasattr(family, "init_from_data"):
     train_split = load_split(config, "train")
-  _write_config(config, workdir, is_writer)
+  with _run_lock(workdir, is_writer):
+    changes = workdir_lib.check(config, workdir, override)  # again, now that it is ours
+    return _train_locked(config, workdir, family, evaluators, dp, keys, train_split, changes,
+                         on_eval, resume_step)
+
+
+def _train_locked(config, workdir, family, evaluators, dp, keys, train_split, changes, on_eval,
+                  resume_step) -> dict:
+  is_writer = jax.process_index() == 0
+  in_memory = config.data.get("in_memory", True)
   source = pipeline.make_input(config, dp, keys.data, train_split if in_memory else None)
   num_steps = total_steps(config, source.steps_per_epoch)
 
   state = family.create_state(keys.init, config)
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints,
-                      cleanup=True)
+                      cleanup=is_writer)
   writer = writers.MetricWriter(workdir, enabled=is_writer, tensorboard=config.train.tensorboard)
-  if ckpt.latest_step() is not None:
-    state = ckpt.restore(state)
+  batch_spec = {k: jax.ShapeDtypeStruct((2, *v.shape), v.dtype)
+                for k, v in source.element_spec.items()}
+  metric_names = jax.eval_shape(lambda s, b, k: family.train_step(s, b, k)[1], state,
+                                batch_spec, keys.train)
+  extra = None
+  if ckpt.latest_step() is not None or resume_step is not None:
+    restored_step, state = ckpt.restore_good(state, resume_step, warn=_warn)
+    extra = ckpt.extra(restored_step)
   elif hasattr(family, "init_from_data"):
     state = family.init_from_data(state, train_split, keys.init)
   step = int(state.step)
-  # Records logged after the restored checkpoint (after step 0 when there is none: a run that
-  # died before its first checkpoint) are recomputed, so drop them rather than log them twice.
-  writer.truncate_after(step)
+  if is_writer:
+    workdir_lib.record(config, workdir, changes, step)
+    # Records and sample grids of steps after the restored checkpoint (after step 0 when there
+    # is none: a run that died before its first checkpoint) are recomputed: drop them rather
+    # than keep two versions.
+    writer.truncate_after(step)
+    workdir_lib.remove_artefacts_after(workdir, step)
 
   loop_step = dp.wrap(make_loop_step(family, source), "rrrr" + source.kinds, "rr",
                       donate_argnums=(0, 1))
   state_d = dp.replicate(state)
   train_key_d, data_key_d = dp.replicate((keys.train, keys.data))
-  batch_spec = {k: jax.ShapeDtypeStruct((2, *v.shape), v.dtype)
-                for k, v in source.element_spec.items()}
-  metric_names = jax.eval_shape(lambda s, b, k: family.train_step(s, b, k)[1], state,
-                                batch_spec, keys.train)
-  acc = dp.replicate(zero_accumulator(metric_names))
+  acc = dp.replicate(_accumulator_from_json(extra, metric_names))
 
   t = config.train
   eval_every = t.get("eval_every", 0)
+  checkpoint_seconds = t.get("checkpoint_every_seconds", DEFAULT_CHECKPOINT_SECONDS)
   eval_split = load_split(config, eval_split_name(config)) if eval_every > 0 else None
   progress = _progress(is_writer and t.progress, step, num_steps)
   loop_start = time.perf_counter()
   window_start, window_steps = loop_start, 0
+  last_save = time.monotonic()
+  single_process = jax.process_count() == 1
   try:
-    while step < num_steps:
-      state_d, acc = loop_step(state_d, acc, train_key_d, data_key_d, *source.args(step))
-      step += 1
-      window_steps += 1
-      progress.update(1)
-      last = step == num_steps
-      if step % t.log_every == 0 or last:
-        summary = jax.device_get(dp.unreplicate(acc))
-        if summary["first_bad_step"] != np.iinfo(np.int32).max:
-          raise NonFiniteLossError(
-              f"non-finite loss at step {int(summary['first_bad_step'])}: training stopped; "
-              f"the last good checkpoint is step {ckpt.latest_step()} in {ckpt.directory}")
-        means = {k: v / summary["count"] for k, v in summary["sum"].items()}
-        writer.write_scalars(step, means)
-        elapsed = time.perf_counter() - window_start
-        writer.write_scalars(step, {"steps_per_sec": window_steps / elapsed}, jsonl=False)
-        progress.set_postfix({k: f"{v:.4f}" for k, v in means.items()}, refresh=False)
-        window_start, window_steps = time.perf_counter(), 0
-        acc = dp.replicate(zero_accumulator(metric_names))
-      stop = False
-      if eval_every > 0 and step % eval_every == 0 and step >= t.get("eval_from", 0):
-        metrics = evaluate(family, dp.unreplicate(state_d), eval_split,
-                           jax.random.fold_in(keys.eval, step))
-        writer.write_scalars(step, {f"{eval_split.name}/{k}": v for k, v in metrics.items()})
-        stop = on_eval is not None and bool(on_eval(step, metrics))
-        window_start = time.perf_counter()  # the evaluation is not training time
-      if step % t.sample_every == 0 and not last and hasattr(family, "sample"):
-        # The final evaluation draws the last grid.
-        from genjax.evals.samples import write_sample_grid
-        write_sample_grid(family, dp.unreplicate(state_d), keys.eval, source.postprocess, writer,
-                          step, t.sample_grid)
-      if step % t.checkpoint_every == 0 or last or stop:
-        ckpt.save(step, jax.device_get(dp.unreplicate(state_d)))
-      if stop:
-        break
+    with preemption.StopRequests() as stop_requests:
+      while step < num_steps:
+        state_d, acc = loop_step(state_d, acc, train_key_d, data_key_d, *source.args(step))
+        step += 1
+        window_steps += 1
+        progress.update(1)
+        last = step == num_steps
+        log_step = step % t.log_every == 0 or last
+        if log_step:
+          summary = jax.device_get(dp.unreplicate(acc))
+          if summary["first_bad_step"] != np.iinfo(np.int32).max:
+            raise NonFiniteLossError(
+                f"non-finite loss at step {int(summary['first_bad_step'])}: training stopped; "
+                f"the last good checkpoint is step {ckpt.latest_step()} in {ckpt.directory}")
+          means = {k: v / summary["count"] for k, v in summary["sum"].items()}
+          writer.write_scalars(step, means)
+          elapsed = time.perf_counter() - window_start
+          writer.write_scalars(step, {"steps_per_sec": window_steps / elapsed}, jsonl=False)
+          progress.set_postfix({k: f"{v:.4f}" for k, v in means.items()}, refresh=False)
+          window_start, window_steps = time.perf_counter(), 0
+          acc = dp.replicate(zero_accumulator(metric_names))
+        stop = False
+        if eval_every > 0 and step % eval_every == 0 and step >= t.get("eval_from", 0):
+          metrics = evaluate(family, dp.unreplicate(state_d), eval_split,
+                             jax.random.fold_in(keys.eval, step))
+          writer.write_scalars(step, {f"{eval_split.name}/{k}": v for k, v in metrics.items()})
+          stop = on_eval is not None and bool(on_eval(step, metrics))
+          window_start = time.perf_counter()  # the evaluation is not training time
+        if step % t.sample_every == 0 and not last and hasattr(family, "sample"):
+          # The final evaluation draws the last grid.
+          from genjax.evals.samples import write_sample_grid
+          write_sample_grid(family, dp.unreplicate(state_d), keys.eval, source.postprocess,
+                            writer, step, t.sample_grid)
+        # A signal or the time-based cadence checkpoints this step (every process decides
+        # alike: a multi-host run agrees at its log steps).
+        interrupted = due = False
+        if single_process or log_step:
+          interrupted = _any_process(stop_requests.signum is not None)
+          due = _any_process(checkpoint_seconds > 0
+                             and time.monotonic() - last_save >= checkpoint_seconds)
+        if step % t.checkpoint_every == 0 or last or stop or interrupted or due:
+          ckpt.save(step, jax.device_get(dp.unreplicate(state_d)),
+                    extra=_accumulator_to_json(dp.unreplicate(acc)))
+          last_save = time.monotonic()
+        if interrupted:
+          writer.flush()
+          raise preemption.Interrupted(stop_requests.signum or signal.SIGTERM, step,
+                                       ckpt.directory)
+        if stop:
+          break
     state = dp.unreplicate(state_d)
   finally:
     progress.close()
@@ -248,39 +331,54 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   return results
 
 
+DEFAULT_CHECKPOINT_SECONDS = 300.0  # train.checkpoint_every_seconds when a config does not say
+
+
 def fit_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                     family: ModuleType | None = None) -> dict:
+                     family: ModuleType | None = None, *, override: bool = False) -> dict:
   """Fit a fit family's state over the whole training split (or restore it from `workdir`),
   checkpoint it, and run its evaluators. results.json gains `fit_seconds` (wall clock,
-  compilation included, as measured when the state was fitted)."""
+  compilation included, as measured when the state was fitted). The workdir is guarded as in
+  train_and_evaluate."""
   family = family or load_family(config.family)
+  workdir_lib.check(config, workdir, override)
   evaluators = evals.resolve(config, family)
   is_writer = jax.process_index() == 0
   keys = RunKeys.from_seed(config.seed)
   train = load_split(config, "train")
-  _write_config(config, workdir, is_writer)
   state = family.create_state(keys.init, config, train)
-  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), 1, cleanup=True)
-  writer = writers.MetricWriter(workdir, enabled=is_writer, tensorboard=False)
-  fit_path = os.path.join(workdir, "fit.json")
-  if ckpt.latest_step() is not None and os.path.exists(fit_path):
-    state = ckpt.restore(state)
-    with open(fit_path) as f:
-      fit_info = json.load(f)
-  else:
-    writer.truncate_after(0)
-    start = time.perf_counter()
-    state = jax.block_until_ready(family.fit(state, train, keys.train,
-                                             log=writer.write_scalars))
-    fit_info = {"fit_seconds": time.perf_counter() - start, "backend": jax.default_backend(),
-                "num_train": len(train)}
-    ckpt.save(FITTED_STEP, jax.device_get(state))
+  with _run_lock(workdir, is_writer):
+    changes = workdir_lib.check(config, workdir, override)
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), 1, cleanup=is_writer)
+    writer = writers.MetricWriter(workdir, enabled=is_writer, tensorboard=False)
+    fit_path = os.path.join(workdir, "fit.json")
+    fitted = None
+    refit = any(not workdir_lib.extends_only(k) for k in changes)  # an --override'd change
+    if ckpt.latest_step() is not None and os.path.exists(fit_path) and not refit:
+      try:
+        _, fitted = ckpt.restore_good(state, warn=_warn)
+      except checkpoint_lib.CheckpointError as e:
+        _warn(f"warning: {e}; fitting again")
     if is_writer:
-      writers.write_json(fit_path, fit_info)
-  results = final_evaluation(family, state, config, keys.eval, writer, workdir, evaluators,
-                             {"train": train}, step=FITTED_STEP, extra=fit_info)
-  writer.close()
-  ckpt.close()
+      workdir_lib.record(config, workdir, changes, FITTED_STEP if fitted is not None else 0)
+    if fitted is not None:
+      state = fitted
+      with open(fit_path) as f:
+        fit_info = json.load(f)
+    else:
+      writer.truncate_after(0)
+      start = time.perf_counter()
+      state = jax.block_until_ready(family.fit(state, train, keys.train,
+                                               log=writer.write_scalars))
+      fit_info = {"fit_seconds": time.perf_counter() - start, "backend": jax.default_backend(),
+                  "num_train": len(train)}
+      ckpt.save(FITTED_STEP, jax.device_get(state))
+      if is_writer:
+        writers.write_json(fit_path, fit_info)
+    results = final_evaluation(family, state, config, keys.eval, writer, workdir, evaluators,
+                               {"train": train}, step=FITTED_STEP, extra=fit_info)
+    writer.close()
+    ckpt.close()
   return results
 
 

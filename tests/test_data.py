@@ -156,6 +156,33 @@ def test_empty_data_dir_raises_without_trying_to_download(tmp_path, no_network):
   assert no_network == []
 
 
+def test_offline_without_a_data_folder_fails_at_once_in_one_line(monkeypatch, tmp_path,
+                                                                 no_network):
+  """No TFDS_DATA_DIR, the dataset nowhere prepared, no network: one connection attempt, then one
+  line saying what to set (TFDS would otherwise retry its download for minutes)."""
+  monkeypatch.delenv("TFDS_DATA_DIR")
+  for proxy in ("HTTPS_PROXY", "https_proxy"):
+    monkeypatch.delenv(proxy, raising=False)
+  monkeypatch.setattr(image_data, "PROJECT_TFDS_DIR", str(tmp_path / "nothing"))
+  start = time.perf_counter()
+  with pytest.raises(image_data.DatasetNotFoundError) as info:
+    image_data.builder("kmnist")
+  msg = str(info.value)
+  assert "'kmnist'" in msg and "set TFDS_DATA_DIR" in msg and "data.idx_dir" in msg
+  assert "\n" not in msg and len(no_network) == 1
+  assert time.perf_counter() - start < 10.0
+
+
+def test_the_project_data_folder_serves_when_none_is_set(monkeypatch, tfds_data_dir):
+  """The README's main job, typed as written (no TFDS_DATA_DIR), finds the prepared datasets
+  beside the checkout."""
+  from conftest import REPO_ROOT
+  assert Path(image_data.PROJECT_TFDS_DIR) == REPO_ROOT.parent / "shared" / "tfds"
+  monkeypatch.delenv("TFDS_DATA_DIR")
+  monkeypatch.setattr(image_data, "PROJECT_TFDS_DIR", str(tfds_data_dir))
+  assert image_data.builder("mnist").is_prepared()
+
+
 def test_unknown_dataset_name_raises():
   with pytest.raises(image_data.DatasetNotFoundError, match="no_such_dataset"):
     image_data.builder("no_such_dataset")

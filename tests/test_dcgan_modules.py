@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax.nn.dcgan import DCGANDiscriminator, DCGANGenerator
+from genjax.state import init_variables
 
 
 def _count(tree) -> int:
@@ -13,8 +14,9 @@ def _count(tree) -> int:
 
 def test_generator_shapes_range_and_parameter_count():
   g = DCGANGenerator()
-  v = g.init(jax.random.key(0), jnp.zeros((2, 64)), train=False)
-  x = g.apply(v, jax.random.normal(jax.random.key(1), (3, 64)), train=False)
+  v = init_variables(g, jax.random.key(0), jnp.zeros((2, 64)), train=False)
+  x = jax.jit(lambda v, z: g.apply(v, z, train=False))(v, jax.random.normal(jax.random.key(1),
+                                                                           (3, 64)))
   assert x.shape == (3, 28, 28, 1)
   assert float(jnp.max(jnp.abs(x))) <= 1.0
   # ConvT weights k*k*in*out + bias out; batch norm scale + bias per channel.
@@ -26,15 +28,15 @@ def test_generator_shapes_range_and_parameter_count():
 def test_discriminator_shapes_and_parameter_count():
   d = DCGANDiscriminator()
   x = jnp.zeros((4, 28, 28, 1))
-  v = d.init(jax.random.key(0), x, train=False)
-  assert d.apply(v, x, train=False).shape == (4,)
+  v = init_variables(d, jax.random.key(0), x, train=False)
+  assert jax.eval_shape(lambda v, x: d.apply(v, x, train=False), v, x).shape == (4,)
   want = (4 * 4 * 1 * 16 + 16 + 2 * 16) + (4 * 4 * 16 * 32 + 32 + 2 * 32) + (4 * 4 * 32 + 1)
   assert _count(v["params"]) == want
 
 
 def test_weights_are_drawn_from_normal_0_002():
   g = DCGANGenerator()
-  params = g.init(jax.random.key(0), jnp.zeros((1, 64)), train=False)["params"]
+  params = init_variables(g, jax.random.key(0), jnp.zeros((1, 64)), train=False)["params"]
   w = np.asarray(params["ConvTranspose_1"]["kernel"]).ravel()  # 524,288 draws
   assert abs(w.mean()) < 5 * 0.02 / np.sqrt(w.size)
   np.testing.assert_allclose(w.std(), 0.02, rtol=0.01)

@@ -600,13 +600,41 @@ def test_generator_ema_is_the_moving_average_and_sample_uses_it():
   @_jit
   def images(state):
     g = state.generator
-    by_hand = g.module.apply({"params": state.generator_ema, "batch_stats": g.batch_stats},
+    stats = gan.ema_batch_stats(state)
+    by_hand = g.module.apply({"params": state.generator_ema, "batch_stats": stats},
                              rng.normal(key, 8, (Z,)), train=False)
-    return gan.sample(state, key, 8, ema=True), by_hand, gan.sample(state, key, 8)
+    return gan.sample(state, key, 8, ema=True), by_hand, gan.sample(state, key, 8), stats
 
-  x, by_hand, raw = images(one)
+  x, by_hand, raw, stats = images(one)
   np.testing.assert_allclose(x, by_hand, rtol=1e-6, atol=1e-7)
   assert np.max(np.abs(x - raw)) > 1e-3 * np.max(np.abs(raw))
+  # The EMA generator's own statistics, not the raw generator's running ones.
+  stats, running = jax.tree.leaves(stats), jax.tree.leaves(one.generator.batch_stats)
+  assert any(np.max(np.abs(a - b)) > 1e-3 for a, b in zip(stats, running, strict=True))
+
+
+def test_standing_batch_stats_is_the_mean_of_batch_statistics():
+  """A network that is one BatchNorm over its input: its standing statistics are, in closed form,
+  the mean over the batches of each batch's mean and (biased) variance, whatever its momentum."""
+  import flax.linen as nn
+
+  from genjax.state import standing_batch_stats
+  x = np.random.RandomState(0).normal(2.0, 3.0, size=(5, 64, 3)).astype(np.float32)
+  for momentum in (0.9, 0.99):
+    bn = nn.BatchNorm(use_running_average=False, momentum=momentum)
+    variables = bn.init(jax.random.key(0), x[0])
+
+    def apply_train(stats, batch, bn=bn, variables=variables):
+      return bn.apply({"params": variables["params"], "batch_stats": stats}, batch,
+                      mutable=["batch_stats"])[1]["batch_stats"]
+
+    got = jax.jit(lambda s, x: standing_batch_stats(apply_train, s, x))(
+        variables["batch_stats"], x)
+    # float32: (1 - m) * statistic, then divided by (1 - m) recovered as 1 - (m + u - u): a few
+    # ulps of the statistic, scaled by 1 / (1 - m) <= 100.
+    tol = 100 * 8 * np.finfo(np.float32).eps
+    np.testing.assert_allclose(got["mean"], x.mean(axis=1).mean(axis=0), rtol=tol)
+    np.testing.assert_allclose(got["var"], x.var(axis=1).mean(axis=0), rtol=tol)
 
 
 def test_ema_weights_start_as_a_copy():

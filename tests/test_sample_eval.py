@@ -95,7 +95,8 @@ def cgan_workdir(tmp_path_factory, run_train_cli):
   return workdir
 
 
-@pytest.mark.parametrize("with_data", [pytest.param(True, marks=pytest.mark.slow), False])
+@pytest.mark.slow  # 45 s; experiments/evaluate.py's evaluators run by default in test_every_config
+@pytest.mark.parametrize("with_data", [True, False])
 def test_evaluate_cli_writes_metrics_and_grids(cgan_workdir, subprocess_env, tmp_path,
                                                with_data):
   """Metrics beside their floor for the raw and EMA generators, and every grid."""

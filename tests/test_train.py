@@ -81,7 +81,7 @@ def _all_finite(tree) -> bool:
 _LOADED_SPLITS = {}
 
 
-def _train(config, workdir: Path) -> dict:
+def _train(config, workdir: Path, **kwargs) -> dict:
   """train_and_evaluate, reading each mnist split from TFDS once per module (~2.5 s a run):
   the first run reads it for real, later ones reuse its arrays."""
   load_split = train.load_split
@@ -94,7 +94,7 @@ def _train(config, workdir: Path) -> dict:
     return _LOADED_SPLITS[key]
 
   with mock.patch.object(train, "load_split", load_once):
-    return train.train_and_evaluate(config, str(workdir))
+    return train.train_and_evaluate(config, str(workdir), **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -201,14 +201,14 @@ def test_crash_mid_interval_recomputes_records(tmp_path, reference_run, gan_conf
 
 
 def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(tmp_path, half_run, gan_config):
-  """From N/2 on, a NaN learning rate makes the step-5 update NaN: the run stops at the next log
-  step, names step 5, and checkpoints nothing after step 4."""
+  """From N/2 on, a NaN learning rate (an --override'd change) makes the step-5 update NaN: the
+  run stops at the next log step, names step 5, and checkpoints nothing after step 4."""
   workdir = tmp_path / "run"
   shutil.copytree(half_run, workdir)
   config = gan_config({**RUN, "optim.learning_rate": float("nan")})
   with pytest.raises(train.NonFiniteLossError,
                      match=r"non-finite loss at step 5\b.*last good checkpoint is step 4"):
-    _train(config, workdir)
+    _train(config, workdir, override=True)
   assert _checkpoint_steps(workdir) == [4]
   state = _state(workdir)
   assert int(state.step) == 4 and _all_finite(state)

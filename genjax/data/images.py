@@ -35,6 +35,15 @@ def _import_tfds():
   return tfds
 
 
+# Where the project keeps prepared datasets beside a checkout (`../shared/tfds`): used when
+# neither `data.data_dir` nor TFDS_DATA_DIR is set and TFDS's own folder lacks the dataset.
+PROJECT_TFDS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__))))), "shared", "tfds")
+# The host TFDS downloads MNIST-like datasets from; probed once before a download so that an
+# offline machine fails at once instead of retrying for minutes.
+DOWNLOAD_HOST = ("storage.googleapis.com", 443)
+
+
 def data_dir_and_download(data_dir: str | None, download: bool | None) -> tuple[str | None, bool]:
   """Resolve where TFDS data lives and whether a missing dataset may be downloaded.
 
@@ -47,14 +56,48 @@ def data_dir_and_download(data_dir: str | None, download: bool | None) -> tuple[
   return data_dir, download
 
 
+def _check_online(name: str) -> None:
+  """Fail in one line, at once, when the download host (or the HTTPS proxy) cannot be
+  reached."""
+  import socket
+  import urllib.parse
+  proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+  host = DOWNLOAD_HOST
+  if proxy:
+    url = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    host = (url.hostname, url.port or 80)
+  try:
+    socket.create_connection(host, timeout=5).close()
+  except OSError as e:
+    raise DatasetNotFoundError(
+        f"dataset {name!r} is not prepared and cannot be downloaded ({host[0]} is unreachable: "
+        f"{e.strerror or e}): set TFDS_DATA_DIR to a folder of prepared datasets, or "
+        "data.idx_dir to the raw IDX files") from None
+
+
+def _remove_incomplete(b) -> None:
+  """Delete what an unfinished download left (TFDS's `incomplete.*` folders)."""
+  import glob
+  import shutil
+  root = os.path.dirname(str(b.data_dir))
+  for path in glob.glob(os.path.join(root, "incomplete.*")) + glob.glob(
+      os.path.join(os.path.dirname(root), "incomplete.*")):
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def builder(name: str, data_dir: str | None = None, download: bool | None = None):
   """A prepared TFDS builder for `name`, downloading it only where allowed.
+
+  With no data folder given (neither `data_dir` nor TFDS_DATA_DIR), TFDS's default folder is
+  used, else the project's (PROJECT_TFDS_DIR) when it holds the dataset, else the dataset is
+  downloaded, after checking that the download host is reachable.
 
   Raises:
     DatasetNotFoundError: the dataset is not prepared and cannot be downloaded,
       with one message naming the dataset and TFDS_DATA_DIR.
   """
   tfds = _import_tfds()
+  explicit = data_dir or os.environ.get("TFDS_DATA_DIR")
   data_dir, download = data_dir_and_download(data_dir, download)
   where = data_dir or "the default TFDS data directory (~/tensorflow_datasets)"
   hint = (f"Prepare it there on a connected machine (`tfds build {name}`) or point "
@@ -65,16 +108,20 @@ def builder(name: str, data_dir: str | None = None, download: bool | None = None
     raise DatasetNotFoundError(f"dataset {name!r} is not known to TFDS: {e}") from None
   if b.is_prepared():
     return b
+  if not explicit and os.path.isdir(os.path.join(PROJECT_TFDS_DIR, name)):
+    return builder(name, PROJECT_TFDS_DIR, False)
   if not download:
     raise DatasetNotFoundError(
         f"dataset {name!r} is not prepared in {where} (TFDS_DATA_DIR="
         f"{os.environ.get('TFDS_DATA_DIR')!r}) and downloading is off. {hint}")
+  _check_online(name)
   try:
     b.download_and_prepare()
   except Exception as e:
+    _remove_incomplete(b)
     raise DatasetNotFoundError(
         f"dataset {name!r} is not in {where} and could not be downloaded "
-        f"({type(e).__name__}: {e}). {hint}") from None
+        f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). {hint}") from None
   return b
 
 

@@ -28,7 +28,7 @@ from genjax.latent import sample_labels  # noqa: F401 (gan.sample_labels, as bef
 from genjax.nn.dcgan import DCGANDiscriminator, DCGANGenerator
 from genjax.nn.mlp import MLPDiscriminator, MLPGenerator
 from genjax.parallel import pmean_if
-from genjax.state import ModelState, init_variables
+from genjax.state import ModelState, init_variables, standing_batch_stats
 
 ARCHS = ("mlp", "dcgan")
 LOSSES = ("bce", "wasserstein", "hinge", "least_squares")
@@ -343,9 +343,33 @@ def generate(state: GANState, z: jax.Array, labels: jax.Array | None = None,
     raise ValueError("this GAN keeps no EMA generator (model.ema_decay = 0)")
   if state.hparams.num_classes and labels is None:
     raise ValueError("a conditional GAN needs labels to generate")
-  x, _ = _apply(g, params, g.batch_stats, generator_input(state.hparams, z, labels), None,
-                train=False)
+  stats = ema_batch_stats(state) if ema and g.batch_stats else g.batch_stats
+  x, _ = _apply(g, params, stats, generator_input(state.hparams, z, labels), None, train=False)
   return x
+
+
+# The EMA generator's batch-norm statistics: EMA_STATS_BATCHES batches of EMA_STATS_BATCH_SIZE
+# latents from a fixed key, so that they are a pure function of the weights.
+EMA_STATS_BATCHES, EMA_STATS_BATCH_SIZE, EMA_STATS_SEED = 16, 256, 0
+
+
+def ema_batch_stats(state: GANState) -> Any:
+  """Batch-norm statistics recomputed for the EMA generator's weights (the standard practice:
+  the running statistics tracked in training belong to the raw generator's weights), as
+  genjax.state.standing_batch_stats over EMA_STATS_BATCHES batches of prior latents (and
+  uniform classes for a conditional GAN)."""
+  hp, g = state.hparams, state.generator
+  n, b = EMA_STATS_BATCHES, EMA_STATS_BATCH_SIZE
+  k_z, k_y = jax.random.split(jax.random.key(EMA_STATS_SEED))
+  z = jax.random.normal(k_z, (n, b, hp.z_dim))
+  labels = (jax.random.randint(k_y, (n, b), 0, hp.num_classes) if hp.num_classes
+            else jnp.zeros((n, b), jnp.int32))
+  inputs = jax.vmap(lambda z, y: generator_input(hp, z, y if hp.num_classes else None))(z, labels)
+
+  def apply_train(stats, x):
+    return _apply(g, state.generator_ema, stats, x, None, train=True)[1]
+
+  return standing_batch_stats(apply_train, g.batch_stats, inputs)
 
 
 def eval_step(state: GANState, batch: dict, key: jax.Array,

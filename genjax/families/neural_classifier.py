@@ -232,6 +232,7 @@ def config_for(arg: str | None, model: dict, *, learning_rate: float, num_steps:
       "num_steps": 20 if smoke else num_steps,
       "log_every": 10 if smoke else log_every,
       "checkpoint_every": 10 if smoke else checkpoint_every,
+      "checkpoint_every_seconds": 300.0,
       "keep_checkpoints": 2,
       "sample_every": 1_000_000,  # a classifier draws no samples
       "sample_grid": 5,

@@ -1,0 +1,190 @@
+"""What keeps a workdir whole: its config's provenance, one writer at a time, stale artefacts.
+
+A workdir belongs to one run. Its first invocation records the config (config.json); every
+later one compares its config with the recorded one *before it writes anything*:
+
+- a different family is refused outright (the checkpoints hold another model);
+- a field that changes the computation (model, data, optimiser, seed, batch, parallel layout,
+  ...) is refused with one line naming the fields, unless the run is told `override=True`
+  (`--override` on the command line): then the change and the step it took effect at are
+  appended to `config_changes.jsonl`;
+- a field that only extends or reports (`EXTENDING`: num_steps / num_epochs, log, checkpoint
+  and sample cadence, progress, evaluation settings, data location) may change; the change is
+  recorded the same way.
+
+`Lock` makes one process the workdir's writer for the life of a run (an advisory `flock`: the
+kernel releases it when the holder dies, so a `kill -9` never blocks the next run).
+"""
+
+import datetime
+import fcntl
+import json
+import os
+import re
+import socket
+import sys
+
+import ml_collections
+
+
+class WorkdirError(ValueError):
+  """The workdir cannot be used as asked (another run's, in use, or unreadable)."""
+
+
+# Fields that may differ between invocations of one run: how long it runs, how often it logs,
+# checkpoints and draws samples, how it is evaluated and where its data files are. A prefix
+# ending in "." covers a whole section.
+EXTENDING = (
+    "train.num_steps", "train.num_epochs", "train.log_every", "train.checkpoint_every",
+    "train.checkpoint_every_seconds", "train.keep_checkpoints", "train.sample_every",
+    "train.sample_grid", "train.tensorboard", "train.progress", "train.eval_every",
+    "train.eval_from", "train.eval_split", "evals.", "data.data_dir", "data.idx_dir",
+    "data.download",
+)
+
+CHANGES_FILE = "config_changes.jsonl"
+
+
+def _flatten(tree, prefix: str = "") -> dict:
+  if isinstance(tree, dict):
+    out = {}
+    for k, v in tree.items():
+      out.update(_flatten(v, f"{prefix}{k}."))
+    return out if out or not prefix else {prefix[:-1]: {}}
+  return {prefix[:-1]: tree}
+
+
+def _normal(config) -> dict:
+  """A config as plain JSON values (tuples as lists), the form config.json stores."""
+  if isinstance(config, ml_collections.ConfigDict):
+    config = config.to_dict()
+  return json.loads(json.dumps(config, default=str))
+
+
+def extends_only(field: str) -> bool:
+  return any(field.startswith(p) if p.endswith(".") else field == p for p in EXTENDING)
+
+
+def diff(old: dict, new: dict) -> dict:
+  """{field: (old value, new value)} of every dotted field that differs (missing: None)."""
+  a, b = _flatten(_normal(old)), _flatten(_normal(new))
+  return {k: (a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)}
+
+
+def recorded_config(workdir: str) -> dict | None:
+  """The config a workdir's run recorded (None for a new workdir)."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError) as e:
+    raise WorkdirError(f"{path} is unreadable ({e}): this workdir's config is lost; use a new "
+                       "--workdir") from None
+
+
+def _show(value) -> str:
+  text = json.dumps(value)
+  return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check(config, workdir: str, override: bool = False) -> dict:
+  """Compare `config` with the config `workdir` recorded; raise WorkdirError where the run may
+  not continue. Returns the differences ({field: (old, new)}; empty for a new workdir or the
+  same config). Reads only."""
+  old = recorded_config(workdir)
+  if old is None:
+    return {}
+  new = _normal(config)
+  if old.get("family") != new.get("family"):
+    raise WorkdirError(
+        f"{workdir} holds a {old.get('family')!r} run, not {new.get('family')!r}: "
+        "use a new --workdir")
+  changes = diff(old, new)
+  computational = [k for k in changes if not extends_only(k)]
+  if computational and not override:
+    shown = ", ".join(f"{k} {_show(changes[k][0])} -> {_show(changes[k][1])}"
+                      for k in computational[:6])
+    more = f" and {len(computational) - 6} more" if len(computational) > 6 else ""
+    raise WorkdirError(
+        f"{workdir} was run with a different config ({shown}{more}): use a new --workdir, or "
+        "pass --override to continue it with the new settings (recorded in "
+        f"{CHANGES_FILE})")
+  return changes
+
+
+def record(config, workdir: str, changes: dict, step: int) -> None:
+  """Write config.json (the config the run continues with) and, when it changed, a line of
+  config_changes.jsonl: the step the change took effect at and each field's old and new
+  value."""
+  from genjax import writers
+  if changes:
+    entry = {"step": int(step), "time": _now(), "argv": sys.argv,
+             "changes": {k: {"old": o, "new": n} for k, (o, n) in changes.items()}}
+    with open(os.path.join(workdir, CHANGES_FILE), "a") as f:
+      f.write(json.dumps(entry) + "\n")
+  writers.write_json(os.path.join(workdir, "config.json"), _normal(config))
+
+
+def _now() -> str:
+  return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+class Lock:
+  """The one-writer lock of a workdir (`workdir/.lock`), held from `acquire` to `release`.
+
+  The file holds who took it (host, pid, start time, command line) so that a second process
+  can say who holds it. The lock itself is `flock` on the open file: released by the kernel
+  when the holder exits in any way, so a lock file left by a killed run is never in the way.
+  """
+
+  def __init__(self, workdir: str):
+    self.path = os.path.join(workdir, ".lock")
+    self._fd = None
+
+  def acquire(self) -> "Lock":
+    os.makedirs(os.path.dirname(self.path), exist_ok=True)
+    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+      holder = os.read(fd, 4096).decode(errors="replace").strip() or "another process"
+      os.close(fd)
+      raise WorkdirError(
+          f"{os.path.dirname(self.path)} is in use by {holder}: one run writes to a workdir at a "
+          "time; wait for it, stop it, or use another --workdir") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, (f"pid {os.getpid()} on {socket.gethostname()} since {_now()} "
+                  f"({' '.join(sys.argv)[:200]})\n").encode())
+    self._fd = fd
+    return self
+
+  def release(self) -> None:
+    if self._fd is not None:
+      os.ftruncate(self._fd, 0)
+      os.close(self._fd)  # closing the file releases the flock
+      self._fd = None
+
+  def __enter__(self) -> "Lock":
+    return self.acquire()
+
+  def __exit__(self, *exc) -> None:
+    self.release()
+
+
+_SAMPLE = re.compile(r"_(\d{8})\.png$")
+
+
+def remove_artefacts_after(workdir: str, step: int) -> list[str]:
+  """Delete the sample grids a run drew after `step` (it resumes there and draws them again).
+  Returns the removed paths."""
+  folder = os.path.join(workdir, "samples")
+  removed = []
+  if os.path.isdir(folder):
+    for name in sorted(os.listdir(folder)):
+      m = _SAMPLE.search(name)
+      if m and int(m.group(1)) > step:
+        os.remove(os.path.join(folder, name))
+        removed.append(name)
+  return removed
