@@ -81,7 +81,16 @@ def evaluate(workdir: str, step: int | None = None, only: list[str] | None = Non
              write: bool = True) -> dict:
   """Run the workdir's evaluators (`only` some; `options`: type -> option overrides; a None
   option value drops that type's evaluators) and return the results (merged into
-  <workdir>/results.json when `write`)."""
+  <workdir>/results.json when `write`), holding the workdir's lock (genjax.workdir): a run
+  still writing there is not evaluated under it."""
+  from genjax import train
+  from genjax import workdir as workdir_lib
+  train.read_config(workdir)  # not a workdir: one clear error, and no lock file left behind
+  with workdir_lib.Lock(workdir):
+    return _evaluate(workdir, step, only, options, idx_dir, write)
+
+
+def _evaluate(workdir, step, only, options, idx_dir, write) -> dict:
   from genjax import evals, train, writers
   from genjax import family as family_lib
   from genjax.data.images import DatasetNotFoundError

@@ -52,7 +52,9 @@ def load_module(path: str):
   return module
 
 
-USER_ERRORS = (ValueError, KeyError, FileNotFoundError, FileExistsError)
+# Config, data and workdir errors, and a training run stopped by a non-finite loss
+# (genjax.train.NonFiniteLossError): one line each.
+USER_ERRORS = (ValueError, KeyError, FileNotFoundError, FileExistsError, FloatingPointError)
 
 
 def run(main, flags_parser=None) -> None:

@@ -5,8 +5,10 @@ it averages gradients, metrics and batch statistics with `jax.lax.pmean` over
 that axis. `DataParallel` runs it
 
 - `none`: on one device with `jax.jit` (the train state donated);
-- `pmap`: with `jax.pmap` over the local devices (the documented multi-device
-  path on TPU and multi-GPU hosts): replicated arguments carry a leading device axis;
+- `pmap`: with `jax.pmap` over the devices (the documented multi-device path on TPU and
+  multi-GPU hosts): replicated arguments carry a leading device axis. In a multi-process run
+  (genjax.distributed) it spans every process's devices: each process places and reads back
+  the slices of its own devices;
 - `shard_map`: with `jax.jit(jax.shard_map(...))` over a one-axis mesh, the form
   current JAX recommends: replicated arguments are global arrays.
 
@@ -37,14 +39,21 @@ def resolve_mode(mode: str, num_devices: int) -> str:
 
 
 class DataParallel:
-  """Data parallelism over the local devices with one of the three modes."""
+  """Data parallelism over this process's devices (every process's, in a multi-process run)
+  with one of the three modes."""
 
   def __init__(self, mode: str = "auto", devices: Sequence[jax.Device] | None = None,
                axis_name: str = AXIS):
-    self.devices = list(jax.local_devices() if devices is None else devices)
+    processes = jax.process_count() if devices is None else 1
+    self.devices = list((jax.devices() if processes > 1 else jax.local_devices())
+                        if devices is None else devices)
     self.mode = resolve_mode(mode, len(self.devices))
+    if processes > 1 and self.mode != "pmap":
+      raise ValueError(f"a run of {processes} processes trains with parallel=pmap (or auto), "
+                       f"not {mode!r}")
     if self.mode == "none":
       self.devices = self.devices[:1]
+    self.local_devices = [d for d in self.devices if d.process_index == jax.process_index()]
     self.axis_name = axis_name
     self.mesh = Mesh(self.devices, (axis_name,)) if self.mode == "shard_map" else None
 
@@ -67,16 +76,18 @@ class DataParallel:
     # jax.device_put_replicated/_sharded did; JAX 0.8.1 deprecated them and later removed them.)
     # The mesh axis carries the pmap's axis name, as the arrays pmap returns do: with any other
     # name the step's own outputs miss the compile cache and the step compiles a second time.
-    return NamedSharding(Mesh(self.devices, (self.axis_name,)), P(self.axis_name))
+    # In a multi-process run these are host-local arrays over this process's devices, as
+    # pmap takes and returns them.
+    return NamedSharding(Mesh(self.local_devices, (self.axis_name,)), P(self.axis_name))
 
   def replicate(self, tree):
     """Put a copy of `tree` on every device."""
     if self.mode == "pmap":
-      sharding, n = self._stacked(), self.num_devices
+      sharding, n = self._stacked(), len(self.local_devices)
 
       def put(x):
         x = x if isinstance(x, jax.Array) else np.asarray(x)
-        shards = [jax.device_put(x[None], d) for d in self.devices]
+        shards = [jax.device_put(x[None], d) for d in self.local_devices]
         return jax.make_array_from_single_device_arrays((n, *x.shape), sharding, shards)
 
       return jax.tree.map(put, tree)
@@ -85,9 +96,10 @@ class DataParallel:
     return jax.device_put(tree, self.devices[0])
 
   def shard(self, tree):
-    """Split `tree`'s leading (global batch) axis across the devices."""
+    """Split `tree`'s leading (batch) axis across the devices (this process's part of the
+    global batch across this process's devices)."""
     if self.mode == "pmap":
-      n = self.num_devices
+      n = len(self.local_devices)
       split = jax.tree.map(lambda x: x.reshape((n, x.shape[0] // n, *x.shape[1:])), tree)
       return jax.device_put(split, self._stacked())
     if self.mode == "shard_map":
@@ -95,7 +107,7 @@ class DataParallel:
     return jax.device_put(tree, self.devices[0])
 
   def unreplicate(self, tree):
-    """One copy of a replicated tree (the first device's under pmap)."""
+    """One copy of a replicated tree (this process's first device's under pmap)."""
     if self.mode == "pmap":
       return jax.tree.map(lambda x: x[0], tree)
     return tree

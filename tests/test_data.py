@@ -71,11 +71,12 @@ def test_loading_twice_gives_identical_arrays(splits):
   np.testing.assert_array_equal(again.labels, splits["validation"].labels)
 
 
-def test_process_shards_are_disjoint_and_cover_the_split():
-  whole = image_data.load_arrays("mnist", "validation", validation_size=3000)
-  shards = [image_data.load_arrays("mnist", "validation", validation_size=3000,
+@pytest.mark.parametrize("size,lengths", [(3000, [1000, 1000, 1000]), (3002, [1001, 1001, 1000])])
+def test_process_shards_are_disjoint_and_cover_the_split(size, lengths):
+  whole = image_data.load_arrays("mnist", "validation", validation_size=size)
+  shards = [image_data.load_arrays("mnist", "validation", validation_size=size,
                                    process_index=i, process_count=3) for i in range(3)]
-  assert [len(s) for s in shards] == [1000, 1000, 1000]
+  assert [len(s) for s in shards] == lengths
   hashes = [_hashes(s.images) for s in shards]
   for i in range(3):
     for j in range(i + 1, 3):

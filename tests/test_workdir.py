@@ -292,3 +292,11 @@ def test_cli_user_errors_are_one_line_exit_2_and_touch_nothing(case, tmp_path, r
     assert "did you mean 'iris'" in lines[0] and not path.exists()
   else:
     assert "holds a 'softmax_sgd' run" in lines[0] and snapshot(path) == before
+
+
+def test_evaluate_refuses_a_workdir_in_use(run_copy, experiment_script):
+  evaluate = experiment_script("evaluate").evaluate
+  with workdir.Lock(str(run_copy)):
+    with pytest.raises(workdir.WorkdirError, match="in use by pid"):
+      evaluate(str(run_copy))
+  assert evaluate(str(run_copy))["test"]["accuracy"] > 0.5  # free again

@@ -68,6 +68,9 @@ def split_arrays(directory: str, split: str, validation_size: int, process_index
     start, stop = n - validation_size, n
   else:
     start, stop = 0, n
-  shard = (stop - start) // process_count  # equal shards, the remainder dropped
-  start += process_index * shard
-  return images[start:start + shard], labels[start:start + shard]
+  # Contiguous shards in process order, the remainder spread over the first ones (as TFDS's
+  # even_splits): together they are the split itself.
+  size, extra = divmod(stop - start, process_count)
+  first = start + process_index * size + min(process_index, extra)
+  last = first + size + (process_index < extra)
+  return images[first:last], labels[first:last]

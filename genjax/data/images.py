@@ -156,7 +156,9 @@ def _process_split(tfds, spec: str, process_index: int | None, process_count: in
   process_count = jax.process_count() if process_count is None else process_count
   if process_count == 1:
     return spec
-  return tfds.even_splits(spec, n=process_count, drop_remainder=True)[process_index]
+  # Contiguous ranges in process order, the remainder spread over the first ones: together the
+  # shards are the split itself.
+  return tfds.even_splits(spec, n=process_count, drop_remainder=False)[process_index]
 
 
 def _check_shape(name: str, b, image_shape) -> None:

@@ -17,13 +17,10 @@ from genjax.parallel import DataParallel
 
 
 def process_batch_size(global_batch: int, dp: DataParallel) -> int:
-  """This process's share of the global batch; a clear error unless it splits evenly."""
-  processes = jax.process_count()
-  if global_batch % processes:
-    raise ValueError(f"batch size {global_batch} is not divisible by the {processes} processes")
-  local = global_batch // processes
-  dp.check_batch_size(local)
-  return local
+  """This process's share of the global batch; a clear error unless it splits evenly over the
+  devices (of every process)."""
+  dp.check_batch_size(global_batch)
+  return global_batch // jax.process_count()
 
 
 class DeviceInput:
@@ -127,5 +124,7 @@ def make_input(config: ml_collections.ConfigDict, dp: DataParallel, data_key: ja
   if config.data.get("in_memory", True):
     if not isinstance(train, ArraySplit):
       raise ValueError("data.in_memory needs the training split's arrays")
-    return DeviceInput(train, batch, data_key, dp)
+    # Every process holds the whole split (genjax.data.splits) and every device gathers its
+    # slice of the global batch, so the batches are the same for any number of processes.
+    return DeviceInput(train, config.data.batch_size, data_key, dp)
   return StreamingInput(config.data, batch, config.seed, data_key, dp)

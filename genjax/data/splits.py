@@ -130,14 +130,19 @@ def _check_split(split: str) -> None:
 
 
 def image_split(d: ml_collections.ConfigDict, split: str) -> ArraySplit:
+  from genjax import distributed
   from genjax.data import images
   mode = d.preprocess
   if mode not in images.PREPROCESS_MODES:
     raise ValueError(f"unknown data.preprocess {mode!r}; expected one of "
                      f"{images.PREPROCESS_MODES}")
-  arrays = images.load_arrays(d.name, split, validation_size=d.get("validation_size", 0),
-                              image_shape=tuple(d.image_shape), data_dir=d.get("data_dir"),
-                              download=d.get("download"), idx_dir=d.get("idx_dir"))
+  shard = images.load_arrays(d.name, split, validation_size=d.get("validation_size", 0),
+                             image_shape=tuple(d.image_shape), data_dir=d.get("data_dir"),
+                             download=d.get("download"), idx_dir=d.get("idx_dir"))
+  # Each process reads its own shard; in memory, every process then holds the whole split, so
+  # that batches and evaluations do not depend on the number of processes.
+  arrays = images.ImageArrays(**distributed.gather_shards(
+      {"images": shard.images, "labels": shard.labels}))
 
   def preprocess(rows, key, axis_name=None):
     return {"image": images.preprocess(rows["image"], mode, key, axis_name),
