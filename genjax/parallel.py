@@ -109,7 +109,9 @@ class DataParallel:
   def unreplicate(self, tree):
     """One copy of a replicated tree (this process's first device's under pmap)."""
     if self.mode == "pmap":
-      return jax.tree.map(lambda x: x[0], tree)
+      # The first local device's slice as it is (no multi-device program: in a multi-process
+      # run one would need the other processes).
+      return jax.tree.map(lambda x: x.addressable_data(0)[0], tree)
     return tree
 
   # Compilation -----------------------------------------------------------------------------
