@@ -79,6 +79,23 @@ def image_batch(batch_size: int, seed: int = 0, shape=(28, 28, 1)) -> dict:
           "label": jnp.asarray(rs.randint(0, 10, batch_size), jnp.int32)}
 
 
+def remembering_split_loader(load: Callable) -> Callable:
+  """`load` (genjax.data.splits.load) that reads each split once and then returns the same
+  arrays: tests that train many configs on one dataset share it (MNIST takes seconds to read
+  from TFDS). The batch size is not part of a split."""
+  import json
+  cache = {}
+
+  def load_once(data, split):
+    key = (json.dumps({k: v for k, v in data.to_dict().items() if k != "batch_size"},
+                      sort_keys=True, default=str), split)
+    if key not in cache:
+      cache[key] = load(data, split)
+    return cache[key]
+
+  return load_once
+
+
 def override_flags(overrides: dict) -> list[str]:
   """The same overrides as experiments/train.py flags (`--config.train.num_steps=8`)."""
   return [f"--config.{dotted}={value}" for dotted, value in overrides.items()]

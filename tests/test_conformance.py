@@ -60,10 +60,13 @@ def worker(out_path: Path, cases: list[str]) -> None:
   import jax
 
   from genjax import conformance
+  from genjax.data import splits
   from genjax.families import softmax_sgd
   from genjax.parallel import DataParallel
 
+  from conftest import remembering_split_loader
   assert jax.device_count() == NUM_DEVICES
+  splits.load = remembering_split_loader(splits.load)
   out = {"cases": {}, "out_dir": str(out_path.parent), "devices": jax.device_count(),
          "auto_many": DataParallel("auto").mode,
          "auto_one": DataParallel("auto", devices=jax.local_devices()[:1]).mode,

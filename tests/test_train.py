@@ -160,6 +160,7 @@ def test_resume_is_exact(tmp_path, half_run, reference_run, gan_config):
   assert _results(workdir) == _results(reference_run)
 
 
+@pytest.mark.slow  # implied by test_resume_is_exact and the crash tests, which reproduce it
 def test_same_seed_same_run(tmp_path, reference_run, gan_config):
   _train(gan_config(RUN), tmp_path)
   assert _metrics(tmp_path) == _metrics(reference_run)
