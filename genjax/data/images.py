@@ -39,6 +39,7 @@ def _import_tfds():
 # neither `data.data_dir` nor TFDS_DATA_DIR is set and TFDS's own folder lacks the dataset.
 PROJECT_TFDS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__))))), "shared", "tfds")
+TFDS_DEFAULT_DIR = os.path.expanduser("~/tensorflow_datasets")
 # The host TFDS downloads MNIST-like datasets from; probed once before a download so that an
 # offline machine fails at once instead of retrying for minutes.
 DOWNLOAD_HOST = ("storage.googleapis.com", 443)
@@ -98,6 +99,9 @@ def builder(name: str, data_dir: str | None = None, download: bool | None = None
   """
   tfds = _import_tfds()
   explicit = data_dir or os.environ.get("TFDS_DATA_DIR")
+  if not explicit and not os.path.isdir(os.path.join(TFDS_DEFAULT_DIR, name)) and os.path.isdir(
+      os.path.join(PROJECT_TFDS_DIR, name)):
+    return builder(name, PROJECT_TFDS_DIR, False)  # (without TFDS warning about its own folder)
   data_dir, download = data_dir_and_download(data_dir, download)
   where = data_dir or "the default TFDS data directory (~/tensorflow_datasets)"
   hint = (f"Prepare it there on a connected machine (`tfds build {name}`) or point "
