@@ -80,7 +80,8 @@ def config_for(name: str, dataset: str, smoke: bool, idx_dir: str | None = None)
 def run_model(name: str, config, workdir: str) -> dict:
   """results.json of `config` in `workdir`: read back when it is there for the same config,
   else trained or fitted now."""
-  from genjax import train, workdir as workdir_lib
+  from genjax import train
+  from genjax import workdir as workdir_lib
   results_path = os.path.join(workdir, "results.json")
   # A workdir of another config is refused (genjax.workdir); one of this very config is reused.
   changes = workdir_lib.check(config, workdir)

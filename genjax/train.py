@@ -136,6 +136,9 @@ def zero_accumulator(metric_shapes: dict) -> dict:
           "first_bad_step": jnp.full((), np.iinfo(np.int32).max, jnp.int32)}
 
 
+DEFAULT_CHECKPOINT_SECONDS = 300.0  # train.checkpoint_every_seconds when a config does not say
+
+
 def _warn(message: str) -> None:
   print(message, file=sys.stderr, flush=True)
 
@@ -329,9 +332,6 @@ def _train_locked(config, workdir, family, evaluators, dp, keys, train_split, ch
   writer.close()
   ckpt.close()
   return results
-
-
-DEFAULT_CHECKPOINT_SECONDS = 300.0  # train.checkpoint_every_seconds when a config does not say
 
 
 def fit_and_evaluate(config: ml_collections.ConfigDict, workdir: str,

@@ -58,13 +58,12 @@ def worker(out_path: Path, cases: list[str]) -> None:
   """Runs with eight CPU devices: each case's check, a broken family's, and DataParallel's
   choices, to out_path as JSON."""
   import jax
+  from conftest import remembering_split_loader
 
   from genjax import conformance
   from genjax.data import splits
   from genjax.families import softmax_sgd
   from genjax.parallel import DataParallel
-
-  from conftest import remembering_split_loader
   assert jax.device_count() == NUM_DEVICES
   splits.load = remembering_split_loader(splits.load)
   out = {"cases": {}, "out_dir": str(out_path.parent), "devices": jax.device_count(),

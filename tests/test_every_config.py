@@ -49,6 +49,7 @@ def read_each_split_once():
   """genjax.data.splits.load, remembered for the module: the configs share a few datasets, and
   reading MNIST from TFDS takes seconds each time. (The batch size is not part of a split.)"""
   from conftest import remembering_split_loader
+
   from genjax.data import splits
   with pytest.MonkeyPatch.context() as patch:
     patch.setattr(splits, "load", remembering_split_loader(splits.load))

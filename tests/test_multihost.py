@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO_ROOT, TRAIN_SCRIPT
+
 from genjax import writers
 
 CONFIGS = REPO_ROOT / "experiments" / "configs"

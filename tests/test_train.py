@@ -17,9 +17,11 @@ from unittest import mock
 import jax
 import numpy as np
 import pytest
+from conftest import remembering_split_loader
 from PIL import Image
 
 from genjax import train, writers
+from genjax.data import splits as splits_lib
 from genjax.families import gan
 from genjax.parallel import DataParallel
 
@@ -78,22 +80,13 @@ def _all_finite(tree) -> bool:
              if np.issubdtype(np.asarray(x).dtype, np.inexact))
 
 
-_LOADED_SPLITS = {}
+_LOAD_ONCE = remembering_split_loader(splits_lib.load)
 
 
 def _train(config, workdir: Path, **kwargs) -> dict:
-  """train_and_evaluate, reading each mnist split from TFDS once per module (~2.5 s a run):
+  """train_and_evaluate, reading each mnist split from TFDS once per module (~2.5 s a read):
   the first run reads it for real, later ones reuse its arrays."""
-  load_split = train.load_split
-
-  def load_once(config, split):
-    d = config.data
-    key = (d.name, split, d.validation_size, tuple(d.image_shape))
-    if key not in _LOADED_SPLITS:
-      _LOADED_SPLITS[key] = load_split(config, split)
-    return _LOADED_SPLITS[key]
-
-  with mock.patch.object(train, "load_split", load_once):
+  with mock.patch.object(splits_lib, "load", _LOAD_ONCE):
     return train.train_and_evaluate(config, str(workdir), **kwargs)
 
 

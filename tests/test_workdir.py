@@ -18,8 +18,8 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-
 from conftest import REPO_ROOT, TRAIN_SCRIPT, apply_overrides, load_config_module
+
 from genjax import preemption, train, workdir, writers
 
 SOFTMAX = REPO_ROOT / "experiments" / "configs" / "softmax_sgd.py"
