@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from genjax.data import images as image_data
+from genjax.data import labelled
 from genjax.data.splits import ArraySplit
 from genjax.parallel import DataParallel
 
@@ -118,9 +119,14 @@ class StreamingInput:
 
 def make_input(config: ml_collections.ConfigDict, dp: DataParallel, data_key: jax.Array,
                train: ArraySplit | None = None):
-  """The training input a config asks for: with `data.in_memory` (default True), the
-  device-resident training split `train`; otherwise image batches streamed from TFDS."""
+  """The training input a config asks for: with `data.num_labels > 0`, few labels
+  (genjax.data.labelled); with `data.in_memory` (default True), the device-resident training
+  split `train`; otherwise image batches streamed from TFDS."""
   batch = process_batch_size(config.data.batch_size, dp)
+  if labelled.num_labels(config.data) > 0:
+    if not isinstance(train, ArraySplit):
+      raise ValueError("data.num_labels needs the training split in memory (data.in_memory)")
+    return labelled.make_input(config, dp, data_key, train)
   if config.data.get("in_memory", True):
     if not isinstance(train, ArraySplit):
       raise ValueError("data.in_memory needs the training split's arrays")
