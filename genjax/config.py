@@ -40,6 +40,22 @@ def image_data(name: str, preprocess: str, batch_size: int, image_shape=(28, 28,
   })
 
 
+def few_labels(data: ml_collections.ConfigDict, num_labels: int, *, semi_supervised: bool,
+               labelled_batch_size: int | None = None,
+               label_seed: int | None = None) -> ml_collections.ConfigDict:
+  """`data` with the few-labels fields (genjax.data.labelled): `num_labels` balanced labelled
+  training examples (<= 0: all) drawn by `label_seed` (None: config.seed); semi-supervised runs
+  also draw unlabelled batches of the whole split, with labelled batches of
+  `labelled_batch_size` (None: data.batch_size)."""
+  data.num_labels = num_labels
+  data.label_seed = ml_collections.config_dict.placeholder(int)
+  if label_seed is not None:
+    data.label_seed = label_seed
+  data.semi_supervised = semi_supervised
+  data.labelled_batch_size = labelled_batch_size or data.batch_size
+  return data
+
+
 def adam(learning_rate: float, b1: float = 0.9, b2: float = 0.999) -> ml_collections.ConfigDict:
   """The `optim` section for Adam."""
   return ml_collections.ConfigDict({"learning_rate": learning_rate, "b1": b1, "b2": b2})
