@@ -91,9 +91,7 @@ def evaluate(workdir: str, step: int | None = None, only: list[str] | None = Non
 
 
 def _evaluate(workdir, step, only, options, idx_dir, write) -> dict:
-  from genjax import evals, train, writers
-  from genjax import family as family_lib
-  from genjax.data.images import DatasetNotFoundError
+  from genjax import evals, population, train, writers
 
   family, config, state = train.restore_for_eval(workdir, step)
   if idx_dir is not None:
@@ -105,6 +103,27 @@ def _evaluate(workdir, step, only, options, idx_dir, write) -> dict:
         del evaluators[name]
       else:
         evaluators[name].update(opts)
+  size = population.size(config)
+  if size == 1:
+    return _evaluate_run(family, config, state, workdir, evaluators, write)[0]
+  # A population: each member in its own folder, then the mean and spread of what each member's
+  # results.json now holds.
+  members = [_evaluate_run(family, population.member_config(config, i),
+                           population.member(state, i), population.member_dir(workdir, i),
+                           evaluators, write)[1] for i in range(size)]
+  results = population.aggregate(members, [config.seed + i for i in range(size)])
+  if write:
+    writers.write_json(os.path.join(workdir, "results.json"), results)
+  return results
+
+
+def _evaluate_run(family, config, state, workdir, evaluators, write) -> tuple[dict, dict]:
+  """One run's evaluators: (their results, those merged into workdir/results.json, which is
+  written when `write`)."""
+  from genjax import evals, train, writers
+  from genjax import family as family_lib
+  from genjax.data.images import DatasetNotFoundError
+
   writer = writers.MetricWriter(workdir, tensorboard=False)
   # A fit family's state has no step counter: its one checkpoint is train.FITTED_STEP.
   step = train.FITTED_STEP if family_lib.is_fit(family) else int(state.step)
@@ -126,8 +145,10 @@ def _evaluate(workdir, step, only, options, idx_dir, write) -> dict:
     if os.path.exists(path):
       with open(path) as f:
         old = json.load(f)
-    writers.write_json(path, merge(old, results))
-  return results
+    merged = merge(old, results)
+    writers.write_json(path, merged)
+    return results, merged
+  return results, results
 
 
 def flag_options() -> dict[str, dict | None]:

@@ -25,7 +25,7 @@ import ml_collections
 import numpy as np
 
 from genjax import checkpoint as checkpoint_lib
-from genjax import evals, preemption, writers
+from genjax import evals, population, preemption, writers
 from genjax import family as family_lib
 from genjax import workdir as workdir_lib
 from genjax.checkpoint import Checkpointer
@@ -154,19 +154,21 @@ def _run_lock(workdir: str, is_writer: bool):
 
 
 def _accumulator_to_json(acc) -> dict | None:
-  """The loop's running metric sums (between two log steps) as exact JSON, or None when there
-  are none (a checkpoint on a log step)."""
+  """The loop's running metric sums (between two log steps) as exact JSON (numbers, or lists of
+  them for a population's members), or None when there are none (a checkpoint on a log
+  step)."""
   acc = jax.device_get(acc)
-  if int(acc["count"]) == 0:
+  if np.all(np.asarray(acc["count"]) == 0):
     return None
-  return {"accumulator": {"sum": {k: float(v) for k, v in acc["sum"].items()},
-                          "count": int(acc["count"]),
-                          "first_bad_step": int(acc["first_bad_step"])}}
+  return {"accumulator": {"sum": {k: np.asarray(v).tolist() for k, v in acc["sum"].items()},
+                          "count": np.asarray(acc["count"]).tolist(),
+                          "first_bad_step": np.asarray(acc["first_bad_step"]).tolist()}}
 
 
-def _accumulator_from_json(extra: dict | None, metric_shapes: dict) -> dict:
+def _accumulator_from_json(extra: dict | None, metric_shapes: dict, members: int = 1) -> dict:
   if not extra or "accumulator" not in extra:
-    return zero_accumulator(metric_shapes)
+    acc = zero_accumulator(metric_shapes)
+    return acc if members == 1 else population.stack([acc] * members)
   a = extra["accumulator"]
   return {"sum": {k: jnp.asarray(a["sum"][k], jnp.float32) for k in metric_shapes},
           "count": jnp.asarray(a["count"], jnp.int32),
@@ -211,52 +213,106 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   pipeline.process_batch_size(config.data.batch_size, dp)  # fail before reading any data
   is_writer = jax.process_index() == 0
 
-  keys = RunKeys.from_seed(config.seed)
   in_memory = config.data.get("in_memory", True)
   train_split = None
   if in_memory or hasattr(family, "init_from_data"):
     train_split = load_split(config, "train")
   with _run_lock(workdir, is_writer):
     changes = workdir_lib.check(config, workdir, override)  # again, now that it is ours
-    return _train_locked(config, workdir, family, evaluators, dp, keys, train_split, changes,
-                         on_eval, resume_step)
+    return _train_locked(config, workdir, family, evaluators, dp, train_split, changes, on_eval,
+                         resume_step)
 
 
-def _train_locked(config, workdir, family, evaluators, dp, keys, train_split, changes, on_eval,
+@dataclasses.dataclass
+class _Members:
+  """The runs one invocation trains: one, or a population's members (genjax.population), with
+  each member's config, keys and workdir."""
+
+  configs: list
+  keys: list
+  dirs: list
+
+  @classmethod
+  def of(cls, config: ml_collections.ConfigDict, workdir: str) -> "_Members":
+    s = population.size(config)
+    if s == 1:
+      return cls([config], [RunKeys.from_seed(config.seed)], [workdir])
+    configs = [population.member_config(config, i) for i in range(s)]
+    return cls(configs, [RunKeys.from_seed(c.seed) for c in configs],
+               [population.member_dir(workdir, i) for i in range(s)])
+
+  @property
+  def stacked(self) -> bool:
+    return len(self.configs) > 1
+
+  def stack(self, trees: list):
+    return population.stack(trees) if self.stacked else trees[0]
+
+  def split(self, tree) -> list:
+    """One tree per member (a stacked tree unstacked)."""
+    if not self.stacked:
+      return [tree]
+    return [population.member(tree, i) for i in range(len(self.configs))]
+
+
+def _make_input(members: _Members, dp: DataParallel, train_split):
+  """The training input of every member (one input for one run)."""
+  c0 = members.configs[0]
+  first = pipeline.make_input(c0, dp, members.keys[0].data, train_split)
+  if not members.stacked:
+    return first
+  if first.member_axes is None:
+    raise ValueError("config.population needs an in-memory training input (data.in_memory)")
+  rest = [pipeline.make_input(c, dp, k.data, train_split, arrays=first.arrays)
+          for c, k in zip(members.configs[1:], members.keys[1:])]
+  return population.PopulationInput([first, *rest])
+
+
+def _train_locked(config, workdir, family, evaluators, dp, train_split, changes, on_eval,
                   resume_step) -> dict:
   is_writer = jax.process_index() == 0
+  members = _Members.of(config, workdir)
   in_memory = config.data.get("in_memory", True)
-  source = pipeline.make_input(config, dp, keys.data, train_split if in_memory else None)
+  source = _make_input(members, dp, train_split if in_memory else None)
   num_steps = total_steps(config, source.steps_per_epoch)
 
-  state = family.create_state(keys.init, config)
+  states = [family.create_state(k.init, c) for c, k in zip(members.configs, members.keys)]
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints,
                       cleanup=is_writer)
   writer = writers.MetricWriter(workdir, enabled=is_writer, tensorboard=config.train.tensorboard)
+  member_writers = ([writers.MetricWriter(d, enabled=is_writer, tensorboard=False)
+                     for d in members.dirs] if members.stacked else [writer])
   batch_spec = {k: jax.ShapeDtypeStruct((2, *v.shape), v.dtype)
                 for k, v in source.element_spec.items()}
-  metric_names = jax.eval_shape(lambda s, b, k: family.train_step(s, b, k)[1], state,
-                                batch_spec, keys.train)
+  metric_names = jax.eval_shape(lambda s, b, k: family.train_step(s, b, k)[1], states[0],
+                                batch_spec, members.keys[0].train)
   extra = None
   if ckpt.latest_step() is not None or resume_step is not None:
-    restored_step, state = ckpt.restore_good(state, resume_step, warn=_warn)
+    restored_step, state = ckpt.restore_good(members.stack(states), resume_step, warn=_warn)
     extra = ckpt.extra(restored_step)
-  elif hasattr(family, "init_from_data"):
-    state = family.init_from_data(state, train_split, keys.init)
-  step = int(state.step)
+  else:
+    if hasattr(family, "init_from_data"):
+      states = [family.init_from_data(s, train_split, k.init)
+                for s, k in zip(states, members.keys)]
+    state = members.stack(states)
+  step = int(np.asarray(state.step).reshape(-1)[0])
   if is_writer:
     workdir_lib.record(config, workdir, changes, step)
     # Records and sample grids of steps after the restored checkpoint (after step 0 when there
     # is none: a run that died before its first checkpoint) are recomputed: drop them rather
     # than keep two versions.
-    writer.truncate_after(step)
-    workdir_lib.remove_artefacts_after(workdir, step)
+    for w in {id(w): w for w in (writer, *member_writers)}.values():
+      w.truncate_after(step)
+      workdir_lib.remove_artefacts_after(w.workdir, step)
 
-  loop_step = dp.wrap(make_loop_step(family, source), "rrrr" + source.kinds, "rr",
-                      donate_argnums=(0, 1))
+  loop_fn = make_loop_step(family, source)
+  if members.stacked:
+    loop_fn = population.member_step(loop_fn, source.member_axes)
+  loop_step = dp.wrap(loop_fn, "rrrr" + source.kinds, "rr", donate_argnums=(0, 1))
   state_d = dp.replicate(state)
-  train_key_d, data_key_d = dp.replicate((keys.train, keys.data))
-  acc = dp.replicate(_accumulator_from_json(extra, metric_names))
+  train_key_d, data_key_d = dp.replicate((members.stack([k.train for k in members.keys]),
+                                          members.stack([k.data for k in members.keys])))
+  acc = dp.replicate(_accumulator_from_json(extra, metric_names, len(members.configs)))
 
   t = config.train
   eval_every = t.get("eval_every", 0)
@@ -278,29 +334,37 @@ def _train_locked(config, workdir, family, evaluators, dp, keys, train_split, ch
         log_step = step % t.log_every == 0 or last
         if log_step:
           summary = jax.device_get(dp.unreplicate(acc))
-          if summary["first_bad_step"] != np.iinfo(np.int32).max:
+          first_bad = int(np.min(summary["first_bad_step"]))
+          if first_bad != np.iinfo(np.int32).max:
             raise NonFiniteLossError(
-                f"non-finite loss at step {int(summary['first_bad_step'])}: training stopped; "
+                f"non-finite loss at step {first_bad}: training stopped; "
                 f"the last good checkpoint is step {ckpt.latest_step()} in {ckpt.directory}")
           means = {k: v / summary["count"] for k, v in summary["sum"].items()}
-          writer.write_scalars(step, means)
+          _write_member_scalars(writer, member_writers, step, means, members.stacked)
           elapsed = time.perf_counter() - window_start
           writer.write_scalars(step, {"steps_per_sec": window_steps / elapsed}, jsonl=False)
-          progress.set_postfix({k: f"{v:.4f}" for k, v in means.items()}, refresh=False)
+          progress.set_postfix({k: f"{np.mean(v):.4f}" for k, v in means.items()},
+                               refresh=False)
           window_start, window_steps = time.perf_counter(), 0
-          acc = dp.replicate(zero_accumulator(metric_names))
+          acc = dp.replicate(_accumulator_from_json(None, metric_names, len(members.configs)))
         stop = False
         if eval_every > 0 and step % eval_every == 0 and step >= t.get("eval_from", 0):
-          metrics = evaluate(family, dp.unreplicate(state_d), eval_split,
-                             jax.random.fold_in(keys.eval, step))
-          writer.write_scalars(step, {f"{eval_split.name}/{k}": v for k, v in metrics.items()})
-          stop = on_eval is not None and bool(on_eval(step, metrics))
+          states = members.split(dp.unreplicate(state_d))
+          metrics = [evaluate(family, s, eval_split, jax.random.fold_in(k.eval, step))
+                     for s, k in zip(states, members.keys)]
+          metrics = {k: np.array([m[k] for m in metrics]) for k in metrics[0]}
+          _write_member_scalars(writer, member_writers, step,
+                                {f"{eval_split.name}/{k}": v for k, v in metrics.items()},
+                                members.stacked)
+          mean_metrics = {k: float(np.mean(v)) for k, v in metrics.items()}
+          stop = on_eval is not None and bool(on_eval(step, mean_metrics))
           window_start = time.perf_counter()  # the evaluation is not training time
         if step % t.sample_every == 0 and not last and hasattr(family, "sample"):
           # The final evaluation draws the last grid.
           from genjax.evals.samples import write_sample_grid
-          write_sample_grid(family, dp.unreplicate(state_d), keys.eval, source.postprocess,
-                            writer, step, t.sample_grid)
+          for s, k, w in zip(members.split(dp.unreplicate(state_d)), members.keys,
+                             member_writers):
+            write_sample_grid(family, s, k.eval, source.postprocess, w, step, t.sample_grid)
         # A signal or the time-based cadence checkpoints this step (every process decides
         # alike: a multi-host run agrees at its log steps).
         interrupted = due = False
@@ -326,12 +390,34 @@ def _train_locked(config, workdir, family, evaluators, dp, keys, train_split, ch
   # Wall clock of this invocation's steps (compilation included; a resumed run counts only the
   # steps it took).
   train_seconds = time.perf_counter() - loop_start
-  results = final_evaluation(family, state, config, keys.eval, writer, workdir, evaluators,
-                             {"train": train_split} if train_split is not None else {},
-                             extra={"train_seconds": train_seconds})
-  writer.close()
+  splits = {"train": train_split} if train_split is not None else {}
+  results = [final_evaluation(family, s, c, k.eval, w, d, evaluators, splits,
+                              extra={"train_seconds": train_seconds,
+                                     **({"seed": c.seed} if members.stacked else {})})
+             for s, c, k, w, d in zip(members.split(state), members.configs, members.keys,
+                                      member_writers, members.dirs)]
+  if members.stacked:
+    results = population.aggregate(results, [c.seed for c in members.configs])
+    if is_writer:
+      writers.write_json(os.path.join(workdir, "results.json"), results)
+  else:
+    results = results[0]
+  for w in {id(w): w for w in (writer, *member_writers)}.values():
+    w.close()
   ckpt.close()
   return results
+
+
+def _write_member_scalars(writer, member_writers, step: int, scalars: dict,
+                          stacked: bool) -> None:
+  """Log scalars: one run's as they are; a population's per member, and their mean in the
+  workdir's own log."""
+  if not stacked:
+    writer.write_scalars(step, scalars)
+    return
+  for i, w in enumerate(member_writers):
+    w.write_scalars(step, {k: np.asarray(v)[i] for k, v in scalars.items()})
+  writer.write_scalars(step, {k: np.mean(v) for k, v in scalars.items()})
 
 
 def fit_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
@@ -341,6 +427,8 @@ def fit_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   compilation included, as measured when the state was fitted). The workdir is guarded as in
   train_and_evaluate."""
   family = family or load_family(config.family)
+  if population.size(config) > 1:
+    raise ValueError("config.population trains step families; a fit family is fitted once")
   workdir_lib.check(config, workdir, override)
   evaluators = evals.resolve(config, family)
   is_writer = jax.process_index() == 0
@@ -413,7 +501,8 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
 
 
 def restore_for_eval(workdir: str, step: int | None = None):
-  """(family, config, state) from a workdir's config.json and its latest checkpoint."""
+  """(family, config, state) from a workdir's config.json and its latest checkpoint (a
+  population's members stacked, as trained: genjax.population.member picks one)."""
   config = read_config(workdir)
   family = load_family(config.family)
   keys = RunKeys.from_seed(config.seed)
@@ -421,7 +510,9 @@ def restore_for_eval(workdir: str, step: int | None = None):
     state = family.create_state(keys.init, config, load_split(config, "train"))
     keep = 1
   else:
-    state = family.create_state(keys.init, config)
+    members = _Members.of(config, workdir)
+    state = members.stack([family.create_state(k.init, c)
+                           for c, k in zip(members.configs, members.keys)])
     keep = config.train.keep_checkpoints
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep)
   state = ckpt.restore(state, step)

@@ -24,6 +24,7 @@ def get_config(arg: str | None = None, dataset: str = "mnist") -> ml_collections
   c.family = "gan"
   c.seed = 0
   c.parallel = "auto"  # auto | none | pmap | shard_map
+  c.population = 1  # > 1: members with seeds seed, seed+1, ... as one program
   c.data = gconfig.image_data(dataset, preprocess="symmetric", batch_size=128)
   c.model = gan.model_config(arch="dcgan", z_dim=64, hidden_dim=64, d_hidden_dim=16)
   c.optim = gconfig.adam(2e-4, b1=0.5, b2=0.999)

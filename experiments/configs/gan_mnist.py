@@ -26,6 +26,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.family = "gan"
   c.seed = 0
   c.parallel = "auto"  # auto | none | pmap | shard_map
+  c.population = 1  # > 1: members with seeds seed, seed+1, ... as one program
   # The course's ToTensor(): pixels in [0, 1]; it trains on all 60,000 training images.
   c.data = gconfig.image_data("mnist", preprocess="unit", batch_size=128)
   c.model = gan.model_config(arch="mlp", z_dim=64, hidden_dim=128)

@@ -51,6 +51,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.family = "rbm"
   c.seed = 0
   c.parallel = "auto"  # auto | none | pmap | shard_map
+  c.population = 1  # > 1: members with seeds seed, seed+1, ... as one program
   c.data = gconfig.image_data("mnist", preprocess="binarize_dynamic", batch_size=100)
   c.model = rbm.model_config(num_hidden=500, method="cd", cd_k=25)
   c.optim = rbm.optim_config(learning_rate=0.05, momentum_switch_step=5 * STEPS_PER_EPOCH)

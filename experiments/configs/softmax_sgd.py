@@ -20,6 +20,7 @@ def get_config(arg: str | None = None):
   c.family = "softmax_sgd"
   c.seed = 0
   c.parallel = "auto"
+  c.population = 1  # > 1: members with seeds seed, seed+1, ... as one program
   c.data = gconfig.dataset(dataset, batch_size=16)
   num_features, num_classes = FEATURES[dataset]
   c.model = ml_collections.ConfigDict({"num_features": num_features, "num_classes": num_classes})

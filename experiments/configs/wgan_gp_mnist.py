@@ -27,6 +27,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.family = "gan"
   c.seed = 0
   c.parallel = "auto"  # auto | none | pmap | shard_map
+  c.population = 1  # > 1: members with seeds seed, seed+1, ... as one program
   c.data = gconfig.image_data("mnist", preprocess="symmetric", batch_size=128)
   c.model = gan.model_config(arch="dcgan", z_dim=64, hidden_dim=64, d_hidden_dim=64,
                              d_norm="batch", loss="wasserstein", gp_weight=10.0, n_critic=5)

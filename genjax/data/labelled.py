@@ -77,10 +77,11 @@ class LabelledInput:
   """
 
   kinds = "rrr"
+  member_axes = (None, 0, 0)  # a population's members share the arrays (genjax.population)
 
   def __init__(self, split: ArraySplit, labelled: np.ndarray, batch_size: int,
                labelled_batch_size: int, semi_supervised: bool, data_key: jax.Array,
-               dp: DataParallel):
+               dp: DataParallel, arrays: dict | None = None):
     self.split = split
     self.semi_supervised = semi_supervised
     self.num_labelled = len(labelled)
@@ -93,7 +94,7 @@ class LabelledInput:
     self.labelled_sampler = image_data.DeviceSampler(self.num_labelled, self.labelled_batch)
     self._dp = dp
     self._data_key = data_key
-    self._arrays = dp.replicate(dict(split.arrays))
+    self.arrays = dp.replicate(dict(split.arrays)) if arrays is None else arrays
     self._labelled = dp.replicate(jnp.asarray(labelled, jnp.int32))
     self._permutation = jax.jit(self.sampler.permutation)
     self._epoch, self._perm = None, None
@@ -126,7 +127,7 @@ class LabelledInput:
         self._perm = self._dp.replicate(self._permutation(self._data_key, epoch))
     else:
       self._perm = self._labelled  # unused: a placeholder of the right kind
-    return (self._arrays, self._perm, self._labelled)
+    return (self.arrays, self._perm, self._labelled)
 
   def labelled_rows(self, step: jax.Array, data_key: jax.Array, arrays: dict,
                     labelled: jax.Array, axis_name: str | None = None) -> dict:
@@ -152,8 +153,8 @@ class LabelledInput:
 
 
 def make_input(config: ml_collections.ConfigDict, dp: DataParallel, data_key: jax.Array,
-               train: ArraySplit) -> LabelledInput:
+               train: ArraySplit, arrays: dict | None = None) -> LabelledInput:
   d = config.data
   return LabelledInput(train, subset_for(config, train), d.batch_size,
                        d.get("labelled_batch_size", d.batch_size),
-                       d.get("semi_supervised", False), data_key, dp)
+                       d.get("semi_supervised", False), data_key, dp, arrays)

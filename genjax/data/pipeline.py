@@ -29,13 +29,18 @@ class DeviceInput:
   preprocesses it (genjax.data.splits.ArraySplit.preprocess) inside the step."""
 
   kinds = "rr"
+  # Which step arguments differ between the members of a population (genjax.population): the
+  # arrays are shared, each member has its own epoch order.
+  member_axes = (None, 0)
 
-  def __init__(self, split: ArraySplit, batch_size: int, data_key: jax.Array, dp: DataParallel):
+  def __init__(self, split: ArraySplit, batch_size: int, data_key: jax.Array, dp: DataParallel,
+               arrays: dict | None = None):
+    """`arrays`: the split's arrays already on the devices (another input's `arrays`)."""
     self.split = split
     self.sampler = image_data.DeviceSampler(len(split), batch_size)
     self._dp = dp
     self._data_key = data_key
-    self._arrays = dp.replicate(dict(split.arrays))
+    self.arrays = dp.replicate(dict(split.arrays)) if arrays is None else arrays
     self._permutation = jax.jit(self.sampler.permutation)
     self._epoch, self._perm = None, None
 
@@ -56,7 +61,7 @@ class DeviceInput:
     if epoch != self._epoch:
       self._epoch = epoch
       self._perm = self._dp.replicate(self._permutation(self._data_key, epoch))
-    return (self._arrays, self._perm)
+    return (self.arrays, self._perm)
 
   def draw(self, step: jax.Array, data_key: jax.Array, arrays: dict, perm: jax.Array,
            axis_name: str | None = None) -> dict:
@@ -118,7 +123,7 @@ class StreamingInput:
 
 
 def make_input(config: ml_collections.ConfigDict, dp: DataParallel, data_key: jax.Array,
-               train: ArraySplit | None = None):
+               train: ArraySplit | None = None, arrays: dict | None = None):
   """The training input a config asks for: with `data.num_labels > 0`, few labels
   (genjax.data.labelled); with `data.in_memory` (default True), the device-resident training
   split `train`; otherwise image batches streamed from TFDS."""
@@ -126,11 +131,11 @@ def make_input(config: ml_collections.ConfigDict, dp: DataParallel, data_key: ja
   if labelled.num_labels(config.data) > 0:
     if not isinstance(train, ArraySplit):
       raise ValueError("data.num_labels needs the training split in memory (data.in_memory)")
-    return labelled.make_input(config, dp, data_key, train)
+    return labelled.make_input(config, dp, data_key, train, arrays)
   if config.data.get("in_memory", True):
     if not isinstance(train, ArraySplit):
       raise ValueError("data.in_memory needs the training split's arrays")
     # Every process holds the whole split (genjax.data.splits) and every device gathers its
     # slice of the global batch, so the batches are the same for any number of processes.
-    return DeviceInput(train, config.data.batch_size, data_key, dp)
+    return DeviceInput(train, config.data.batch_size, data_key, dp, arrays)
   return StreamingInput(config.data, batch, config.seed, data_key, dp)

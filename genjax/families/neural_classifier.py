@@ -209,6 +209,7 @@ def config_for(arg: str | None, model: dict, *, learning_rate: float, num_steps:
   c.family = "neural_classifier"
   c.seed = 0
   c.parallel = "auto"  # auto | none | pmap | shard_map
+  c.population = 1  # > 1: members with seeds seed, seed+1, ... as one program
   c.data = ml_collections.ConfigDict({
       "name": dataset, "image_shape": (28, 28, 1), "preprocess": "unit", "batch_size": 128,
       "validation_size": 0,  # nothing is selected on a validation split

@@ -156,6 +156,7 @@ def experiment_config(dataset: str = "mnist", preprocess: str = "binarize_dynami
   c.family = "vae"
   c.seed = 0
   c.parallel = "auto"  # auto | none | pmap | shard_map
+  c.population = 1  # > 1: members with seeds seed, seed+1, ... as one program
   c.data = gconfig.image_data(dataset, preprocess=preprocess, batch_size=batch_size)
   c.model = model if model is not None else model_config()
   c.optim = optim if optim is not None else optim_config()
