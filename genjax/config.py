@@ -37,6 +37,10 @@ def image_data(name: str, preprocess: str, batch_size: int, image_shape=(28, 28,
       "data_dir": placeholder(str),
       "download": placeholder(bool),
       "idx_dir": placeholder(str),  # raw IDX files instead of TFDS (genjax.data.idx)
+      # Few labels (genjax.data.labelled; see few_labels): > 0 keeps that many balanced labels.
+      "num_labels": -1,
+      "label_seed": placeholder(int),  # None: config.seed
+      "semi_supervised": False,
   })
 
 

@@ -29,7 +29,7 @@ from genjax import evals, population, preemption, writers
 from genjax import family as family_lib
 from genjax import workdir as workdir_lib
 from genjax.checkpoint import Checkpointer
-from genjax.data import pipeline
+from genjax.data import labelled, pipeline
 from genjax.data import splits as splits_lib
 from genjax.parallel import DataParallel
 
@@ -433,7 +433,7 @@ def fit_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   evaluators = evals.resolve(config, family)
   is_writer = jax.process_index() == 0
   keys = RunKeys.from_seed(config.seed)
-  train = load_split(config, "train")
+  train = labelled.restrict(config, load_split(config, "train"))
   state = family.create_state(keys.init, config, train)
   with _run_lock(workdir, is_writer):
     changes = workdir_lib.check(config, workdir, override)
@@ -507,7 +507,8 @@ def restore_for_eval(workdir: str, step: int | None = None):
   family = load_family(config.family)
   keys = RunKeys.from_seed(config.seed)
   if family_lib.is_fit(family):
-    state = family.create_state(keys.init, config, load_split(config, "train"))
+    state = family.create_state(keys.init, config,
+                                labelled.restrict(config, load_split(config, "train")))
     keep = 1
   else:
     members = _Members.of(config, workdir)

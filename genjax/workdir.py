@@ -65,10 +65,21 @@ def extends_only(field: str) -> bool:
   return any(field.startswith(p) if p.endswith(".") else field == p for p in EXTENDING)
 
 
+# Fields added to the configs after workdirs were recorded without them, and the value their
+# absence meant: a workdir of an earlier version continues when the new field holds it.
+ADDED_LATER = {"population": 1, "data.num_labels": -1, "data.label_seed": None,
+               "data.semi_supervised": False}
+
+
 def diff(old: dict, new: dict) -> dict:
-  """{field: (old value, new value)} of every dotted field that differs (missing: None)."""
+  """{field: (old value, new value)} of every dotted field that differs (missing: None, or the
+  ADDED_LATER value it meant)."""
   a, b = _flatten(_normal(old)), _flatten(_normal(new))
-  return {k: (a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)}
+
+  def get(d, k):
+    return d[k] if k in d else ADDED_LATER.get(k)
+
+  return {k: (a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if get(a, k) != get(b, k)}
 
 
 def recorded_config(workdir: str) -> dict | None:

@@ -89,3 +89,18 @@ def test_make_input_reads_the_config():
   # label_seed unset: the run's seed draws the subset.
   expected = labelled.balanced_subset(_split().arrays["label"], 30, seed=5)
   assert np.array_equal(np.asarray(inp.args(0)[2]), expected)
+
+
+def test_fit_family_fits_on_the_labelled_subset_only(tmp_path, tfds_data_dir):
+  from conftest import REPO_ROOT
+
+  from genjax import config as gconfig
+  from genjax import train
+  del tfds_data_dir
+  c = gconfig.load(f"{REPO_ROOT}/experiments/configs/gaussian_nb.py:mnist")
+  c.unlock()
+  c.data.num_labels, c.data.label_seed, c.train.progress = 50, 3, False
+  results = train.train_and_evaluate(c, str(tmp_path))
+  assert results["num_train"] == 50
+  record = (tmp_path / "metrics.jsonl").read_text()
+  assert '"num_train": 50.0' in record

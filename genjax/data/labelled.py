@@ -15,6 +15,8 @@ runs see the batches of uninterrupted ones. The subset's indices are an argument
 compiled step, so members of a population can hold different subsets.
 """
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -62,6 +64,17 @@ def label_seed(config: ml_collections.ConfigDict) -> int:
 def subset_for(config: ml_collections.ConfigDict, train: ArraySplit) -> np.ndarray:
   """The labelled subset of `train` that `config` asks for (indices into the split)."""
   return balanced_subset(train.arrays["label"], num_labels(config.data), label_seed(config))
+
+
+def restrict(config: ml_collections.ConfigDict, train: ArraySplit) -> ArraySplit:
+  """`train` reduced to the config's labelled subset (all of it unless data.num_labels > 0):
+  what a fit family fits on."""
+  if num_labels(config.data) <= 0:
+    return train
+  if config.data.get("semi_supervised", False):
+    raise ValueError("data.semi_supervised needs a step family (a fit family sees labels only)")
+  keep = subset_for(config, train)
+  return dataclasses.replace(train, arrays={k: v[keep] for k, v in train.arrays.items()})
 
 
 def _permutation(key: jax.Array, stream: int, epoch: jax.Array, n: int) -> jax.Array:

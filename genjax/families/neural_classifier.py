@@ -215,7 +215,9 @@ def config_for(arg: str | None, model: dict, *, learning_rate: float, num_steps:
       "validation_size": 0,  # nothing is selected on a validation split
       "in_memory": True,  # hold the split on the device; False streams it through tf.data
       "data_dir": placeholder(str), "download": placeholder(bool),
-      "idx_dir": placeholder(str)})  # raw IDX files instead of TFDS
+      "idx_dir": placeholder(str),  # raw IDX files instead of TFDS
+      # Few labels (genjax.data.labelled): > 0 trains on that many balanced labelled examples.
+      "num_labels": -1, "label_seed": placeholder(int), "semi_supervised": False})
   c.model = ml_collections.ConfigDict({"num_classes": 10, **model})
   c.optim = ml_collections.ConfigDict({
       "name": "adam",  # adam | sgd
