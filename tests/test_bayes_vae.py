@@ -244,10 +244,8 @@ def test_bad_settings_fail_clearly():
     tiny_state(num_classes=0)
   with pytest.raises(ValueError, match="class_prior"):
     tiny_state(class_prior="learned")
-  config = tiny_config()
-  config.data.semi_supervised = True
-  with pytest.raises(ValueError, match="num_labels"):
-    bayes_vae.create_state(jax.random.key(0), config)
+  with pytest.raises(ValueError, match="classify_k"):
+    tiny_state(classify_k=0)
 
 
 # ------------------------------------------------------------------------ config and loop

@@ -146,8 +146,6 @@ def _bayes_hparams(config: ml_collections.ConfigDict) -> BayesHParams:
   for name in ("classify_k", "classify_chunk", "eval_classify_k"):
     if getattr(bp, name) < 1:
       raise ValueError(f"model.{name} must be >= 1, got {getattr(bp, name)}")
-  if d.get("semi_supervised", False) and bp.num_labels <= 0:
-    raise ValueError("data.semi_supervised needs data.num_labels > 0 (the labelled subset)")
   return bp
 
 
