@@ -62,7 +62,10 @@ def label_seed(config: ml_collections.ConfigDict) -> int:
 
 
 def subset_for(config: ml_collections.ConfigDict, train: ArraySplit) -> np.ndarray:
-  """The labelled subset of `train` that `config` asks for (indices into the split)."""
+  """The labelled subset of `train` that `config` asks for (indices into the split; every
+  example when data.num_labels <= 0)."""
+  if num_labels(config.data) <= 0:
+    return np.arange(len(train), dtype=np.int32)
   return balanced_subset(train.arrays["label"], num_labels(config.data), label_seed(config))
 
 

@@ -128,7 +128,7 @@ def make_input(config: ml_collections.ConfigDict, dp: DataParallel, data_key: ja
   (genjax.data.labelled); with `data.in_memory` (default True), the device-resident training
   split `train`; otherwise image batches streamed from TFDS."""
   batch = process_batch_size(config.data.batch_size, dp)
-  if labelled.num_labels(config.data) > 0:
+  if labelled.num_labels(config.data) > 0 or config.data.get("semi_supervised", False):
     if not isinstance(train, ArraySplit):
       raise ValueError("data.num_labels needs the training split in memory (data.in_memory)")
     return labelled.make_input(config, dp, data_key, train, arrays)
