@@ -39,6 +39,9 @@ SLOW_CASES = {
     "vae_cond": ("vae_cond_mnist.py:smoke", {}),
     "iwae": ("iwae_mnist.py:smoke", {}),
     "neural_classifier_lenet5": ("lenet5_mnist.py:smoke", {}),
+    # Semi-supervised steps: an unlabelled and a labelled batch, both split over the devices.
+    "ssgan": ("ssgan_mnist.py:smoke", {}),
+    "bayes_vae_semi": ("bayes_vae_mnist.py:100,smoke", {"data.labelled_batch_size": 16}),
 }
 
 
