@@ -22,6 +22,9 @@ flags.DEFINE_bool("json", False, "Print one JSON line instead of a table.")
 flags.DEFINE_integer("windows", 7, "Timed windows; the median is reported.")
 flags.DEFINE_float("window_seconds", 1.0, "Approximate length of each timed window.")
 flags.DEFINE_integer("peak_size", 2048, "Side of the square matmul that measures the peak.")
+flags.DEFINE_integer("population", 1,
+                     "> 1: also time that many members as one vmapped step (genjax.population) "
+                     "against as many single steps one after another.")
 FLAGS = flags.FLAGS
 
 
@@ -109,7 +112,36 @@ def matmuls_only_fn(jaxpr) -> Callable[[], object]:
   return lambda: products(operands)
 
 
-def run(model: str, windows: int, window_seconds: float, peak_size: int) -> dict:
+def population_fns(family, config, batch, size: int) -> dict:
+  """`population`: one vmapped step of `size` members (their own states and keys, one batch);
+  `population_sequential`: `size` single steps, one after another."""
+  import jax
+
+  from genjax import population, train
+  member_keys = [train.RunKeys.from_seed(config.seed + i) for i in range(size)]
+  stacked = {"state": population.stack([family.create_state(k.init, config)
+                                        for k in member_keys])}
+  train_keys = population.stack([k.train for k in member_keys])
+  vstep = jax.jit(jax.vmap(family.train_step, in_axes=(0, None, 0)), donate_argnums=0)
+  step = jax.jit(family.train_step, donate_argnums=0)
+  singles = {"states": [family.create_state(k.init, config) for k in member_keys]}
+
+  def together():
+    stacked["state"], metrics = vstep(stacked["state"], batch, train_keys)
+    return metrics
+
+  def one_after_another():
+    out = []
+    for i, k in enumerate(member_keys):
+      singles["states"][i], metrics = step(singles["states"][i], batch, k.train)
+      out.append(metrics)
+    return out
+
+  return {"population": together, "population_sequential": one_after_another}
+
+
+def run(model: str, windows: int, window_seconds: float, peak_size: int,
+        population_size: int = 1) -> dict:
   import jax
   import jax.numpy as jnp
 
@@ -157,6 +189,8 @@ def run(model: str, windows: int, window_seconds: float, peak_size: int) -> dict
   # traced once however often it runs, and a custom VJP's backward is not traced at all.
   if traced_dot_flops(jaxpr) == flops:
     fns["matmuls_only"] = matmuls_only_fn(jaxpr)
+  if population_size > 1:
+    fns.update(population_fns(family, config, batch, population_size))
   seconds = timing.time_interleaved(fns, windows, window_seconds)
   const_s, real_s = seconds["constant"], seconds["real"]
   peak = 2 * peak_size**3 / seconds["peak"] / 1e9
@@ -176,6 +210,12 @@ def run(model: str, windows: int, window_seconds: float, peak_size: int) -> dict
       "fraction_of_peak_real_data": flops / real_s / 1e9 / peak,
       "fraction_of_peak_matmuls_only": (flops / seconds["matmuls_only"] / 1e9 / peak
                                         if "matmuls_only" in seconds else None),
+      **({"population": population_size,
+          # S members' steps as one program, against S single steps one after another.
+          "population_speedup": seconds["population_sequential"] / seconds["population"],
+          "population_fraction_of_peak": population_size * flops / seconds["population"] / 1e9
+                                         / peak}
+         if population_size > 1 else {}),
   }
 
 
@@ -189,7 +229,8 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
   if FLAGS.model in BENCHMARKS:
-    result = run(FLAGS.model, FLAGS.windows, FLAGS.window_seconds, FLAGS.peak_size)
+    result = run(FLAGS.model, FLAGS.windows, FLAGS.window_seconds, FLAGS.peak_size,
+                 FLAGS.population)
   else:
     from benchmarks import tasks
     registry = tasks()
