@@ -119,26 +119,26 @@ def run_point(model: str, label: str, seeds: int, workdir: str, dataset: str,
         if len(errors) > 1 else 0.0)
   return {"model": model, "side": MODELS[model][0], "labels": label, "error_mean": mean,
           "error_sd": sd, "errors": errors, "seeds": list(range(seeds)),
-          "steps": steps, "train_seconds": sum(r.get("train_seconds", r.get("fit_seconds", 0.0))
+          "steps": steps if is_step else None, "fitted": not is_step, "train_seconds": sum(r.get("train_seconds", r.get("fit_seconds", 0.0))
                                               for r in members)}
 
 
-def table(rows: list[dict], labels: list[str], seeds: int, dataset: str,
-          steps: int | None) -> str:
-  """The Markdown table: a row per model, a column per number of labels, test error in % as
-  mean +- sd over the seeds."""
-  budget = f"{steps} steps per step family" if steps else "each config's own schedule"
-  lines = [f"Test error (%) on {dataset}, mean +- sd over {seeds} seeds (labelled subsets); "
-           f"{budget}.", "",
-           "| model | side | " + " | ".join(labels) + " |",
-           "|---|---|" + "---|" * len(labels)]
+def table(rows: list[dict], labels: list[str], seeds: int, dataset: str) -> str:
+  """The Markdown table: a row per model (with its training budget), a column per number of
+  labels, test error in % as mean +- sd over the seeds."""
+  lines = [f"Test error (%) on {dataset}, mean +- sd over {seeds} seeds (labelled subsets).", "",
+           "| model | side | budget | " + " | ".join(labels) + " |",
+           "|---|---|---|" + "---|" * len(labels)]
   models = list(dict.fromkeys(r["model"] for r in rows))
   for m in models:
     cells = []
     for label in labels:
       r = next((r for r in rows if r["model"] == m and r["labels"] == label), None)
       cells.append(f"{100 * r['error_mean']:.2f} +- {100 * r['error_sd']:.2f}" if r else "")
-    lines.append(f"| {m} | {MODELS[m][0]} | " + " | ".join(cells) + " |")
+    steps = sorted({r["steps"] for r in rows if r["model"] == m and r["steps"]})
+    budget = (f"{', '.join(map(str, steps))} steps" if steps else
+              "fit" if all(r.get("fitted") for r in rows if r["model"] == m) else "config's own")
+    lines.append(f"| {m} | {MODELS[m][0]} | {budget} | " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
 
 
@@ -170,18 +170,31 @@ def study(dataset: str, workdir: str, labels: list[str], models: list[str], seed
   unknown = [m for m in models if m not in MODELS]
   if unknown:
     raise ValueError(f"unknown models {unknown}; expected some of {sorted(MODELS)}")
+  # Rows of earlier invocations with the same dataset, seeds and budget are kept: a study can
+  # be run a few models at a time.
+  path = os.path.join(workdir, "label_efficiency.json")
   rows = []
+  if os.path.exists(path):
+    with open(path) as f:
+      old = json.load(f)
+    if (old["dataset"], old["seeds"]) != (dataset, seeds):
+      raise ValueError(f"{path} holds a study of {old['dataset']} with {old['seeds']} seeds: "
+                       "use another --workdir")
+    rows = old["rows"]
   for model in models:
     for label in labels:
       row = run_point(model, label, seeds, os.path.join(workdir, model, label), dataset, steps)
-      rows.append(row)
+      rows = [r for r in rows if (r["model"], r["labels"]) != (model, label)] + [row]
       print(f"{model:12s} {label:>5s} labels: test error {100 * row['error_mean']:.2f} "
             f"+- {100 * row['error_sd']:.2f} % ({seeds} seeds)", flush=True)
-      writers.write_json(os.path.join(workdir, "label_efficiency.json"),
-                         {"dataset": dataset, "seeds": seeds, "steps": steps, "rows": rows})
+      writers.write_json(path, {"dataset": dataset, "seeds": seeds, "rows": rows})
+  rows.sort(key=lambda r: (list(MODELS).index(r["model"]), LABELS.index(r["labels"])
+                           if r["labels"] in LABELS else len(LABELS)))
+  all_labels = [x for x in LABELS if any(r["labels"] == x for r in rows)]
+  all_labels += sorted({r["labels"] for r in rows} - set(LABELS), key=labels_value)
   with open(os.path.join(workdir, "label_efficiency.md"), "w") as f:
-    f.write(table(rows, labels, seeds, dataset, steps))
-  plot(rows, labels, os.path.join(workdir, "label_efficiency.png"), 60_000)
+    f.write(table(rows, all_labels, seeds, dataset))
+  plot(rows, all_labels, os.path.join(workdir, "label_efficiency.png"), 60_000)
   return rows
 
 
