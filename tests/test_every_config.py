@@ -32,6 +32,9 @@ SMOKE = {
     "gaussian_nb": "smoke", "bernoulli_nb": "smoke", "multinomial_nb": "smoke",
     "categorical_nb": "smoke", "lda": "smoke", "qda": "smoke", "nearest_mean": "smoke",
     "tan": "smoke", "hmm_tagger": "smoke", "crf_chunker": "smoke",
+    # Classifiers from generative models, with few labels.
+    "ssgan_mnist": "smoke", "m2_mnist": "smoke", "m1m2_mnist": "smoke",
+    "bayes_vae_mnist": "100,smoke",
 }
 # The default run trains one config of each step family and network kind (the MLP GAN; the MLP
 # VAE, conditional VAE and Burda's; the MLP, LeNet-5 and small CNN classifiers; the RBM;
@@ -41,7 +44,9 @@ SMOKE = {
 # default run's budget.
 SLOW = {"dcgan_mnist", "vae_conv_mnist", "dcgan_fashion_mnist", "wgan_gp_mnist", "cgan_mnist",
         "vae_beta_mnist", "vae_gauss_fashion_mnist", "vae_z2_mnist", "vae_burda1", "vae_burda2",
-        "iwae_mnist", "iwae_burda1", "iwae_burda1_cpu", "iwae_burda2", "domain_cnn"}
+        "iwae_mnist", "iwae_burda1", "iwae_burda1_cpu", "iwae_burda2", "domain_cnn",
+        # Each family's own test file runs one of its configs through the loop by default.
+        "ssgan_mnist", "m2_mnist", "m1m2_mnist", "bayes_vae_mnist"}
 
 
 @pytest.fixture(scope="module", autouse=True)

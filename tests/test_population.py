@@ -25,23 +25,30 @@ def _config(name: str, arg: str, size: int, steps: int | None = None):
   return c
 
 
-@pytest.fixture(scope="module")
-def vae_runs(tmp_path_factory, tfds_data_dir):
-  """vae_mnist:smoke as a population of 3 (seeds 0, 1, 2) and member 2's seed on its own."""
+# The default runs use softmax regression on iris (seconds); -m slow repeats them on the MLP VAE
+# (dynamic binarisation, Adam) on MNIST.
+RUNS = [("softmax_sgd", "iris,smoke"),
+        pytest.param(("vae_mnist", "smoke"), marks=pytest.mark.slow)]
+
+
+@pytest.fixture(scope="module", params=RUNS, ids=lambda r: r[0])
+def runs(request, tmp_path_factory, tfds_data_dir):
+  """A smoke config as a population of 3 (seeds 0, 1, 2) and member 2's seed on its own."""
   from genjax import train
   del tfds_data_dir
+  name, arg = request.param
   root = tmp_path_factory.mktemp("population")
-  c = _config("vae_mnist", "smoke", 3)
+  c = _config(name, arg, 3)
   pop = train.train_and_evaluate(c, str(root / "pop"))
   single = train.train_and_evaluate(population.member_config(c, 2), str(root / "single"))
-  return root, c, pop, single
+  return root, (name, arg, c), pop, single
 
 
 def _leaves(state) -> list[np.ndarray]:
   return [np.asarray(x) for x in jax.tree.leaves(state)]
 
 
-def test_member_equals_its_own_run(vae_runs):
+def test_member_equals_its_own_run(runs):
   """Member 2 is the run of seed 2: the same initial state, batches and keys (exact), and the
   same numbers to float32 rounding. Not bit for bit: XLA sums some reductions of the batched
   program in another order (the KL of one logged step differs by 9e-8 relative), and Adam
@@ -49,7 +56,7 @@ def test_member_equals_its_own_run(vae_runs):
   up to ~4e-6 after 40 steps. Seeds differ by ~1e-1, so 1e-4 still tells a member from
   another seed's run."""
   from genjax import train
-  root, c, _, single = vae_runs
+  root, _, _, single = runs
   logs = [[json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
           for d in (root / "pop" / "members" / "2", root / "single")]
   assert [r["step"] for r in logs[0]] == [r["step"] for r in logs[1]]
@@ -78,8 +85,8 @@ def test_members_start_from_their_seeds_states(tfds_data_dir):
     assert np.array_equal(a, b)
 
 
-def test_results_are_the_members_mean_and_sample_sd(vae_runs):
-  root, _, pop, _ = vae_runs
+def test_results_are_the_members_mean_and_sample_sd(runs):
+  root, _, pop, _ = runs
   members = [json.loads((root / "pop" / "members" / str(i) / "results.json").read_text())
              for i in range(3)]
   assert json.loads((root / "pop" / "results.json").read_text()) == pop
@@ -98,10 +105,10 @@ def test_results_are_the_members_mean_and_sample_sd(vae_runs):
   assert top[-1]["loss"] == pytest.approx(np.mean([log[-1]["loss"] for log in logs]), rel=1e-6)
 
 
-def test_resumed_population_equals_uninterrupted(vae_runs, tmp_path):
+def test_resumed_population_equals_uninterrupted(runs, tmp_path):
   from genjax import train
-  root, c, _, _ = vae_runs
-  half = _config("vae_mnist", "smoke", 3, steps=c.train.num_steps // 2)
+  root, (name, arg, c), _, _ = runs
+  half = _config(name, arg, 3, steps=c.train.num_steps // 2)
   train.train_and_evaluate(half, str(tmp_path))
   train.train_and_evaluate(c, str(tmp_path))  # num_steps only extends the run
   for i in range(3):
@@ -109,8 +116,8 @@ def test_resumed_population_equals_uninterrupted(vae_runs, tmp_path):
     assert (tmp_path / member).read_text() == (root / "pop" / member).read_text()
 
 
-def test_evaluate_scores_each_member(vae_runs, experiment_script):
-  root, _, pop, _ = vae_runs
+def test_evaluate_scores_each_member(runs, experiment_script):
+  root, _, pop, _ = runs
   evaluate = experiment_script("evaluate").evaluate
   again = evaluate(str(root / "pop"), only=["metrics"], write=False)
   assert again["population"]["size"] == 3
@@ -133,3 +140,28 @@ def test_population_of_a_fit_family_is_refused(tmp_path, tfds_data_dir):
   c.population = 2
   with pytest.raises(ValueError, match="population"):
     train.train_and_evaluate(c, str(tmp_path))
+
+
+def test_members_draw_their_own_labelled_subsets_from_one_copy_of_the_split():
+  import ml_collections
+
+  from genjax import config as gconfig
+  from genjax import train
+  from genjax.data import labelled
+  from genjax.data.splits import ArraySplit
+  from genjax.parallel import DataParallel
+  labels = np.arange(200, dtype=np.int32) % 10
+  split = ArraySplit("train", {"image": np.zeros((200, 2, 2, 1), np.uint8), "label": labels},
+                     num_classes=10)
+  c = ml_collections.ConfigDict({"seed": 4, "population": 3, "data": gconfig.few_labels(
+      gconfig.image_data("mnist", "unit", 20), 30, semi_supervised=True,
+      labelled_batch_size=10)})
+  members = train._Members.of(c, "unused")
+  source = train._make_input(members, DataParallel("none"), split)
+  arrays, orders, subsets = source.args(0)
+  assert arrays is source.inputs[0].arrays and all(i.arrays is arrays for i in source.inputs)
+  assert orders.shape == (3, 200) and subsets.shape == (3, 30)
+  for i in range(3):
+    assert np.array_equal(subsets[i], labelled.balanced_subset(labels, 30, seed=4 + i))
+  assert len({tuple(np.asarray(o)) for o in orders}) == 3  # each member its own epoch order
+  assert source.args(1)[1] is orders  # stacked once per epoch

@@ -19,7 +19,7 @@ from flax import linen as nn
 
 from genjax.nn import vae as vae_nn
 
-ACTIVATIONS = {**vae_nn.ACTIVATIONS, "softplus": nn.softplus}
+ACTIVATIONS = vae_nn.ACTIVATIONS
 LIKELIHOODS = ("bernoulli", "gaussian")
 
 

@@ -19,7 +19,8 @@ from flax import linen as nn
 
 from genjax.nn.conv import conv_layers
 
-ACTIVATIONS = {"tanh": jnp.tanh, "relu": nn.relu, "leaky_relu": lambda h: nn.leaky_relu(h, 0.2)}
+ACTIVATIONS = {"tanh": jnp.tanh, "relu": nn.relu, "leaky_relu": lambda h: nn.leaky_relu(h, 0.2),
+               "softplus": nn.softplus}
 ARCHS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
 
