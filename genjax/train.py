@@ -352,7 +352,9 @@ def _train_locked(config, workdir, family, evaluators, dp, train_split, changes,
           states = members.split(dp.unreplicate(state_d))
           metrics = [evaluate(family, s, eval_split, jax.random.fold_in(k.eval, step))
                      for s, k in zip(states, members.keys)]
-          metrics = {k: np.array([m[k] for m in metrics]) for k in metrics[0]}
+          metrics = {k: np.array([float(m[k]) for m in metrics]) for k in metrics[0]}
+          if not members.stacked:
+            metrics = {k: v[0] for k, v in metrics.items()}
           _write_member_scalars(writer, member_writers, step,
                                 {f"{eval_split.name}/{k}": v for k, v in metrics.items()},
                                 members.stacked)
