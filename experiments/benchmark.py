@@ -80,6 +80,7 @@ BENCHMARKS = {
     "cnn_mnist": Entry("configs/cnn_mnist.py", _classifier_flops),
     "vae_mnist": Entry("configs/vae_mnist.py", _vae_flops),
     "iwae_mnist": Entry("configs/iwae_mnist.py", _vae_flops),
+    "vae_burda1": Entry("configs/vae_burda1.py", _vae_flops),  # batch 20: dispatch-bound on CPU
     # Semi-supervised steps: an unlabelled and a labelled batch per step.
     "ssgan_mnist": Entry("configs/ssgan_mnist.py"),
     "m2_mnist": Entry("configs/m2_mnist.py"),
