@@ -201,3 +201,20 @@ def run_train_cli(subprocess_env) -> Callable[..., subprocess.CompletedProcess]:
                           text=True, timeout=timeout)
 
   return run
+
+
+def score_on_first_test_images(monkeypatch, n: int = 1000) -> None:
+  """Make genjax.data.splits.load give the first `n` test images (the evaluators' cost is per
+  image; other splits are untouched), for the rest of the test."""
+  import dataclasses
+
+  from genjax.data import splits
+  load = splits.load
+
+  def first_test_images(data, split):
+    loaded = load(data, split)
+    if split != "test":
+      return loaded
+    return dataclasses.replace(loaded, arrays={k: v[:n] for k, v in loaded.arrays.items()})
+
+  monkeypatch.setattr(splits, "load", first_test_images)

@@ -280,18 +280,11 @@ def test_config_arguments():
 def _train_smoke(arg: str, workdir: Path, monkeypatch) -> dict:
   """results.json of the config's `arg` run through the generic loop, evaluated on the first
   1,000 test images (the evaluators' cost is per image)."""
+  from conftest import score_on_first_test_images
+
   from genjax import config as gconfig
   from genjax import train
-  from genjax.data import splits
-  load = splits.load
-
-  def first_test_images(data, split):
-    loaded = load(data, split)
-    if split != "test":
-      return loaded
-    return dataclasses.replace(loaded, arrays={k: v[:1000] for k, v in loaded.arrays.items()})
-
-  monkeypatch.setattr(splits, "load", first_test_images)
+  score_on_first_test_images(monkeypatch, 1000)
   config = gconfig.load(f"{CONFIG}:{arg}")
   config.unlock()
   config.train.progress = False

@@ -3,7 +3,6 @@ discriminator's D(x) and losses against float64 NumPy, weight normalisation and 
 data-dependent initialisation, per-example noise, a train step on tiny networks, and the smoke
 config through the generic loop."""
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -268,19 +267,12 @@ def _check_results(workdir: Path, config) -> dict:
 def test_smoke_run_on_small_networks_through_the_loop(tmp_path, tfds_data_dir, monkeypatch):
   """The smoke config with small networks, scored on the first 1,000 test images: the loop's
   semi-supervised input, init_from_data, the step, checkpoints and every default evaluator."""
+  from conftest import score_on_first_test_images
+
   from genjax import train
-  from genjax.data import splits
 
   del tfds_data_dir  # the config reads TFDS_DATA_DIR from the environment
-  load = splits.load
-
-  def first_test_images(data, split):
-    loaded = load(data, split)
-    if split != "test":
-      return loaded
-    return dataclasses.replace(loaded, arrays={k: v[:1000] for k, v in loaded.arrays.items()})
-
-  monkeypatch.setattr(splits, "load", first_test_images)
+  score_on_first_test_images(monkeypatch, 1000)
   config = _loop_config(tmp_path, g_hidden=(32,), d_hidden=(64, 32))
   train.train_and_evaluate(config, str(tmp_path))
   assert _check_results(tmp_path, config)["num_examples"] == 1000
