@@ -15,7 +15,8 @@ test error over the seeds, the seeds), label_efficiency.md (the table) and
 label_efficiency.png (error against labels, log-log, error bars one sd).
 
 `--steps=K` trains every step family K steps (default: each config's own schedule, hours on a
-CPU for the semi-supervised GAN); the table says which budget it was made with.
+CPU for the semi-supervised GAN), with weight averages (model.ema_decay) no longer than K / 10
+steps; the table says which budget each row was made with.
 """
 
 import json
@@ -88,6 +89,10 @@ def model_config(model: str, dataset: str, label: str, steps: int | None):
     c.train.checkpoint_every = c.train.log_every * max(1, steps // c.train.log_every)
     if c.optim.get("decay_steps", -1) > 0:
       c.optim.decay_steps = steps
+    if c.model.get("ema_decay", 0.0) > 1.0 - 10.0 / steps:
+      # A weight average over ~10 % of the budget (the configs' 0.9999 would average the
+      # whole of a short run, its first steps' weights included).
+      c.model.ema_decay = 1.0 - 10.0 / steps
   if "progress" in c.train:
     c.train.progress = False
   return c, is_step
