@@ -34,7 +34,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "experiments", "configs")
 
 # model -> (side, config file, how the labels reach it). `arg`: the config's argument names the
-# dataset and the number of labels; `fields`: the dataset's config with data.num_labels set.
+# dataset and the number of labels (`all` too); `fields`: the dataset's config with
+# data.num_labels set.
 MODELS = {
     "ssgan": ("generative", "ssgan_mnist", "arg"),
     "m2": ("generative", "m2_mnist", "arg"),

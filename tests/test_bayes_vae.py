@@ -272,7 +272,9 @@ def test_config_arguments():
   assert sup.train.num_steps == c.train.num_epochs * (60_000 // 128)
   smoke = get("100,smoke")
   assert smoke.train.num_steps == 40 and smoke.data.semi_supervised and "evals" in smoke
-  for bad in ("foo", "0", "100,200", "smoke,smoke"):
+  assert get("fashion_mnist,100").data.name == "fashion_mnist"
+  assert get("mnist,all").data.get("num_labels", -1) <= 0
+  for bad in ("foo", "0", "100,200", "smoke,smoke", "mnist,fashion_mnist"):
     with pytest.raises(ValueError, match="config argument"):
       get(bad)
 

@@ -230,6 +230,7 @@ def test_config_arguments():
   assert (c.data.name, c.data.num_labels) == ("fashion_mnist", 1000)
   c = gconfig.load(f"{CONFIG}:100,smoke")
   assert c.data.num_labels == 100 and c.train.num_steps == 40
+  assert gconfig.load(f"{CONFIG}:mnist,all").data.num_labels == -1
   with pytest.raises(ValueError, match="unknown config argument"):
     gconfig.load(f"{CONFIG}:mnist,fashion_mnist")
 

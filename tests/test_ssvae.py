@@ -213,7 +213,10 @@ def test_config_arguments():
   assert ssvae.parse_arg("100") == ("mnist", 100, False)
   assert ssvae.parse_arg("mnist,600,smoke") == ("mnist", 600, True)
   assert ssvae.parse_arg("100,smoke") == ("mnist", 100, True)
-  for bad in ("cifar10", "100,200", "0", "smoke,smoke"):
+  assert ssvae.parse_arg("mnist,all") == ("mnist", -1, False)
+  c = ssvae.experiment_config("m2", "all", 1)
+  assert c.data.num_labels == -1 and c.model.alpha == pytest.approx(ssvae.paper_alpha(60_000))
+  for bad in ("cifar10", "100,200", "0", "smoke,smoke", "all,100"):
     with pytest.raises(ValueError, match="config argument"):
       ssvae.parse_arg(bad)
   for name, kind in (("m2_mnist", "m2"), ("m1m2_mnist", "m1m2")):

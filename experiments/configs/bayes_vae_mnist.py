@@ -15,7 +15,8 @@ Arguments (`--config=...bayes_vae_mnist.py:ARG`):
   N,supervised    supervised on the N labelled examples only, batches of min(128, N), for
                   the same 9,360 updates;
   ...,smoke       any of the above for 40 steps, classified with one sample per class
-                  (seconds).
+                  (seconds);
+  fashion_mnist,...  any of the above on Fashion-MNIST (`mnist,...` is the default).
 
 Run:
   python experiments/train.py --config=experiments/configs/bayes_vae_mnist.py --workdir=runs/bayes_vae_mnist
@@ -38,9 +39,17 @@ EPOCHS = 20
 STEPS_PER_EPOCH = 60_000 // BATCH  # 468
 
 
-def parse_arg(arg: str | None) -> tuple[int, bool, bool]:
-  """(num_labels (-1: all), semi_supervised, smoke) of a config argument."""
+DATASETS = ("mnist", "fashion_mnist")
+
+
+def parse_arg(arg: str | None) -> tuple[str, int, bool, bool]:
+  """(dataset, num_labels (-1: all), semi_supervised, smoke) of a config argument."""
   parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
+  datasets = [p for p in parts if p in DATASETS]
+  if len(datasets) > 1:
+    raise ValueError(f"unknown config argument {arg!r}: more than one dataset")
+  dataset = datasets[0] if datasets else "mnist"
+  parts = [p for p in parts if p not in DATASETS]
   flags = {"smoke", "supervised"}
   counts = [p for p in parts if p not in flags]
   if len(counts) > 1 or any(parts.count(f) > 1 for f in flags):
@@ -48,19 +57,19 @@ def parse_arg(arg: str | None) -> tuple[int, bool, bool]:
                      "optionally followed by ',supervised' and/or ',smoke'")
   count = counts[0] if counts else "all"
   if count == "all":
-    return -1, False, "smoke" in parts
+    return dataset, -1, False, "smoke" in parts
   if not count.isdigit() or int(count) <= 0:
     raise ValueError(f"unknown config argument {arg!r}: {count!r} is neither 'all' nor a "
                      "positive number of labels")
-  return int(count), "supervised" not in parts, "smoke" in parts
+  return dataset, int(count), "supervised" not in parts, "smoke" in parts
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  num_labels, semi_supervised, smoke = parse_arg(arg)
+  dataset, num_labels, semi_supervised, smoke = parse_arg(arg)
   model = bayes_vae.model_config(z_dims=(20,), hidden=((400,),), activation="relu",
                                  num_classes=10, class_prior="empirical", classify_k=100,
                                  classify_chunk=100, eval_classify_k=10)
-  c = vae.experiment_config("mnist", "binarize_dynamic", BATCH, EPOCHS, model,
+  c = vae.experiment_config(dataset, "binarize_dynamic", BATCH, EPOCHS, model,
                             vae.optim_config(1e-3))
   c.family = "bayes_vae"
   if num_labels > 0:

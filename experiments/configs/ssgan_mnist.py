@@ -27,7 +27,7 @@ weighted 0.5 (model.unsupervised_weight: its loss_unl is half the paper's unsupe
 unlabeled_weight 1) and feature matching averages the squared differences over the 250
 features (the paper writes their sum).
 
-The argument: the number of labels (default 100), a dataset (`mnist`, the default, or
+The argument: the number of labels (default 100; `all`: every label), a dataset (`mnist`, the default, or
 `fashion_mnist`), and `smoke` (seconds, for tests), comma-separated in any order: `100`,
 `mnist,100`, `fashion_mnist,1000`, `smoke`, `100,smoke`.
 
@@ -58,13 +58,13 @@ def parse_arg(arg: str | None) -> tuple[str, int, bool]:
   """(dataset, number of labels, smoke) from the config argument (see the module docstring)."""
   parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
   datasets = [p for p in parts if p in DATASETS]
-  numbers = [p for p in parts if p.isdigit()]
-  unknown = [p for p in parts if p not in DATASETS and not p.isdigit() and p != "smoke"]
+  numbers = [p for p in parts if p.isdigit() or p == "all"]
+  unknown = [p for p in parts if p not in DATASETS and p not in numbers and p != "smoke"]
   if unknown or len(datasets) > 1 or len(numbers) > 1 or parts.count("smoke") > 1:
     raise ValueError(f"unknown config argument {arg!r}; expected a number of labels, a dataset "
                      f"from {DATASETS} and 'smoke', comma-separated, each at most once")
-  num_labels = int(numbers[0]) if numbers else 100
-  if num_labels <= 0:
+  num_labels = -1 if numbers == ["all"] else int(numbers[0]) if numbers else 100
+  if num_labels == 0:
     raise ValueError(f"the number of labels must be positive, got {num_labels}")
   return (datasets[0] if datasets else "mnist"), num_labels, "smoke" in parts
 

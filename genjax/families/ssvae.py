@@ -113,16 +113,18 @@ def optim_config(learning_rate: float = 3e-4) -> ml_collections.ConfigDict:
 
 def parse_arg(arg: str | None) -> tuple[str, int, bool]:
   """(dataset, num_labels, smoke) of a config argument: `100`, `mnist,100`, `smoke`,
-  `100,smoke`, `fashion_mnist,1000,smoke`, ... (defaults: mnist, 100 labels)."""
+  `100,smoke`, `fashion_mnist,1000,smoke`, `all` (every label: num_labels -1), ... (defaults:
+  mnist, 100 labels)."""
   parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
   datasets = [p for p in parts if p in DATASETS]
-  numbers = [p for p in parts if p.isdigit()]
-  unknown = [p for p in parts if p not in DATASETS and not p.isdigit() and p != "smoke"]
+  numbers = [p for p in parts if p.isdigit() or p == "all"]
+  unknown = [p for p in parts if p not in DATASETS and p not in numbers and p != "smoke"]
   if unknown or len(datasets) > 1 or len(numbers) > 1 or parts.count("smoke") > 1 or (
-      numbers and int(numbers[0]) <= 0):
+      numbers and numbers[0] != "all" and int(numbers[0]) <= 0):
     raise ValueError(f"unknown config argument {arg!r}; expected [DATASET,][NUM_LABELS,][smoke] "
                      f"with DATASET one of {DATASETS} and NUM_LABELS a positive number")
-  return (datasets[0] if datasets else "mnist", int(numbers[0]) if numbers else 100,
+  count = numbers[0] if numbers else "100"
+  return (datasets[0] if datasets else "mnist", -1 if count == "all" else int(count),
           "smoke" in parts)
 
 
@@ -145,8 +147,10 @@ def experiment_config(kind: str, arg: str | None, num_epochs: int, *, batch_size
   c.parallel = "auto"  # auto | none | pmap | shard_map
   c.data = gconfig.few_labels(
       gconfig.image_data(dataset, "binarize_dynamic", batch_size), num_labels,
-      semi_supervised=True, labelled_batch_size=min(labelled_batch_size, num_labels))
-  c.model = model_config(kind=kind, alpha=paper_alpha(num_labels))
+      semi_supervised=True, labelled_batch_size=(min(labelled_batch_size, num_labels)
+                                                 if num_labels > 0 else labelled_batch_size))
+  c.model = model_config(kind=kind, alpha=paper_alpha(num_labels if num_labels > 0
+                                                      else NUM_TRAIN))
   c.optim = optim_config()
   steps_per_epoch = NUM_TRAIN // batch_size
   c.train = gconfig.train_schedule(num_epochs, log_every=steps_per_epoch,
