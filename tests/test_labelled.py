@@ -97,10 +97,10 @@ def test_fit_family_fits_on_the_labelled_subset_only(tmp_path, tfds_data_dir):
   from genjax import config as gconfig
   from genjax import train
   del tfds_data_dir
-  c = gconfig.load(f"{REPO_ROOT}/experiments/configs/gaussian_nb.py:mnist")
+  c = gconfig.load(f"{REPO_ROOT}/experiments/configs/gaussian_nb.py:digits")
   c.unlock()
   c.data.num_labels, c.data.label_seed, c.train.progress = 50, 3, False
   results = train.train_and_evaluate(c, str(tmp_path))
-  assert results["num_train"] == 50
+  assert results["num_train"] == 50 and results["test"]["num_examples"] > 50
   record = (tmp_path / "metrics.jsonl").read_text()
   assert '"num_train": 50.0' in record
