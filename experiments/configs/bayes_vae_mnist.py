@@ -26,7 +26,10 @@ Run:
 Smoke test (seconds):
   python experiments/train.py --config=experiments/configs/bayes_vae_mnist.py:100,smoke --workdir=/tmp/bayes_vae
 
-Measured: not yet measured.
+Measured (2-core CPU, shorter than this schedule): `100` (semi-supervised), 1,000 steps, 5 seeds
+(experiments/label_efficiency.py --models=bayes_vae --labels=100 --steps=1000): 68.08 +- 1.15 %
+test error; the decoder barely uses the class after so few steps. The full schedule has not
+been run.
 """
 
 import ml_collections

@@ -22,7 +22,9 @@ Smoke test (under a minute on a CPU):
   python experiments/train.py --config=experiments/configs/m2_mnist.py:100,smoke --workdir=/tmp/m2
 
 Expected (the paper, Table 1, 100 labels): 11.97 +- 1.71 % test error.
-Measured: not yet measured.
+Measured (2-core CPU, shorter than this schedule): 1,000 steps, 5 seeds
+(experiments/label_efficiency.py --models=m2 --labels=100 --steps=1000): 28.19 +- 1.40 % test
+error. The full schedule has not been run.
 """
 
 import ml_collections

@@ -42,7 +42,11 @@ Smoke test (seconds; 40 steps of 32 unlabelled and 16 labelled images):
 
 Paper: 93 +- 6.5 test errors of 10,000 (0.93 % +- 0.065 %) with 100 labels, mean +- sd over
 10 seeds (results.json `test.error` is the fraction).
-Measured: not yet measured.
+Measured (2-core CPU, shorter than this schedule): 30 epochs (--config.train.num_steps=18000,
+one seed, 36 minutes) 2.67 % test error with the weight average, 1.71 % with the raw
+discriminator of the same checkpoint (a 0.9999 average spans most of so short a run); 1,000
+steps, 5 seeds (experiments/label_efficiency.py): 21.44 +- 1.46 %. The full schedule has not
+been run.
 """
 
 import ml_collections
