@@ -74,13 +74,14 @@ def test_member_equals_its_own_run(runs):
 def test_members_start_from_their_seeds_states(tfds_data_dir):
   """The stacked initial state is each seed's initial state, bit for bit."""
   from genjax import train
-  from genjax.families import vae
+  from genjax.families import softmax_sgd
   del tfds_data_dir
-  c = _config("vae_mnist", "smoke", 3)
+  c = _config("softmax_sgd", "iris,smoke", 3)
   members = train._Members.of(c, "unused")
-  stacked = members.stack([vae.create_state(k.init, m)
+  stacked = members.stack([softmax_sgd.create_state(k.init, m)
                            for m, k in zip(members.configs, members.keys)])
-  alone = vae.create_state(train.RunKeys.from_seed(2).init, population.member_config(c, 2))
+  alone = softmax_sgd.create_state(train.RunKeys.from_seed(2).init,
+                                   population.member_config(c, 2))
   for a, b in zip(_leaves(population.member(stacked, 2)), _leaves(alone), strict=True):
     assert np.array_equal(a, b)
 

@@ -329,6 +329,7 @@ def test_cli_sigkill_while_checkpointing_then_resume(tmp_path, reference_run, ru
   assert _results(workdir) == _results(reference_run)
 
 
+@pytest.mark.slow  # three runs that each build the tf.data pipeline: about 50 s on 2 cores
 def test_streamed_input_resumes_exactly(tmp_path, gan_config):
   """data.in_memory=False streams batches through tf.data; a split run equals a whole one."""
   stream = {**RUN, "data.in_memory": False, "train.sample_every": 8}
