@@ -37,8 +37,7 @@ SMOKE = {
     "bayes_vae_mnist": "100,smoke",
 }
 # The default run trains one config of each step family and network kind (the MLP GAN; the MLP
-# VAE and conditional VAE; the MLP and small CNN classifiers; the RBM; softmax SGD) and every
-# fit config; the convolutional GANs and VAE (40 s each, mostly
+# VAE; the MLP and small CNN classifiers; the RBM; softmax SGD) and every fit config; the convolutional GANs and VAE (40 s each, mostly
 # compiling) and the other variants of the same code (datasets, widths, objectives, schedules)
 # run on demand (-m slow): all 38 smoke runs take about 9 minutes on 2 cores, more than the
 # default run's budget.
@@ -46,6 +45,7 @@ SLOW = {"dcgan_mnist", "vae_conv_mnist", "dcgan_fashion_mnist", "wgan_gp_mnist",
         "vae_beta_mnist", "vae_gauss_fashion_mnist", "vae_z2_mnist", "vae_burda1", "vae_burda2",
         "iwae_mnist", "iwae_burda1", "iwae_burda1_cpu", "iwae_burda2", "domain_cnn",
         "vae_burda1_cpu", "lenet5_mnist",  # the MLP VAE's and the small CNN's code again
+        "vae_cond_mnist",  # conditioning: test_vae.py and test_bayes_vae.py
         # Each family's own test file runs one of its configs through the loop by default.
         "ssgan_mnist", "m2_mnist", "m1m2_mnist", "bayes_vae_mnist"}
 

@@ -164,7 +164,10 @@ class SimulatedCrash(Exception):
   pass
 
 
-@pytest.mark.parametrize("crash_step", [2, 6], ids=["before_first_checkpoint", "after_checkpoint"])
+# A crash before the first checkpoint restarts from scratch, which the after-checkpoint case's
+# truncation covers too: it runs under -m slow (30 s).
+@pytest.mark.parametrize("crash_step", [pytest.param(2, marks=pytest.mark.slow), 6],
+                         ids=["before_first_checkpoint", "after_checkpoint"])
 def test_crash_mid_interval_recomputes_records(tmp_path, reference_run, gan_config, monkeypatch,
                                                crash_step):
   """A run dies right after logging `crash_step`, before its next checkpoint. Its records after
