@@ -215,7 +215,7 @@ def test_config_arguments():
   assert ssvae.parse_arg("100,smoke") == ("mnist", 100, True)
   assert ssvae.parse_arg("mnist,all") == ("mnist", -1, False)
   c = ssvae.experiment_config("m2", "all", 1)
-  assert c.data.num_labels == -1 and c.model.alpha == pytest.approx(ssvae.paper_alpha(60_000))
+  assert c.data.num_labels == -1 and ssvae.alpha(c) == pytest.approx(ssvae.paper_alpha(60_000))
   for bad in ("cifar10", "100,200", "0", "smoke,smoke", "all,100"):
     with pytest.raises(ValueError, match="config argument"):
       ssvae.parse_arg(bad)
@@ -223,9 +223,14 @@ def test_config_arguments():
     full = gconfig.load(f"{CONFIGS / name}.py:mnist,100")
     assert full.family == "ssvae" and full.model.kind == kind
     assert full.data.num_labels == 100 and full.data.semi_supervised
-    assert full.model.alpha == pytest.approx(60.0)
+    assert ssvae.alpha(full) == pytest.approx(60.0)
     assert full.data.preprocess == "binarize_dynamic"
-    assert gconfig.load(f"{CONFIGS / name}.py:600").model.alpha == pytest.approx(10.0)
+    assert ssvae.alpha(gconfig.load(f"{CONFIGS / name}.py:600")) == pytest.approx(10.0)
+    full.unlock()
+    full.data.num_labels = 600  # an override on the command line moves alpha with it
+    assert ssvae.alpha(full) == pytest.approx(10.0)
+    full.model.alpha = 1.5
+    assert ssvae.alpha(full) == 1.5
     smoke = gconfig.load(f"{CONFIGS / name}.py:100,smoke")
     assert smoke.train.num_steps == 40 and smoke.model.m1_steps == 20
     assert f"python experiments/train.py --config=experiments/configs/{name}.py" in (

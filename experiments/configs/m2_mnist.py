@@ -12,8 +12,8 @@ error is that of q(y | x) on the test images, binarised once. The smoke variant:
 batches of 32 (unlabelled and labelled).
 
 Arguments: `[DATASET,][NUM_LABELS,][smoke]`, e.g. `100`, `mnist,100`, `mnist,600`, `smoke`,
-`100,smoke` (alpha follows NUM_LABELS; set it with --config.model.alpha after overriding
-data.num_labels on the command line).
+`100,smoke` (alpha follows data.num_labels, --config.data.num_labels=N included, unless
+--config.model.alpha sets it).
 
 Run:
   python experiments/train.py --config=experiments/configs/m2_mnist.py:100 --workdir=runs/m2_mnist

@@ -86,7 +86,9 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
       "hidden": (500,),  # hidden widths of q(y | x) and q(z | x, y); p(x | y, z) mirrors them
       "activation": "softplus",  # softplus | tanh | relu | leaky_relu (every network)
       "init_std": 0.001,  # M2's initial weights N(0, init_std^2), as the paper (<= 0: LeCun)
-      "alpha": paper_alpha(100),  # weight of the labelled batch's mean -log q(y | x)
+      # Weight of the labelled batch's mean -log q(y | x); None: paper_alpha of data.num_labels
+      # (derived, so that --config.data.num_labels=N moves it too).
+      "alpha": ml_collections.config_dict.placeholder(float),
       # M1 (kind m1m2 only): a VAE trained by init_from_data, then frozen.
       "m1_z_dim": 50,
       "m1_hidden": (600, 600),
@@ -149,8 +151,7 @@ def experiment_config(kind: str, arg: str | None, num_epochs: int, *, batch_size
       gconfig.image_data(dataset, "binarize_dynamic", batch_size), num_labels,
       semi_supervised=True, labelled_batch_size=(min(labelled_batch_size, num_labels)
                                                  if num_labels > 0 else labelled_batch_size))
-  c.model = model_config(kind=kind, alpha=paper_alpha(num_labels if num_labels > 0
-                                                      else NUM_TRAIN))
+  c.model = model_config(kind=kind)
   c.optim = optim_config()
   steps_per_epoch = NUM_TRAIN // batch_size
   c.train = gconfig.train_schedule(num_epochs, log_every=steps_per_epoch,
@@ -189,6 +190,14 @@ class SSVAEState:
   hparams: SSVAEHParams = struct.field(pytree_node=False)
 
 
+def alpha(config: ml_collections.ConfigDict) -> float:
+  """The classification weight: `model.alpha`, or (None) paper_alpha of the labels kept."""
+  if config.model.get("alpha") is not None:
+    return float(config.model.alpha)
+  n = config.data.get("num_labels", -1)
+  return paper_alpha(n if n > 0 else NUM_TRAIN)
+
+
 def _hparams(config: ml_collections.ConfigDict) -> SSVAEHParams:
   m = config.model
   if m.kind not in KINDS:
@@ -196,7 +205,7 @@ def _hparams(config: ml_collections.ConfigDict) -> SSVAEHParams:
   if m.num_classes < 2:
     raise ValueError(f"model.num_classes must be at least 2, got {m.num_classes}")
   return SSVAEHParams(image_shape=tuple(config.data.image_shape), num_classes=m.num_classes,
-                      z_dim=m.z_dim, alpha=float(m.alpha), m1_steps=m.m1_steps,
+                      z_dim=m.z_dim, alpha=alpha(config), m1_steps=m.m1_steps,
                       m1_batch_size=m.m1_batch_size, m1_learning_rate=m.m1_learning_rate)
 
 
