@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -218,3 +219,22 @@ def score_on_first_test_images(monkeypatch, n: int = 1000) -> None:
     return dataclasses.replace(loaded, arrays={k: v[:n] for k, v in loaded.arrays.items()})
 
   monkeypatch.setattr(splits, "load", first_test_images)
+
+
+def checkpoint_steps(workdir_path: Path) -> list[int]:
+  """The steps of a workdir's finished checkpoints (orbax's temporary folders are not digits)."""
+  root = Path(workdir_path) / "checkpoints"
+  return sorted(int(p.name) for p in root.iterdir() if p.name.isdigit()) if root.is_dir() else []
+
+
+def wait_for_a_checkpoint(process: subprocess.Popen, workdir_path: Path, timeout: float) -> None:
+  """Waits until a running `train.py` has finished any checkpoint; fails, killing it, when it
+  exits first or `timeout` seconds pass. Not "checkpoint N": older checkpoints are deleted as new
+  ones land, so a poll that a loaded machine delays can miss any one step's."""
+  deadline = time.monotonic() + timeout
+  while not checkpoint_steps(workdir_path):
+    if process.poll() is not None or time.monotonic() > deadline:
+      process.kill()
+      output = process.communicate()
+      pytest.fail(f"no checkpoint within {timeout} s (exit {process.returncode}): {output}")
+    time.sleep(0.2)

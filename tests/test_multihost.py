@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, TRAIN_SCRIPT
+from conftest import REPO_ROOT, TRAIN_SCRIPT, checkpoint_steps, wait_for_a_checkpoint
 
 from genjax import writers
 
@@ -107,10 +107,7 @@ def test_a_killed_process_ends_the_run_and_the_same_command_resumes(tmp_path, su
   run = subprocess.Popen(args, cwd=REPO_ROOT, env=subprocess_env(1), text=True,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
   try:
-    pids, deadline = None, time.monotonic() + 300
-    while not (workdir / "checkpoints" / "20").exists():
-      assert run.poll() is None and time.monotonic() < deadline, run.communicate()
-      time.sleep(0.2)
+    wait_for_a_checkpoint(run, workdir, timeout=300)
     # The launcher's first line names the processes.
     line = run.stderr.readline()
     while "launch:" not in line:
@@ -127,7 +124,7 @@ def test_a_killed_process_ends_the_run_and_the_same_command_resumes(tmp_path, su
   # detection, just after): it reports the failure and exits non-zero.
   assert "launch: process 1 was killed by signal 9" in stderr and run.returncode != 0
   assert ended_after < 30  # the other process does not wait for its peer
-  steps = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+  steps = checkpoint_steps(workdir)
   resumed = launch("softmax_sgd.py:iris,smoke", workdir,
                    {"train.num_steps": steps[-1] + 20, "train.checkpoint_every": 20,
                     "train.log_every": 10}, subprocess_env)

@@ -12,13 +12,19 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, TRAIN_SCRIPT, apply_overrides, load_config_module
+from conftest import (
+  REPO_ROOT,
+  TRAIN_SCRIPT,
+  apply_overrides,
+  checkpoint_steps,
+  load_config_module,
+  wait_for_a_checkpoint,
+)
 
 from genjax import preemption, train, workdir, writers
 
@@ -52,10 +58,6 @@ def assert_same_run(got: Path, want: Path) -> None:
       str(want / "metrics.jsonl"))
   for a, b in zip(state_leaves(got), state_leaves(want), strict=True):
     assert a.dtype == b.dtype and np.array_equal(a, b)
-
-
-def checkpoint_steps(path: Path) -> list[int]:
-  return sorted(int(p.name) for p in (path / "checkpoints").iterdir() if p.name.isdigit())
 
 
 @pytest.fixture(scope="module")
@@ -167,10 +169,7 @@ def test_cli_second_writer_refused_and_sigterm_checkpoints_where_it_is(tmp_path,
   first = subprocess.Popen(long_run, cwd=REPO_ROOT, env=subprocess_env(), text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
   try:
-    deadline = time.monotonic() + 240
-    while not (path / "checkpoints" / "7").exists():  # it is training
-      assert first.poll() is None and time.monotonic() < deadline, first.communicate()
-      time.sleep(0.2)
+    wait_for_a_checkpoint(first, path, timeout=240)  # it is training
     second = subprocess.run(long_run, cwd=REPO_ROOT, env=subprocess_env(), text=True,
                             capture_output=True, timeout=240)
     assert second.returncode == 2
