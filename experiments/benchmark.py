@@ -9,6 +9,7 @@ GFLOP/s, and the float32 matmul peak measured in the same process.
 """
 
 import dataclasses
+import inspect
 import json
 import os
 from collections.abc import Callable
@@ -25,6 +26,10 @@ flags.DEFINE_integer("peak_size", 2048, "Side of the square matmul that measures
 flags.DEFINE_integer("population", 1,
                      "> 1: also time that many members as one vmapped step (genjax.population) "
                      "against as many single steps one after another.")
+flags.DEFINE_bool("peers", False,
+                  "Tasks with a peer library (scikit-learn, CRFsuite, hmmlearn; the `bench` "
+                  "extra): time it on the same data, alternating with genjax, and report both.")
+flags.DEFINE_integer("repeats", 3, "Runs of each side for --peers tasks; medians are reported.")
 FLAGS = flags.FLAGS
 
 
@@ -229,6 +234,7 @@ def entries() -> list[str]:
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
+  load_before = os.getloadavg()[0]
   if FLAGS.model in BENCHMARKS:
     result = run(FLAGS.model, FLAGS.windows, FLAGS.window_seconds, FLAGS.peak_size,
                  FLAGS.population)
@@ -237,8 +243,14 @@ def main(argv):
     registry = tasks()
     if FLAGS.model not in registry:
       raise app.UsageError(f"unknown benchmark {FLAGS.model!r}; expected one of {entries()}")
+    task = registry[FLAGS.model]
+    has_peer = "peers" in inspect.signature(task).parameters
+    if FLAGS.peers and not has_peer:
+      raise app.UsageError(f"{FLAGS.model!r} has no peer library to compare with")
+    kwargs = {"peers": FLAGS.peers, "repeats": FLAGS.repeats} if has_peer else {}
     result = {"model": FLAGS.model,
-              **registry[FLAGS.model](FLAGS.windows, FLAGS.window_seconds, FLAGS.peak_size)}
+              **task(FLAGS.windows, FLAGS.window_seconds, FLAGS.peak_size, **kwargs)}
+  result["load_average"] = [load_before, os.getloadavg()[0]]  # 1-minute, before and after
   if FLAGS.json:
     print(json.dumps(result))
   else:
