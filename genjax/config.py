@@ -79,6 +79,9 @@ def train_schedule(num_epochs: int, *, log_every: int = 100, checkpoint_every: i
       "sample_grid": sample_grid,
       "tensorboard": True,
       "progress": True,
+      # Loop steps per compiled call (lax.fori_loop): > 1 saves the host's dispatch per step
+      # for small models; logs, checkpoints and results are those of 1 (genjax.train).
+      "steps_per_dispatch": 1,
   })
 
 

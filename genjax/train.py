@@ -74,6 +74,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f"train.eval_every must be >= 0, got {t.eval_every}")
   if config.data.batch_size <= 0:
     raise ValueError(f"data.batch_size must be positive, got {config.data.batch_size}")
+  k = t.get("steps_per_dispatch", 1)
+  if k <= 0:
+    raise ValueError(f"train.steps_per_dispatch must be positive, got {k}")
+  if k > 1 and not config.data.get("in_memory", True):
+    raise ValueError("train.steps_per_dispatch > 1 needs the training split in memory "
+                     "(data.in_memory): a streamed input hands over one batch per step")
 
 
 def total_steps(config: ml_collections.ConfigDict, steps_per_epoch: int) -> int:
@@ -101,6 +107,29 @@ def make_loop_step(family: ModuleType, source):
     return state, acc
 
   return loop_step
+
+
+def make_multi_step(loop_step):
+  """`count` loop steps (make_loop_step, or a population's) in one compiled call: a
+  `lax.fori_loop` whose trip count is an argument, so one program serves every count. The
+  input's arguments must hold for all `count` steps (they change only between epochs)."""
+
+  def multi_step(state, acc, train_key, data_key, count, *source_args, axis_name=None):
+    def body(_, carry):
+      return loop_step(*carry, train_key, data_key, *source_args, axis_name=axis_name)
+    return jax.lax.fori_loop(0, count, body, (state, acc))
+
+  return multi_step
+
+
+def dispatch_end(step: int, num_steps: int, steps_per_dispatch: int, periods) -> int:
+  """The step a dispatch that starts after `step` ends at: `steps_per_dispatch` steps on, or
+  sooner at the end of the run or at the next multiple of any of `periods` (the steps where the
+  host logs, evaluates, draws samples, or the input's arguments change)."""
+  end = min(step + steps_per_dispatch, num_steps)
+  for period in periods:
+    end = min(end, (step // period + 1) * period)
+  return end
 
 
 def evaluate(family: ModuleType, state, split, key: jax.Array, batch_size: int = 500) -> dict:
@@ -308,13 +337,28 @@ def _train_locked(config, workdir, family, evaluators, dp, train_split, changes,
   loop_fn = make_loop_step(family, source)
   if members.stacked:
     loop_fn = population.member_step(loop_fn, source.member_axes)
-  loop_step = dp.wrap(loop_fn, "rrrr" + source.kinds, "rr", donate_argnums=(0, 1))
+  t = config.train
+  per_dispatch = t.get("steps_per_dispatch", 1)
+  if per_dispatch == 1:
+    loop_step = dp.wrap(loop_fn, "rrrr" + source.kinds, "rr", donate_argnums=(0, 1))
+  else:
+    multi_step = dp.wrap(make_multi_step(loop_fn), "rrrrr" + source.kinds, "rr",
+                         donate_argnums=(0, 1))
+    counts = {}  # the replicated trip counts, made once each
+
+    def loop_step(state, acc, train_key, data_key, *source_args, count=1):
+      if count not in counts:
+        counts[count] = dp.replicate(jnp.int32(count))
+      return multi_step(state, acc, train_key, data_key, counts[count], *source_args)
+  # The host acts at these steps' multiples, so a dispatch of several steps ends there.
+  periods = [t.log_every, source.steps_per_epoch,
+             *([t.eval_every] if t.get("eval_every", 0) > 0 else []),
+             *([t.sample_every] if hasattr(family, "sample") else [])]
   state_d = dp.replicate(state)
   train_key_d, data_key_d = dp.replicate((members.stack([k.train for k in members.keys]),
                                           members.stack([k.data for k in members.keys])))
   acc = dp.replicate(_accumulator_from_json(extra, metric_names, len(members.configs)))
 
-  t = config.train
   eval_every = t.get("eval_every", 0)
   checkpoint_seconds = t.get("checkpoint_every_seconds", DEFAULT_CHECKPOINT_SECONDS)
   eval_split = load_split(config, eval_split_name(config)) if eval_every > 0 else None
@@ -326,10 +370,16 @@ def _train_locked(config, workdir, family, evaluators, dp, train_split, changes,
   try:
     with preemption.StopRequests() as stop_requests:
       while step < num_steps:
-        state_d, acc = loop_step(state_d, acc, train_key_d, data_key_d, *source.args(step))
-        step += 1
-        window_steps += 1
-        progress.update(1)
+        if per_dispatch == 1:
+          state_d, acc = loop_step(state_d, acc, train_key_d, data_key_d, *source.args(step))
+          count = 1
+        else:
+          count = dispatch_end(step, num_steps, per_dispatch, periods) - step
+          state_d, acc = loop_step(state_d, acc, train_key_d, data_key_d, *source.args(step),
+                                   count=count)
+        step += count
+        window_steps += count
+        progress.update(count)
         last = step == num_steps
         log_step = step % t.log_every == 0 or last
         if log_step:

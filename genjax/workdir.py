@@ -37,7 +37,8 @@ class WorkdirError(ValueError):
 EXTENDING = (
     "train.num_steps", "train.num_epochs", "train.log_every", "train.checkpoint_every",
     "train.checkpoint_every_seconds", "train.keep_checkpoints", "train.sample_every",
-    "train.sample_grid", "train.tensorboard", "train.progress", "train.eval_every",
+    "train.sample_grid", "train.tensorboard", "train.progress", "train.steps_per_dispatch",
+    "train.eval_every",
     "train.eval_from", "train.eval_split", "evals.", "data.data_dir", "data.idx_dir",
     "data.download",
 )
@@ -68,7 +69,7 @@ def extends_only(field: str) -> bool:
 # Fields added to the configs after workdirs were recorded without them, and the value their
 # absence meant: a workdir of an earlier version continues when the new field holds it.
 ADDED_LATER = {"population": 1, "data.num_labels": -1, "data.label_seed": None,
-               "data.semi_supervised": False}
+               "data.semi_supervised": False, "train.steps_per_dispatch": 1}
 
 
 def diff(old: dict, new: dict) -> dict:
