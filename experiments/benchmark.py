@@ -26,6 +26,9 @@ flags.DEFINE_integer("peak_size", 2048, "Side of the square matmul that measures
 flags.DEFINE_integer("population", 1,
                      "> 1: also time that many members as one vmapped step (genjax.population) "
                      "against as many single steps one after another.")
+flags.DEFINE_integer("steps_per_dispatch", 1,
+                     "> 1: also time the loop's real-data step that many steps per compiled call "
+                     "(train.steps_per_dispatch) against one step per call.")
 flags.DEFINE_bool("peers", False,
                   "Tasks with a peer library (scikit-learn, CRFsuite, hmmlearn; the `bench` "
                   "extra): time it on the same data, alternating with genjax, and report both.")
@@ -147,7 +150,7 @@ def population_fns(family, config, batch, size: int) -> dict:
 
 
 def run(model: str, windows: int, window_seconds: float, peak_size: int,
-        population_size: int = 1) -> dict:
+        population_size: int = 1, steps_per_dispatch: int = 1) -> dict:
   import jax
   import jax.numpy as jnp
 
@@ -187,6 +190,20 @@ def run(model: str, windows: int, window_seconds: float, peak_size: int,
     loop["step"] += 1
     return loop["acc"]
 
+  if steps_per_dispatch > 1:
+    # The same fused loop step, `steps_per_dispatch` of them per call (the input's arguments of
+    # the first epoch throughout: the order, not the speed, would change across epochs).
+    multi_step = dp.wrap(train.make_multi_step(train.make_loop_step(family, source)),
+                         "rrrrr" + source.kinds, "rr", donate_argnums=(0, 1))
+    count = jnp.int32(steps_per_dispatch)
+    multi = {"state": family.create_state(keys.init, config),
+             "acc": train.zero_accumulator(metric_shapes)}
+
+    def real_multi():
+      multi["state"], multi["acc"] = multi_step(multi["state"], multi["acc"], keys.train,
+                                                keys.data, count, *source.args(0))
+      return multi["acc"]
+
   from genjax.flops import traced_dot_flops
   jaxpr = jax.make_jaxpr(family.train_step)(state, batch, keys.train).jaxpr
   flops = entry.flops(config) if entry.flops is not None else traced_dot_flops(jaxpr)
@@ -197,6 +214,8 @@ def run(model: str, windows: int, window_seconds: float, peak_size: int,
     fns["matmuls_only"] = matmuls_only_fn(jaxpr)
   if population_size > 1:
     fns.update(population_fns(family, config, batch, population_size))
+  if steps_per_dispatch > 1:
+    fns["real_multi"] = real_multi
   seconds = timing.time_interleaved(fns, windows, window_seconds)
   const_s, real_s = seconds["constant"], seconds["real"]
   peak = 2 * peak_size**3 / seconds["peak"] / 1e9
@@ -222,6 +241,11 @@ def run(model: str, windows: int, window_seconds: float, peak_size: int,
           "population_fraction_of_peak": population_size * flops / seconds["population"] / 1e9
                                          / peak}
          if population_size > 1 else {}),
+      **({"steps_per_dispatch": steps_per_dispatch,
+          "steps_per_sec_real_data_multi": steps_per_dispatch / seconds["real_multi"],
+          # K steps per call against one step per call, the same loop step on real batches.
+          "steps_per_dispatch_speedup": steps_per_dispatch * real_s / seconds["real_multi"]}
+         if steps_per_dispatch > 1 else {}),
   }
 
 
@@ -237,7 +261,7 @@ def main(argv):
   load_before = os.getloadavg()[0]
   if FLAGS.model in BENCHMARKS:
     result = run(FLAGS.model, FLAGS.windows, FLAGS.window_seconds, FLAGS.peak_size,
-                 FLAGS.population)
+                 FLAGS.population, FLAGS.steps_per_dispatch)
   else:
     from benchmarks import tasks
     registry = tasks()
