@@ -466,4 +466,7 @@ def burda_config(layers: int = 1, objective: str = "elbo", k: int = 1, stage_sca
   c.train.log_every = min(1000, steps_per_epoch)
   c.train.checkpoint_every = c.train.log_every * 5
   c.train.sample_every = c.train.checkpoint_every
+  # Batch-20 steps are too small to keep a device busy one call at a time: 100 per call (the
+  # same run, bit for bit; genjax.train.make_multi_step).
+  c.train.steps_per_dispatch = 100
   return c
