@@ -25,6 +25,8 @@ flags.mark_flag_as_required("workdir")
 flags.DEFINE_string("data_dir", None, "CoNLL-2000 directory (default ../shared/data/conll2000).")
 flags.DEFINE_alias("conll_dir", "data_dir")
 flags.DEFINE_enum("optimizer", "lbfgs", ["lbfgs", "adam"], "Full-batch L-BFGS or mini-batch Adam.")
+flags.DEFINE_enum("features", "sparse", ["sparse", "dense"],
+                  "L-BFGS weights: pairs seen in training (CRFsuite's default) or all pairs.")
 flags.DEFINE_float("l2", 1.0, "L2 coefficient c2 of sum NLL + c2 ||theta||^2 (CRFsuite's).")
 flags.DEFINE_float("l1", 0.0, "L1 coefficient (Adam only, by a proximal step).")
 flags.DEFINE_integer("min_count", 1, "Keep feature strings seen at least this often in training.")
@@ -42,9 +44,9 @@ flags.DEFINE_integer("seed", 0, "The run's seed (Adam's chunk order).")
 FLAGS = flags.FLAGS
 
 CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "crf_chunker.py")
-MODEL_FLAGS = ("optimizer", "l2", "l1", "min_count", "hash_buckets", "max_iterations",
-               "max_seconds", "delta", "period", "epochs", "learning_rate", "num_buckets",
-               "chunk_tokens", "max_train_sentences")
+MODEL_FLAGS = ("optimizer", "features", "l2", "l1", "min_count", "hash_buckets",
+               "max_iterations", "max_seconds", "delta", "period", "epochs", "learning_rate",
+               "num_buckets", "chunk_tokens", "max_train_sentences")
 
 
 def main(argv):

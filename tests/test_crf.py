@@ -9,7 +9,7 @@ import pytest
 
 from genjax.data.sequences import Sentence, pad
 from genjax.metrics.chunking import conll_f1
-from genjax.structured import crf, crf_features
+from genjax.structured import crf, crf_features, crf_sparse
 
 L = 3
 LENGTHS = (4, 2, 1, 0)  # padded to T = 4; the last sentence is empty
@@ -244,3 +244,73 @@ def test_tiny_training_runs_separate_toy_data():
   assert info["objective"] < 0.2 * start
   # The proximal L1 step leaves exact zeros (the word bigram rows that never help, at least).
   assert int(jnp.sum(params.emission[1:] == 0.0)) > 0
+
+
+# ---------------------------------------------------------------- sparse state features
+
+
+def _sparse_problem(seed=6, num_features=9, lengths=(5, 3, 1, 6, 2, 4, 1)):
+  rng = np.random.default_rng(seed)
+  ids = [rng.integers(0, num_features, size=(n, 3)).astype(np.int32) for n in lengths]
+  labels = [rng.integers(0, L, size=n).astype(np.int32) for n in lengths]
+  # Rows of 6 positions: several sentences share a row, one row ends in padding.
+  data = crf_sparse.packed_data(ids, labels, num_features, L, length=6)
+  params = jax.tree.map(lambda x: jnp.asarray(rng.normal(size=x.shape), jnp.float32),
+                        crf_sparse.init_params(data))
+  return ids, labels, data, params
+
+
+def test_pack_places_every_sentence_once_within_its_row():
+  lengths = np.random.default_rng(7).integers(1, 9, size=40)
+  packing = crf_sparse.pack(lengths)
+  assert packing.length == lengths.max()
+  used = np.zeros((packing.rows, packing.length), int)
+  for r, o, n in zip(packing.row, packing.offset, lengths, strict=True):
+    assert o + n <= packing.length
+    used[r, o:o + n] += 1
+  assert used.max() == 1 and used.sum() == lengths.sum()
+  assert packing.rows <= -(-lengths.sum() // packing.length) + 2  # little padding
+
+
+def test_sparse_objective_and_gradient_equal_dense_restricted_to_kept_pairs():
+  ids, labels, data, params = _sparse_problem()
+  kept = np.asarray(data.cell_of_pair)
+  # Every (attribute, gold label) pair of the data, and only those (id 0 is the null feature).
+  expected = {int(a) * L + int(y) for x, ys in zip(ids, labels, strict=True)
+              for row, y in zip(x, ys, strict=True) for a in row if a}
+  assert set(kept.tolist()) == expected
+  dense = crf_sparse.to_dense(params, data)
+  emission = np.asarray(dense.emission).reshape(-1)
+  assert np.all(np.delete(emission, kept) == 0.0)
+  ids_all, mask_all = pad(ids)
+  labels_all, _ = pad(labels)
+  n = len(ids)
+
+  def dense_objective(p):
+    return (jnp.sum(crf.nll(p, ids_all, labels_all, mask_all, "logsumexp"))
+            + 0.3 * crf.squared_norm(p)) / n
+
+  value_d, grad_d = jax.value_and_grad(dense_objective)(dense)
+  # The sparse objective through its custom VJP, jitted as L-BFGS runs it.
+  value_s, grad_s = jax.jit(jax.value_and_grad(
+      lambda p, d: crf_sparse.objective(p, d, 0.3, n)))(params, data)
+  # float32: each side sums ~30 tokens' log-normalisers of size O(1) into a total ~10: a
+  # relative error of ~100 float32 ulps (1.2e-7 each) is rounding, not a bug.
+  np.testing.assert_allclose(value_s, value_d, rtol=1e-5)
+  # Gradients are sums of marginals (each in [0, 1]) over at most ~30 tokens: atol 1e-5.
+  np.testing.assert_allclose(grad_s.theta, grad_d.emission.reshape(-1)[kept], atol=1e-5)
+  for name in ("transition", "start", "end"):
+    np.testing.assert_allclose(getattr(grad_s, name), getattr(grad_d, name), atol=1e-5)
+  np.testing.assert_allclose(crf_sparse.from_dense(dense, data).theta, params.theta)
+
+
+def test_sparse_nll_of_one_sentence_matches_enumeration():
+  ids, labels, data, params = _sparse_problem(seed=8, lengths=(5,))
+  value, _ = crf_sparse.nll_and_grad(params, data)
+  dense = crf_sparse.to_dense(params, data)
+  emit = crf.emission_scores(dense.emission, jnp.asarray(ids[0]))
+  log_z = _brute_force(emit, 5, dense)[0]
+  score = _score(np.asarray(emit, np.float64), tuple(labels[0].tolist()),
+                 jax.tree.map(lambda x: np.asarray(x, np.float64), dense))
+  # log Z and the score are ~10: float32 sums of ~30 terms, atol 1e-4.
+  np.testing.assert_allclose(value, log_z - score, atol=1e-4)

@@ -20,6 +20,9 @@ def get_config(arg: str | None = None):
   smoke = arg == "smoke"
   return gconfig.fit_config("crf_chunker", gconfig.dataset("conll2000"), {
       "optimizer": "lbfgs",  # lbfgs (full batch) | adam (mini-batches of chunk_tokens)
+      # L-BFGS: sparse = weights only for (attribute, label) pairs seen in training (CRFsuite's
+      # default, genjax.structured.crf_sparse) | dense = every pair
+      "features": "sparse",
       "l2": 0.5,  # c2 of sum NLL + c2 ||theta||^2 (CRFsuite's objective)
       "l1": 0.0,  # Adam only, by a proximal step
       "min_count": 1,  # keep feature strings seen at least this often in training

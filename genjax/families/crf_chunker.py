@@ -5,8 +5,12 @@ CoNLL-2000.
 (a static field, rebuilt on restore) and zero weights of its shapes; `fit` minimises CRFsuite's
 objective (sum NLL + l2 ||theta||^2) with full-batch L-BFGS (`model.optimizer = lbfgs`: l2,
 max_iterations, max_seconds, delta, period) or mini-batch Adam (`adam`: epochs, learning_rate,
-l2, l1), reporting every iteration (epoch) through `log`. Feature options: min_count,
-hash_buckets; memory and padding: num_buckets, chunk_tokens; max_train_sentences (0: all).
+l2, l1), reporting every iteration (epoch) through `log`. L-BFGS with `model.features = sparse`
+(the default) has weights only for the (attribute, label) pairs seen in training (CRFsuite's
+state features, genjax.structured.crf_sparse); `dense` keeps every pair's weight. The state
+always holds the dense table (zeros off the kept pairs), which prediction reads. Feature
+options: min_count, hash_buckets; memory and padding (dense and Adam): num_buckets,
+chunk_tokens; max_train_sentences (0: all).
 `predict_split` gives the Viterbi chunk tags of each sentence (the `chunking` evaluator).
 """
 
@@ -17,10 +21,11 @@ import numpy as np
 from flax import struct
 
 from genjax.families.hmm_tagger import train_sentences
-from genjax.structured import crf, crf_features
+from genjax.structured import crf, crf_features, crf_sparse
 
 DEFAULT_EVALS = {"chunking": {}}
 OPTIMIZERS = ("lbfgs", "adam")
+FEATURES = ("sparse", "dense")
 
 
 @struct.dataclass
@@ -41,6 +46,8 @@ def create_state(key: jax.Array, config: ml_collections.ConfigDict, train) -> CR
   m = config.model
   if m.optimizer not in OPTIMIZERS:
     raise ValueError(f"unknown model.optimizer {m.optimizer!r}; expected one of {OPTIMIZERS}")
+  if m.get("features", "sparse") not in FEATURES:
+    raise ValueError(f"unknown model.features {m.features!r}; expected one of {FEATURES}")
   if m.l1 and m.optimizer == "lbfgs":
     raise ValueError("model.l1 needs model.optimizer = adam (L-BFGS here is smooth: L2 only)")
   sentences = train_sentences(train, m.max_train_sentences)
@@ -55,8 +62,13 @@ def fit(state: CRFState, train, key: jax.Array, log=None) -> CRFState:
   o = dict(state.options)
   sentences = train_sentences(train, o["max_train_sentences"])
   ids, labels = crf_features.encode(state.feature_map, sentences)
-  data = crf.device_data(crf_features.bucketize(ids, labels, o["num_buckets"],
-                                                o["chunk_tokens"]))
+  sparse = o["optimizer"] == "lbfgs" and o.get("features", "sparse") == "sparse"
+  if sparse:
+    data = crf_sparse.packed_data(ids, labels, state.feature_map.num_features,
+                                  len(state.feature_map.labels))
+  else:
+    data = crf.device_data(crf_features.bucketize(ids, labels, o["num_buckets"],
+                                                  o["chunk_tokens"]))
 
   def record(r: dict) -> None:
     step = r.get("iteration", r.get("epoch"))
@@ -68,9 +80,12 @@ def fit(state: CRFState, train, key: jax.Array, log=None) -> CRFState:
             " ".join(f"{k}={v:.6g}" for k, v in scalars.items()), flush=True)
 
   if o["optimizer"] == "lbfgs":
-    params, info = crf.fit_lbfgs(state.params, data, len(sentences), l2=o["l2"],
+    start = crf_sparse.from_dense(state.params, data) if sparse else state.params
+    params, info = crf.fit_lbfgs(start, data, len(sentences), l2=o["l2"],
                                  max_iterations=o["max_iterations"], delta=o["delta"],
-                                 period=o["period"], max_seconds=o["max_seconds"], log=record)
+                                 period=o["period"], max_seconds=o["max_seconds"], log=record,
+                                 objective_fn=crf_sparse.objective if sparse else None)
+    params = crf_sparse.to_dense(params, data) if sparse else params
     iterations = info["iterations"]
   else:
     params, info = crf.fit_adam(state.params, data, len(sentences), key,

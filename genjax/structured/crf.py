@@ -218,9 +218,11 @@ def objective(params: CRFParams, data: Data, l2: float, num_sentences: int) -> j
 def fit_lbfgs(params: CRFParams, data: Data, num_sentences: int, l2: float = 1.0,
               max_iterations: int = 500, delta: float = 1e-5, period: int = 10,
               gtol: float = 1e-5, memory_size: int = 10, max_seconds: float = float("inf"),
-              log: Callable[[dict], None] | None = None) -> tuple[CRFParams, dict]:
+              log: Callable[[dict], None] | None = None,
+              objective_fn: Callable | None = None) -> tuple[CRFParams, dict]:
   """Full-batch L-BFGS (optax.lbfgs, zoom line search) on `objective`, a Python loop of one
-  jitted iteration at a time.
+  jitted iteration at a time. `objective_fn(params, data, l2, num_sentences)` replaces
+  `objective` for another parametrisation (genjax.structured.crf_sparse.objective).
 
   Stops as CRFsuite does: when the objective improved by less than a fraction `delta` over the
   last `period` iterations, when ||grad|| / max(1, ||theta||) < gtol, or after
@@ -231,7 +233,7 @@ def fit_lbfgs(params: CRFParams, data: Data, num_sentences: int, l2: float = 1.0
   "cpu_seconds" (CPU time of all threads: steadier than wall time on a shared machine),
   "objective", "converged", "reason"}. `log` gets one dict per iteration.
   """
-  value_fn = functools.partial(objective, l2=l2, num_sentences=num_sentences)
+  value_fn = functools.partial(objective_fn or objective, l2=l2, num_sentences=num_sentences)
   optimizer = optax.lbfgs(memory_size=memory_size)
   value_and_grad = optax.value_and_grad_from_state(value_fn)
 

@@ -1,0 +1,275 @@
+"""Linear-chain CRF with CRFsuite's sparse state features: one weight per (attribute, label) pair
+seen in the training data, sentences packed end to end into rows, an explicit forward-backward
+gradient.
+
+The model and objective are genjax.structured.crf's (emission, transition, start and end
+scores; sum NLL + l2 ||theta||^2), except that the emission weight of an (attribute, label) pair
+that never occurs in the training labels is fixed at zero instead of being a free parameter
+(CRFsuite's default, `feature.possible_states=0`): J weights (456,345 on CoNLL-2000) instead of
+F x L (7.45M). The computation is laid out for a CPU:
+
+* Packing: sentences are sorted by length and packed end to end into B rows of R = (longest
+  sentence) positions (`pack`), time-major: position p = r * B + b. A forward/backward step
+  restarts at each sentence's first (last) token, so one scan of R steps covers every sentence
+  with little padding, no length buckets and no rematerialisation (the R x B x L tables of the
+  whole training set are a few tens of MB).
+* Emissions: the J weights go to a dense F x L table (zeros elsewhere) by one gather, and each
+  token's scores are F_token one-dimensional row gathers, one per template slot.
+* Forward-backward in scaled probabilities (as CRFsuite): no log or exp inside the scans.
+* Gradient: expected minus empirical counts, d/d theta_j = sum over tokens where attribute a_j
+  fires of p(y_t = l_j) - count_j, a scatter-add of the marginals per template slot; the
+  empirical counts and the gold sequences' scores are constants (the gold score is linear in the
+  weights: counts . theta). `total_nll` is a `jax.custom_vjp` so that optax's line search can
+  differentiate it.
+"""
+
+import dataclasses
+import heapq
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from genjax.structured import crf
+from genjax.structured.crf_features import NULL_FEATURE
+
+
+@struct.dataclass
+class SparseParams:
+  """theta_J: the weights of the kept (attribute, label) pairs; transition_LxL [previous, next],
+  start_L, end_L as in crf.CRFParams."""
+
+  theta: jax.Array
+  transition: jax.Array
+  start: jax.Array
+  end: jax.Array
+
+
+@struct.dataclass
+class PackedData:
+  """The training set, packed (see the module docstring); every array lives on the device.
+
+  ids_SxP: the attribute id of each template slot s at each packed position p = r * B + b
+  (NULL_FEATURE at padding); first_RxB / last_RxB: a sentence's first / last token; mask_RxB:
+  real tokens (the scans run through padding, whose values are finite and masked out);
+  slot_of_cell_C: for each cell
+  attribute * L + label of the dense F x L emission table, its pair index j (J for a cell that
+  has no weight: it reads a zero); cell_of_pair_J: the inverse; counts_J, transition_counts_LxL,
+  start_counts_L, end_counts_L: the empirical counts of the gold label sequences.
+  """
+
+  ids: jax.Array
+  first: jax.Array
+  last: jax.Array
+  mask: jax.Array
+  slot_of_cell: jax.Array
+  cell_of_pair: jax.Array
+  counts: jax.Array
+  transition_counts: jax.Array
+  start_counts: jax.Array
+  end_counts: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Packing:
+  """Where each sentence went: row_N, offset_N (its first position in the row), rows B, length R."""
+
+  row: np.ndarray
+  offset: np.ndarray
+  rows: int
+  length: int
+
+
+def pack(lengths: Sequence[int], length: int | None = None) -> Packing:
+  """Sentences packed end to end into rows of `length` positions (default: the longest
+  sentence), longest first, each into the row with the most room left (a new row when none has
+  room): with about ceil(total / length) rows the padding is a few percent."""
+  lengths = np.asarray(lengths, np.int64)
+  length = max(int(lengths.max(initial=1)), 1) if length is None else length
+  if lengths.max(initial=0) > length:
+    raise ValueError(f"a sentence of {lengths.max()} tokens does not fit rows of {length}")
+  rows = max(1, -(-int(lengths.sum()) // length))
+  heap = [(-length, r) for r in range(rows)]  # (minus the room left, row)
+  row, offset = np.zeros(len(lengths), np.int64), np.zeros(len(lengths), np.int64)
+  for i in np.argsort(-lengths, kind="stable"):
+    room, r = heap[0]
+    if -room < lengths[i]:
+      r, room = rows, -length
+      rows += 1
+      heapq.heappush(heap, (room, r))
+    row[i], offset[i] = r, length + room
+    heapq.heapreplace(heap, (room + lengths[i], r))
+  return Packing(row, offset, rows, length)
+
+
+def pairs(ids: Sequence[np.ndarray], labels: Sequence[np.ndarray], num_labels: int) -> np.ndarray:
+  """The sorted cells attribute * L + label of the (attribute, label) pairs seen in training
+  (the null attribute excluded): CRFsuite's state features."""
+  ids_NxF, labels_N = np.concatenate(ids), np.concatenate(labels)
+  cells = ids_NxF.astype(np.int64) * num_labels + labels_N[:, None]
+  return np.unique(cells[ids_NxF != NULL_FEATURE])
+
+
+def packed_data(ids: Sequence[np.ndarray], labels: Sequence[np.ndarray], num_features: int,
+                num_labels: int, cells_J: np.ndarray | None = None,
+                length: int | None = None) -> PackedData:
+  """The packed training set of per-sentence ids_TxF and labels_T (crf_features.encode), with
+  weights for `cells_J` (default: the pairs seen in these sentences, `pairs`)."""
+  L = num_labels
+  cells_J = pairs(ids, labels, L) if cells_J is None else np.asarray(cells_J, np.int64)
+  packing = pack([len(x) for x in ids], length)
+  R, B = packing.length, packing.rows
+  slots = ids[0].shape[1] if len(ids) else 1
+  ids_PxS = np.zeros((R * B, slots), np.int32)
+  labels_P = np.zeros(R * B, np.int64)
+  first, last, mask = (np.zeros(R * B, bool) for _ in range(3))
+  for i, (x, y) in enumerate(zip(ids, labels, strict=True)):
+    n = len(x)
+    if not n:
+      continue
+    p = (packing.offset[i] + np.arange(n)) * B + packing.row[i]
+    ids_PxS[p], labels_P[p], mask[p] = x, y, True
+    first[p], last[p] = False, False
+    first[p[0]], last[p[-1]] = True, True
+  slot_of_cell = np.full(num_features * L, len(cells_J), np.int32)
+  slot_of_cell[cells_J] = np.arange(len(cells_J))
+  # Empirical counts: every (attribute, gold label) occurrence is a kept pair when cells_J are
+  # this data's pairs; with other cells, occurrences of pairs without a weight are dropped.
+  occurrences = (ids_PxS.astype(np.int64) * L + labels_P[:, None])[mask]
+  occurrences = slot_of_cell[occurrences[ids_PxS[mask] != NULL_FEATURE]]
+  counts = np.bincount(occurrences, minlength=len(cells_J) + 1)[:-1]
+  y_RxB, m_RxB = labels_P.reshape(R, B), mask.reshape(R, B)
+  f_RxB, l_RxB = first.reshape(R, B), last.reshape(R, B)
+  inner = m_RxB[1:] & ~f_RxB[1:]
+  transition_counts = np.zeros((L, L), np.int64)
+  np.add.at(transition_counts, (y_RxB[:-1][inner], y_RxB[1:][inner]), 1)
+  return PackedData(
+      ids=jnp.asarray(ids_PxS.T.copy()), first=jnp.asarray(f_RxB), last=jnp.asarray(l_RxB),
+      mask=jnp.asarray(m_RxB),
+      slot_of_cell=jnp.asarray(slot_of_cell), cell_of_pair=jnp.asarray(cells_J.astype(np.int32)),
+      counts=jnp.asarray(counts, jnp.float32),
+      transition_counts=jnp.asarray(transition_counts, jnp.float32),
+      start_counts=jnp.asarray(np.bincount(y_RxB[f_RxB], minlength=L), jnp.float32),
+      end_counts=jnp.asarray(np.bincount(y_RxB[l_RxB], minlength=L), jnp.float32))
+
+
+def init_params(data: PackedData) -> SparseParams:
+  """All-zero weights of the data's pairs."""
+  L = data.start_counts.shape[0]
+  zeros = jnp.zeros((L, L), jnp.float32)
+  return SparseParams(jnp.zeros(data.counts.shape, jnp.float32), zeros, zeros[0], zeros[0])
+
+
+def to_dense(params: SparseParams, data: PackedData) -> crf.CRFParams:
+  """The same model as crf.CRFParams: theta in its cells of the F x L emission table, zeros
+  elsewhere (crf.predict / crf.decode decode with it)."""
+  L = params.transition.shape[0]
+  return crf.CRFParams(dense_emission(params.theta, data.slot_of_cell).reshape(-1, L),
+                       params.transition, params.start, params.end)
+
+
+def from_dense(params: crf.CRFParams, data: PackedData) -> SparseParams:
+  """The dense model's weights on the data's pairs (the others are dropped)."""
+  return SparseParams(params.emission.reshape(-1)[data.cell_of_pair], params.transition,
+                      params.start, params.end)
+
+
+def dense_emission(theta_J: jax.Array, slot_of_cell_C: jax.Array) -> jax.Array:
+  """The flat F * L emission table: theta at the kept cells, zero elsewhere."""
+  return jnp.concatenate([theta_J, jnp.zeros((1,), theta_J.dtype)])[slot_of_cell_C]
+
+
+def _forward_backward(params: SparseParams, data: PackedData):
+  """(sum of log Z, emission gradient over the F x L cells, pairwise marginal sums LxL,
+  first-token and last-token marginal sums L) of the packed sentences."""
+  S, L = data.ids.shape[0], params.transition.shape[0]
+  R, B = data.mask.shape
+  # The barrier materialises the table: fused into the row gathers, its own gather would be
+  # recomputed for every element they read (4x slower).
+  table_FxL = jax.lax.optimization_barrier(
+      dense_emission(params.theta, data.slot_of_cell).reshape(-1, L))
+  emit_PxL = table_FxL[data.ids[0]]
+  for s in range(1, S):  # one-dimensional gathers: much faster on a CPU than one 2-D gather
+    emit_PxL = emit_PxL + table_FxL[data.ids[s]]
+  emit_RxBxL = emit_PxL.reshape(R, B, L)
+  shift_RxB = jnp.max(emit_RxBxL, axis=-1)
+  e_RxBxL = jnp.exp(emit_RxBxL - shift_RxB[..., None])
+  t_max, s_max, e_max = (jnp.max(x) for x in (params.transition, params.start, params.end))
+  exp_t = jnp.exp(params.transition - t_max)
+  exp_s, exp_e = jnp.exp(params.start - s_max), jnp.exp(params.end - e_max)
+  tiny = jnp.finfo(jnp.float32).tiny
+
+  def forward(a_BxL, inputs):  # a: the normalised forward vector of the previous position
+    e_BxL, first_B = inputs
+    a_BxL = jnp.where(first_B[:, None], exp_s[None], a_BxL @ exp_t) * e_BxL
+    c_B = jnp.maximum(jnp.sum(a_BxL, axis=-1), tiny)
+    a_BxL = a_BxL / c_B[:, None]
+    return a_BxL, (a_BxL, c_B)
+
+  a0 = jnp.zeros((B, L), jnp.float32)
+  _, (a_RxBxL, c_RxB) = jax.lax.scan(forward, a0, (e_RxBxL, data.first))
+  z_end_RxB = jnp.maximum(a_RxBxL @ exp_e, tiny)
+  mask, first, last = data.mask, data.first, data.last
+  log_z = (jnp.sum(jnp.where(mask, jnp.log(c_RxB) + shift_RxB, 0.0))
+           + jnp.sum(jnp.where(last, jnp.log(z_end_RxB), 0.0))
+           + t_max * jnp.sum(mask & ~first) + (s_max + e_max) * jnp.sum(last))
+  # w_{t} = e_t / c_t: the backward recursion's factor for position t.
+  w_RxBxL = e_RxBxL / c_RxB[..., None]
+  end_RxBxL = exp_e[None, None] / z_end_RxB[..., None]
+
+  def backward(b_BxL, inputs):  # b: the scaled backward vector of the next position, / Z_end
+    w_next_BxL, end_BxL, last_B = inputs
+    b_BxL = jnp.where(last_B[:, None], end_BxL, (w_next_BxL * b_BxL) @ exp_t.T)
+    return b_BxL, b_BxL
+
+  w_next = jnp.concatenate([w_RxBxL[1:], jnp.ones((1, B, L), jnp.float32)])
+  _, b_RxBxL = jax.lax.scan(backward, jnp.zeros((B, L), jnp.float32),
+                            (w_next, end_RxBxL, last), reverse=True)
+  p_RxBxL = jnp.where(mask[..., None], a_RxBxL * b_RxBxL, 0.0)
+  # p(y_{t-1} = i, y_t = j) = a_{t-1}[i] exp_t[i, j] w_t[j] b_t[j], for t not a first token.
+  inner = (mask & ~first)[1:, :, None]
+  v_NxL = jnp.where(inner, w_RxBxL[1:] * b_RxBxL[1:], 0.0).reshape(-1, L)
+  pair_LxL = exp_t * (a_RxBxL[:-1].reshape(-1, L).T @ v_NxL)
+  p_PxL = p_RxBxL.reshape(R * B, L)
+  grad_FxL = jnp.zeros_like(table_FxL)
+  for s in range(S):  # per-slot scatter-adds (padding adds zeros to the null row)
+    grad_FxL = grad_FxL.at[data.ids[s]].add(p_PxL)
+  first_L = jnp.sum(jnp.where(first[..., None], p_RxBxL, 0.0), axis=(0, 1))
+  last_L = jnp.sum(jnp.where(last[..., None], p_RxBxL, 0.0), axis=(0, 1))
+  return log_z, grad_FxL.reshape(-1), pair_LxL, first_L, last_L
+
+
+def nll_and_grad(params: SparseParams, data: PackedData) -> tuple[jax.Array, SparseParams]:
+  """sum of the sentences' NLL and its gradient (expected minus empirical counts)."""
+  log_z, grad_C, pair_LxL, first_L, last_L = _forward_backward(params, data)
+  gold = (jnp.dot(data.counts, params.theta) + jnp.sum(data.transition_counts * params.transition)
+          + jnp.dot(data.start_counts, params.start) + jnp.dot(data.end_counts, params.end))
+  grad = SparseParams(grad_C[data.cell_of_pair] - data.counts, pair_LxL - data.transition_counts,
+                      first_L - data.start_counts, last_L - data.end_counts)
+  return log_z - gold, grad
+
+
+@jax.custom_vjp
+def total_nll(params: SparseParams, data: PackedData) -> jax.Array:
+  """sum of every sentence's NLL, differentiable in params (by `nll_and_grad`)."""
+  return nll_and_grad(params, data)[0]
+
+
+def _total_nll_fwd(params, data):
+  value, grad = nll_and_grad(params, data)
+  return value, grad
+
+
+def _total_nll_bwd(grad, cotangent):
+  return jax.tree.map(lambda g: g * cotangent, grad), None
+
+
+total_nll.defvjp(_total_nll_fwd, _total_nll_bwd)
+
+
+def objective(params: SparseParams, data: PackedData, l2: float,
+              num_sentences: int) -> jax.Array:
+  """crf.objective's (sum_i NLL_i + l2 * ||theta||^2) / N on the sparse weights."""
+  return (total_nll(params, data) + l2 * crf.squared_norm(params)) / num_sentences
