@@ -1,29 +1,61 @@
-"""CRF benchmark: one L-BFGS evaluation (objective and gradient) on the whole CoNLL-2000 train set.
+"""CRF benchmarks on CoNLL-2000 chunking, genjax against CRFsuite (python-crfsuite) on the same
+template features.
 
-  python experiments/benchmark.py --model=crf_conll2000 --json
+  python experiments/benchmark.py --model=crf_conll2000 --peers --json
+  python experiments/benchmark.py --model=crf_conll2000_train --peers --repeats=1 --json
 
-A full training run to convergence takes hundreds of such evaluations (minutes), too long for a
-benchmark, so this times one evaluation (median over interleaved windows, next to the
-in-process matmul peak) and, when `runs/chunk_crf/results.json` from
-`experiments/chunk_crf.py --workdir=runs/chunk_crf` exists, reports that run's iterations and
-evaluations and the time to convergence they imply at the measured speed.
+`crf_conll2000`: one L-BFGS evaluation (objective and gradient) on the whole training set, the
+sparse formulation (genjax.structured.crf_sparse, the default) and the dense one, timed
+interleaved; with `peers`, CRFsuite's seconds per L-BFGS iteration (its own log, median over
+`PEER_ITERATIONS` iterations of each run) and the ratio, plus both feature counts.
+
+`crf_conll2000_train`: training to convergence with `L2` (selected on a held-out part of the
+training text, experiments/crf_select.py) and test chunk F1, CRFsuite with its defaults (c1 = 0,
+c2 = 1, L-BFGS) beside it. Both sides start from the template's feature strings (computed once,
+untimed) and are timed from them to the trained model's test predictions: genjax's time
+includes building the feature map, packing and compilation.
 """
 
 import functools
 import json
 import os
+import statistics
+import tempfile
 
 import jax
 
+from benchmarks import _peers
 from genjax import timing
 
 REFERENCE_RUN = os.path.join("runs", "chunk_crf", "results.json")
+PEER_ITERATIONS = 10
+L2 = 0.5  # the crf_chunker config's c2
 
 
-def lbfgs_evaluation(windows: int, window_seconds: float, peak_size: int) -> dict:
+def _corpus():
+  from genjax.data.sequences import load_conll
+  from genjax.structured import crf_features
+
+  train, test = load_conll("train"), load_conll("test")
+  names = [crf_features.token_features(s.words, s.pos) for s in train]
+  test_names = [crf_features.token_features(s.words, s.pos) for s in test]
+  return train, test, names, test_names
+
+
+def _crfsuite_trainer(pycrfsuite, sentences, names, **params):
+  trainer = pycrfsuite.Trainer(verbose=False)
+  for s, x in zip(sentences, names, strict=True):
+    trainer.append(x, list(s.chunks))
+  trainer.select("lbfgs")
+  trainer.set_params({"c1": 0.0, "c2": 1.0, **params})
+  return trainer
+
+
+def lbfgs_evaluation(windows: int, window_seconds: float, peak_size: int, peers: bool = False,
+                     repeats: int = 3) -> dict:
   """Seconds and tokens/s of value_and_grad of the CRF objective over all training sentences."""
   from genjax.data.sequences import load_conll
-  from genjax.structured import crf, crf_features
+  from genjax.structured import crf, crf_features, crf_sparse
 
   train = load_conll("train")
   feature_map = crf_features.build(train)
@@ -33,7 +65,12 @@ def lbfgs_evaluation(windows: int, window_seconds: float, peak_size: int) -> dic
   params = crf.init_params(feature_map.num_features, num_labels)
   value_and_grad = jax.jit(jax.value_and_grad(
       functools.partial(crf.objective, l2=1.0, num_sentences=len(train))))
+  packed = crf_sparse.packed_data(ids, labels, feature_map.num_features, num_labels)
+  sparse_params = crf_sparse.init_params(packed)
+  sparse_value_and_grad = jax.jit(jax.value_and_grad(
+      functools.partial(crf_sparse.objective, l2=1.0, num_sentences=len(train))))
   fns = {"evaluation": lambda: value_and_grad(params, data),
+         "sparse_evaluation": lambda: sparse_value_and_grad(sparse_params, packed),
          "peak": timing.matmul_fn(peak_size)}
   seconds = timing.time_interleaved(fns, windows, window_seconds)
   tokens = int(sum(len(x) for x in ids))
@@ -42,11 +79,16 @@ def lbfgs_evaluation(windows: int, window_seconds: float, peak_size: int) -> dic
   # [1, L] x [L, L] matrix product each, plus gathering and scattering F rows of L weights.
   flops = tokens * (3 * 2 * num_labels**2 + 2 * crf_features.FEATURES_PER_TOKEN * num_labels)
   peak = 2 * peak_size**3 / seconds["peak"] / 1e9
+  sparse_features = int(packed.counts.shape[0]) + num_labels * (num_labels + 2)
   result = {
       "backend": jax.default_backend(), "sentences": len(train), "tokens": tokens,
       "padded_tokens": padded, "feature_rows": feature_map.num_features, "labels": num_labels,
       "seconds_per_evaluation": seconds["evaluation"],
       "tokens_per_sec": tokens / seconds["evaluation"],
+      "sparse_seconds_per_evaluation": seconds["sparse_evaluation"],
+      "sparse_padded_tokens": int(packed.mask.size),
+      "sparse_features": sparse_features,
+      "dense_features": feature_map.num_features * num_labels + num_labels * (num_labels + 2),
       "gflops_per_evaluation": flops / 1e9,
       "matmul_peak_gflops_per_sec": peak,
       "fraction_of_peak": flops / seconds["evaluation"] / 1e9 / peak,
@@ -61,7 +103,95 @@ def lbfgs_evaluation(windows: int, window_seconds: float, peak_size: int) -> dic
           "reference_seconds": train_info["seconds"],
           "estimated_seconds_to_convergence":
               train_info["evaluations"] * seconds["evaluation"]})
+  if peers:
+    result["peers"] = _evaluation_side_by_side(train, sparse_value_and_grad, sparse_params,
+                                               packed, repeats)
   return result
 
 
-TASKS = {"crf_conll2000": lbfgs_evaluation}
+def _evaluation_side_by_side(train, value_and_grad, params, packed, repeats: int) -> dict:
+  """genjax: PEER_ITERATIONS sparse evaluations (compiled); CRFsuite: PEER_ITERATIONS L-BFGS
+  iterations, whose per-iteration seconds come from its log (its feature generation excluded)."""
+  from genjax.structured import crf_features
+
+  pycrfsuite = _peers.load("pycrfsuite")
+  names = [crf_features.token_features(s.words, s.pos) for s in train]
+  per_iteration = []
+
+  def genjax_run():
+    for _ in range(PEER_ITERATIONS):
+      value, _ = value_and_grad(params, packed)
+    return {"objective": float(value), "evaluations": PEER_ITERATIONS}
+
+  def peer_run():
+    trainer = _crfsuite_trainer(pycrfsuite, train, names, max_iterations=PEER_ITERATIONS)
+    with tempfile.TemporaryDirectory() as tmp:
+      trainer.train(os.path.join(tmp, "model.crfsuite"))
+    its = trainer.logparser.iterations
+    times = [float(it["time"]) for it in its]
+    per_iteration.append(statistics.median(times))
+    return {"iterations": len(its), "objective": float(its[-1]["loss"]),
+            "num_features": int(trainer.logparser.last_log.split("Number of features: ")[1]
+                                .split()[0]) if "Number of features: " in
+            trainer.logparser.last_log else None,
+            "seconds_per_iteration": per_iteration[-1]}
+
+  value_and_grad(params, packed)  # compiled before timing
+  out = _peers.side_by_side(genjax_run, peer_run if pycrfsuite else None, "python-crfsuite",
+                            repeats)
+  if pycrfsuite:
+    genjax_each = out["genjax"]["seconds"] / PEER_ITERATIONS
+    peer_each = statistics.median(per_iteration)
+    out.update({"genjax_seconds_per_evaluation": genjax_each,
+                "peer_seconds_per_iteration": peer_each,
+                "evaluation_ratio": genjax_each / peer_each,
+                "speedup": peer_each / genjax_each})
+  return out
+
+
+def train_to_convergence(windows: int, window_seconds: float, peak_size: int,
+                         peers: bool = False, repeats: int = 1) -> dict:
+  """Wall seconds from feature strings to test predictions, and test chunk F1, both sides."""
+  del windows, window_seconds, peak_size
+  import numpy as np
+
+  from genjax.metrics.chunking import conll_f1
+  from genjax.structured import crf, crf_features, crf_sparse
+
+  train, test, names, test_names = _corpus()
+  gold = [list(s.chunks) for s in test]
+  pycrfsuite = _peers.load("pycrfsuite") if peers else None
+
+  def genjax_run():
+    feature_map = crf_features.build_from_names(names, [s.chunks for s in train])
+    ids = [feature_map.encode_names(x) for x in names]
+    labels = [feature_map.encode_labels(s) for s in train]
+    data = crf_sparse.packed_data(ids, labels, feature_map.num_features, len(feature_map.labels))
+    params, info = crf.fit_lbfgs(crf_sparse.init_params(data), data, len(train), l2=L2,
+                                 objective_fn=crf_sparse.objective)
+    dense = crf_sparse.to_dense(params, data)
+    test_ids = [feature_map.encode_names(x) for x in test_names]
+    buckets = crf_features.bucketize(test_ids, [np.zeros(len(x), np.int32) for x in test_ids])
+    predicted = [feature_map.decode_labels(p) for p in crf.decode(dense, buckets, len(test))]
+    return {"f1": conll_f1(gold, predicted)["f1"], "l2": L2,
+            "features": int(data.counts.shape[0]),
+            **{k: info[k] for k in ("iterations", "evaluations", "compile_seconds", "objective",
+                                    "reason")}}
+
+  def peer_run():
+    trainer = _crfsuite_trainer(pycrfsuite, train, names)
+    with tempfile.TemporaryDirectory() as tmp:
+      path = os.path.join(tmp, "model.crfsuite")
+      trainer.train(path)
+      tagger = pycrfsuite.Tagger()
+      tagger.open(path)
+      predicted = [tagger.tag(x) for x in test_names]
+      tagger.close()
+    return {"f1": conll_f1(gold, predicted)["f1"], "c1": 0.0, "c2": 1.0,
+            "iterations": len(trainer.logparser.iterations)}
+
+  return _peers.side_by_side(genjax_run, peer_run if pycrfsuite else None, "python-crfsuite",
+                             repeats)
+
+
+TASKS = {"crf_conll2000": lbfgs_evaluation, "crf_conll2000_train": train_to_convergence}

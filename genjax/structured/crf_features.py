@@ -76,9 +76,16 @@ class FeatureMap:
 
   def encode_sentence(self, sentence: Sentence) -> np.ndarray:
     """ids_TxF (int32) of one sentence."""
-    names = token_features(sentence.words, sentence.pos)
-    return np.array([[self.feature_id(n) for n in token] for token in names],
-                    np.int32).reshape(len(sentence), FEATURES_PER_TOKEN)
+    return self.encode_names(token_features(sentence.words, sentence.pos))
+
+  def encode_names(self, names: Sequence[Sequence[str]]) -> np.ndarray:
+    """ids_TxF (int32) of one sentence's feature strings (`token_features`)."""
+    if self.hash_buckets:
+      rows = [[self.feature_id(n) for n in token] for token in names]
+    else:
+      get = self.ids.get
+      rows = [[get(n, NULL_FEATURE) for n in token] for token in names]
+    return np.array(rows, np.int32).reshape(len(names), FEATURES_PER_TOKEN)
 
   def encode_labels(self, sentence: Sentence) -> np.ndarray:
     """label ids_T (int32) of one sentence; a tag unseen in training raises KeyError."""
@@ -92,11 +99,18 @@ class FeatureMap:
 def build(sentences: Sequence[Sentence], min_count: int = 1, hash_buckets: int = 0) -> FeatureMap:
   """The feature map of a training set: strings seen >= `min_count` times, ids by first
   appearance (or `hash_buckets` hashed rows), and the sorted chunk tags seen."""
-  labels = tuple(sorted({tag for s in sentences for tag in s.chunks}))
+  names = ([] if hash_buckets else
+           [token_features(s.words, s.pos) for s in sentences])
+  return build_from_names(names, [s.chunks for s in sentences], min_count, hash_buckets)
+
+
+def build_from_names(names: Sequence[Sequence[Sequence[str]]], chunks: Sequence[Sequence[str]],
+                     min_count: int = 1, hash_buckets: int = 0) -> FeatureMap:
+  """`build` from each sentence's feature strings (`token_features`) and chunk tags."""
+  labels = tuple(sorted({tag for tags in chunks for tag in tags}))
   if hash_buckets:
     return FeatureMap(None, hash_buckets + 1, labels, hash_buckets)
-  counts = collections.Counter(
-      name for s in sentences for token in token_features(s.words, s.pos) for name in token)
+  counts = collections.Counter(name for sentence in names for token in sentence for name in token)
   ids = {}
   for name, count in counts.items():  # Counter keeps first-appearance order
     if count >= min_count:
