@@ -25,8 +25,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from genjax.classical import kernels
-from genjax.classical.logistic import minimize_lbfgs, minimize_minibatch
+from genjax.classical import kernels, logistic
 
 KERNELS = ("linear", "fourier", "nystroem")
 MULTI_CLASS = ("ovr", "crammer_singer")
@@ -82,6 +81,11 @@ def margin_losses(s_NxC: jax.Array, y_N: jax.Array, multi_class: str, loss: str)
   return jnp.sum(h, -1)
 
 
+def mean_margin_loss(s_NxC: jax.Array, y_N: jax.Array, multi_class: str, loss: str) -> jax.Array:
+  """The mean of `margin_losses` over the rows."""
+  return jnp.mean(margin_losses(s_NxC, y_N, multi_class, loss))
+
+
 def fit_temperature(s_NxC: jax.Array, y_N: jax.Array, iterations: int = 40) -> jax.Array:
   """The T > 0 minimising the mean log-loss of log_softmax(T s): the loss is convex in T, so
   its derivative E_p[s] - s_y is increasing and bisection on log T in [-7, 5] finds the root
@@ -106,9 +110,16 @@ def _fit(x_NxD: jax.Array, y_N: jax.Array, num_classes: int, *, l2: float = 1e-4
          multi_class: str = "ovr", loss: str = "squared_hinge", kernel: str = "linear",
          num_features: int = 2000, gamma: float = 0.0, solver: str = "lbfgs",
          max_iter: int = 1000, tol: float = 1e-4, memory_size: int = 10,
-         learning_rate: float = 1e-2, batch_size: int = 256, num_epochs: int = 20,
-         seed: int = 0) -> SVMParams:
-  """Fit on features x_NxD and labels y_N in 0..num_classes-1; returns SVMParams."""
+         precondition: float = 0.5, penalize_bias: bool = False, learning_rate: float = 1e-2, batch_size: int = 256,
+         num_epochs: int = 20, seed: int = 0) -> SVMParams:
+  """Fit on features x_NxD and labels y_N in 0..num_classes-1; returns SVMParams.
+
+  The linear kernel's L-BFGS runs preconditioned (genjax.classical.logistic.preconditioner)
+  with the squared hinge's curvature 2 per active margin taken as `precondition` (a share of
+  the rows stays active); `tol` bounds the norm of the gradient in the original W and b.
+  `penalize_bias` adds l2 / 2 * |b|^2, the objective of liblinear (scikit-learn's LinearSVC),
+  whose bias is the weight of a constant feature 1 (intercept_scaling=1).
+  """
   if kernel not in KERNELS:
     raise ValueError(f"unknown kernel {kernel!r}; expected one of {KERNELS}")
   x_NxD = jnp.asarray(x_NxD, jnp.float32)
@@ -130,17 +141,28 @@ def _fit(x_NxD: jax.Array, y_N: jax.Array, num_classes: int, *, l2: float = 1e-4
   # scores are pre (M W) - mean_F (M W) + b' without a centred copy of pre.
   mean_F = jnp.mean(pre_NxF, 0)
 
-  def objective(p, pre, y):
-    s = _scores(kernel, features, p["w"], p["b"] - _scores(kernel, features, p["w"], 0.0,
-                                                           mean_F[None])[0], pre)
-    return jnp.mean(margin_losses(s, y, multi_class, loss)) + 0.5 * l2 * jnp.sum(p["w"] ** 2)
+  mean_loss = functools.partial(mean_margin_loss, multi_class=multi_class, loss=loss)
 
-  if solver == "lbfgs":
+  def objective(p, pre, y):
+    # Nystroem scores pre (whiten W): the same linear loss in whiten W.
+    w_eff = features["whiten"] @ p["w"] if kernel == "nystroem" else p["w"]
+    b = p["b"] - mean_F @ w_eff
+    return (logistic.linear_loss(mean_loss, pre, w_eff, b, y) + 0.5 * l2 * jnp.sum(p["w"] ** 2)
+            + 0.5 * l2 * penalize_bias * jnp.sum(b**2))
+
+  if solver == "lbfgs" and kernel == "linear":
+    p_FxF, chol_FxF = logistic.preconditioner(pre_NxF, mean_F, l2, precondition)
+    fun = lambda v: objective({"w": p_FxF @ v["w"], "b": v["b"]}, pre_NxF, y_N)
+    grad_map = lambda g: {"w": chol_FxF @ g["w"], "b": g["b"]}
+    params, info = logistic.minimize_lbfgs(fun, params0, max_iter=max_iter, tol=tol,
+                                  memory_size=memory_size, grad_map=grad_map)
+    params = {"w": p_FxF @ params["w"], "b": params["b"]}
+  elif solver == "lbfgs":
     fun = functools.partial(objective, pre=pre_NxF, y=y_N)
-    params, info = minimize_lbfgs(fun, params0, max_iter=max_iter, tol=tol,
+    params, info = logistic.minimize_lbfgs(fun, params0, max_iter=max_iter, tol=tol,
                                   memory_size=memory_size)
   else:
-    params, info = minimize_minibatch(objective, params0, pre_NxF, y_N, solver=solver,
+    params, info = logistic.minimize_minibatch(objective, params0, pre_NxF, y_N, solver=solver,
                                       learning_rate=learning_rate, batch_size=batch_size,
                                       num_epochs=num_epochs, key=key_batches)
     info["grad_norm"] = jnp.float32(jnp.nan)  # not tracked by the mini-batch solvers
