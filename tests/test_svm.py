@@ -110,3 +110,69 @@ def test_temperature_minimises_the_log_loss():
   grid = np.linspace(0.05, 10, 4000)
   nll = [np.mean(np.log(np.exp(g * s).sum(1)) - g * s[np.arange(300), y]) for g in grid]
   assert t == pytest.approx(grid[int(np.argmin(nll))], abs=5e-3)
+
+
+def test_one_vs_rest_with_penalised_bias_is_liblinears_optimum():
+  """penalize_bias=True is LinearSVC's objective (C = 1 / (l2 N)): the same optimum."""
+  sklearn_svm = pytest.importorskip("sklearn.svm")
+  x, y = triangle()
+  l2 = 1e-2
+  params = svm.fit(x, y, 3, l2=l2, tol=1e-6, penalize_bias=True)
+  peer = sklearn_svm.LinearSVC(C=1.0 / (l2 * len(x)), dual=False, tol=1e-10,
+                               max_iter=100000).fit(x, y)
+  # The objective is l2-strongly convex, so |W - W*| <= |grad| / l2: float32 stops the
+  # gradient near eps * |x| |W| ~ 1e-5 (tol 1e-6 may not be reached), hence 1e-5 / l2 = 1e-3.
+  np.testing.assert_allclose(np.asarray(params.w), peer.coef_.T, atol=2e-3)
+  np.testing.assert_allclose(np.asarray(params.b), peer.intercept_, atol=2e-3)
+
+
+def test_crammer_singer_squared_hinge_optimum_against_float64():
+  """The squared-hinge Crammer-Singer fit against scipy's float64 L-BFGS on the same objective
+  (on overlapping classes, so that many margins are active at the optimum)."""
+  optimize = pytest.importorskip("scipy.optimize")
+  rng = np.random.default_rng(5)
+  y = rng.integers(0, 3, 90).astype(np.int32)
+  x = (np.array([[0.0, 1.0], [-1.0, -0.5], [1.0, -0.5]])[y]
+       + 0.8 * rng.normal(size=(90, 2))).astype(np.float32)
+  l2 = 1e-2
+
+  def objective64(theta):
+    w, b = theta[:6].reshape(2, 3), theta[6:]
+    s = x.astype(np.float64) @ w + b
+    other = np.where(np.eye(3, dtype=bool)[y], -np.inf, s)
+    j = other.argmax(1)
+    h = np.maximum(1.0 - (s[np.arange(90), y] - other.max(1)), 0.0)
+    r = np.zeros_like(s)
+    r[np.arange(90), y] -= 2 * h / 90
+    r[np.arange(90), j] += 2 * h / 90
+    grad = np.concatenate([(x.T @ r + l2 * w).ravel(), r.sum(0)])
+    return np.mean(h**2) + 0.5 * l2 * np.sum(w**2), grad
+
+  best = optimize.minimize(objective64, np.zeros(9), jac=True, method="L-BFGS-B",
+                           options={"gtol": 1e-12, "ftol": 1e-15, "maxiter": 10000})
+  params = svm.fit(x, y, 3, l2=l2, tol=1e-6, multi_class="crammer_singer")
+  # Scores are invariant to adding a constant to every class's bias (only differences of
+  # scores enter): compare the centred biases. Strong convexity in W: |W - W*| <= |g| / l2,
+  # g at float32's floor ~1e-5, so 1e-3; the float64 objective agrees to second order.
+  w_star, b_star = best.x[:6].reshape(2, 3), best.x[6:]
+  np.testing.assert_allclose(np.asarray(params.w), w_star, atol=2e-3)
+  b = np.asarray(params.b, np.float64)
+  np.testing.assert_allclose(b - b.mean(), b_star - b_star.mean(), atol=2e-3)
+  theta = np.concatenate([np.asarray(params.w, np.float64).ravel(), b])
+  assert objective64(theta)[0] == pytest.approx(best.fun, rel=1e-6)
+
+
+def test_linear_loss_gradient_is_autodiffs():
+  from genjax.classical import logistic
+  rng = np.random.default_rng(6)
+  x = jnp.asarray(rng.normal(size=(40, 5)), jnp.float32)
+  y = jnp.asarray(rng.integers(0, 3, 40), jnp.int32)
+  w = jnp.asarray(rng.normal(size=(5, 3)), jnp.float32)
+  b = jnp.asarray(rng.normal(size=3), jnp.float32)
+  for fn in (logistic.cross_entropy,
+             lambda s, y: svm.mean_margin_loss(s, y, "crammer_singer", "squared_hinge")):
+    custom = jax.grad(lambda w, b: logistic.linear_loss(fn, x, w, b, y), (0, 1))(w, b)
+    plain = jax.grad(lambda w, b: fn(x @ w + b, y), (0, 1))(w, b)
+    # The same float32 sums in another order: a few ulps of |x| |r| N ~ 40 * 4 * eps.
+    for a, e in zip(custom, plain):
+      np.testing.assert_allclose(np.asarray(a), np.asarray(e), atol=1e-5)
