@@ -14,7 +14,7 @@ from genjax.data import splits
 from genjax.data.sequences import Sentence
 from genjax.metrics.chunking import conll_f1
 from genjax.structured import bayes_net as bn
-from genjax.structured import crf, crf_features
+from genjax.structured import crf, crf_features, crf_sparse
 from genjax.structured import tagger as tagger_lib
 
 CONFIGS = REPO_ROOT / "experiments" / "configs"
@@ -36,7 +36,9 @@ def test_configs_parse_their_arguments():
           paired.evals.to_dict()) == ("chunk", True, 300, {"chunking": {}})
   assert config("hmm_tagger", None).evals.to_dict() == {"tagging": {}}
   full = config("crf_chunker", None)
-  assert (full.model.l2, full.model.max_train_sentences) == (0.5, 0)
+  selected = load_config_module(CONFIGS / "crf_chunker.py").SELECTED_L2
+  assert (full.model.l2, full.model.features, full.model.max_train_sentences) == (
+      selected, "sparse", 0)
   with pytest.raises(ValueError):
     config("hmm_tagger", "ner")
 
@@ -121,9 +123,11 @@ def test_crf_chunker_matches_fit_lbfgs(tmp_path):
   tr, va = splits.load(c.data, "train"), splits.load(c.data, "validation")
   fmap = crf_features.build(tr.sentences[:100])
   ids, labels = crf_features.encode(fmap, tr.sentences[:100])
-  data = crf.device_data(crf_features.bucketize(ids, labels, 4, 16384))
-  params, info = crf.fit_lbfgs(crf.init_params(fmap.num_features, len(fmap.labels)), data, 100,
-                               l2=0.5, max_iterations=5)
+  # The family's default: sparse state features (crf_sparse), the config's c2.
+  data = crf_sparse.packed_data(ids, labels, fmap.num_features, len(fmap.labels))
+  params, info = crf.fit_lbfgs(crf_sparse.init_params(data), data, 100, l2=c.model.l2,
+                               max_iterations=5, objective_fn=crf_sparse.objective)
+  params = crf_sparse.to_dense(params, data)
   test_ids = [fmap.encode_sentence(s) for s in va.sentences]
   buckets = crf_features.bucketize(test_ids, [np.zeros(len(s), np.int32) for s in va.sentences])
   pred = [fmap.decode_labels(p) for p in crf.decode(params, buckets, len(test_ids))]
