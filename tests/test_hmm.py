@@ -65,14 +65,15 @@ def brute(hmm, x, lengths, states=None):
   return out
 
 
-# The associative scan is checked against the scan below; here the scan against enumeration
-# (the parallel variant too under -m slow).
-@pytest.mark.parametrize("parallel", [False, pytest.param(True, marks=pytest.mark.slow)])
-def test_likelihood_marginals_pairs_match_enumeration(batch, parallel):
+# The associative scan is checked against the scans below; here the scaled and log-space scans
+# against enumeration (the associative scan too under -m slow).
+@pytest.mark.parametrize("method", ["scaled", "log", pytest.param("parallel",
+                                                                  marks=pytest.mark.slow)])
+def test_likelihood_marginals_pairs_match_enumeration(batch, method):
   hmm, x, mask, lengths = batch
-  ll = H.log_likelihood(hmm, x, mask, parallel=parallel)
-  ll2, gamma = H.posterior_marginals(hmm, x, mask, parallel=parallel)
-  stats = H.expected_stats(hmm, x, mask, chunk_size=2, parallel=parallel)
+  ll = H.log_likelihood(hmm, x, mask, method=method)
+  ll2, gamma = H.posterior_marginals(hmm, x, mask, method=method)
+  stats = H.expected_stats(hmm, x, mask, chunk_size=2, method=method)
   expected = brute(hmm, x, lengths)
   np.testing.assert_allclose(ll, [e[0] for e in expected], rtol=1e-5)
   np.testing.assert_allclose(ll2, ll, rtol=1e-6)
@@ -107,23 +108,57 @@ def test_clamped_states_match_enumeration(batch):
   assert float(gamma[0, 1, 2]) == pytest.approx(1.0)
 
 
-def test_scan_equals_associative_scan_long_sequences():
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+def test_scaled_log_and_associative_scans_agree_on_long_sequences():
   k, t = 4, 64
   emission = H.DiagGaussian.from_data(jax.random.key(3), k, jax.random.normal(jax.random.key(4),
                                                                               (50, 2)))
   hmm = H.HMM.random(jax.random.key(5), emission)
   x = jax.random.normal(jax.random.key(6), (6, t, 2)) * 2
   mask = jnp.arange(t)[None] < jnp.array([64, 50, 7, 1, 0, 33])[:, None]
-  ll_s, g_s = H.posterior_marginals(hmm, x, mask)
-  ll_p, g_p = H.posterior_marginals(hmm, x, mask, parallel=True)
-  np.testing.assert_allclose(ll_s, ll_p, rtol=1e-5)
+  out = {m: H.posterior_marginals(hmm, x, mask, method=m) for m in H.METHODS}
+  ll_s, g_s = out["scaled"]
   # Marginals exp(alpha + beta - ll) of log-space recursions whose values reach |ll| ~ 300:
-  # each of the t steps rounds at that scale, so allow t ulps of |ll| (1e-4 was 3).
-  tol = t * np.finfo(np.float32).eps * np.maximum(np.abs(np.asarray(ll_s)), 1.0)
-  err = np.abs(np.asarray(g_s) - np.asarray(g_p))
-  assert np.all(err <= tol[:, None, None]), np.max(err / tol[:, None, None])
+  # each of the t steps rounds at that scale, so allow t ulps of |ll| (1e-4 was 3). The scaled
+  # recursion's values are O(1): its own error is t ulps of 1, within that.
+  tol = t * EPS32 * np.maximum(np.abs(np.asarray(ll_s)), 1.0)
+  for method in ("log", "parallel"):
+    ll, g = out[method]
+    np.testing.assert_allclose(ll_s, ll, rtol=t * EPS32)
+    err = np.abs(np.asarray(g_s) - np.asarray(g))
+    assert np.all(err <= tol[:, None, None]), (method, np.max(err / tol[:, None, None]))
+  np.testing.assert_allclose(H.log_likelihood(hmm, x, mask), ll_s, rtol=1e-6)
   assert float(ll_s[4]) == 0.0  # an empty sequence
   np.testing.assert_allclose(jnp.sum(g_s, -1), mask, atol=1e-5)
+
+
+def test_scaled_and_log_space_agree_on_a_random_categorical_hmm_with_clamps():
+  k, v, t = 6, 30, 40
+  rng = np.random.default_rng(11)
+  hmm = np_hmm(rng.dirichlet(np.full(k, 0.5)), rng.dirichlet(np.full(k, 0.5), k),
+               rng.dirichlet(np.full(v, 0.3), k))
+  x = jax.random.randint(jax.random.key(13), (5, t), 0, v)
+  mask = jnp.arange(t)[None] < jnp.array([40, 39, 17, 2, 1])[:, None]
+  states = jnp.where(jax.random.uniform(jax.random.key(14), (5, t)) < 0.2,
+                     jax.random.randint(jax.random.key(15), (5, t), 0, k), -1)
+  ll_s, g_s = H.posterior_marginals(hmm, x, mask, states=states)
+  ll_l, g_l = H.posterior_marginals(hmm, x, mask, states=states, method="log")
+  assert np.all(np.isfinite(np.asarray(ll_s)))
+  np.testing.assert_allclose(ll_s, ll_l, rtol=t * EPS32)
+  tol = t * EPS32 * np.maximum(np.abs(np.asarray(ll_l)), 1.0)
+  assert np.all(np.abs(np.asarray(g_s) - np.asarray(g_l)) <= tol[:, None, None])
+
+
+def test_scaled_impossible_observation_is_minus_inf_not_nan():
+  hmm = tiny_hmm()
+  log_B = hmm.emission.log_B_KxV.at[:, 2].set(-jnp.inf)  # symbol 2: never emitted
+  hmm = hmm.replace(emission=hmm.emission.replace(log_B_KxV=log_B))
+  x = jnp.array([[0, 2, 1, 1], [0, 1, 1, 3]])
+  ll, gamma = H.posterior_marginals(hmm, x)
+  assert float(ll[0]) == -np.inf and np.isfinite(float(ll[1]))
+  assert not np.any(np.isnan(np.asarray(gamma)))
 
 
 @pytest.mark.parametrize("emission_kind", ["diag", "full", "mixture"])
@@ -189,7 +224,7 @@ def test_em_monotone_and_recovers_casino():
   z, x = H.sample(jax.random.key(0), true, 20, 500)
   mask = jnp.ones(x.shape, bool)
   start = H.HMM.random(jax.random.key(3), H.Categorical.random(jax.random.key(4), 2, 6))
-  fitted, history = H.fit_em(start, [(x, mask)], 200, chunk_size=8)
+  fitted, history = H.fit_em(start, H.pack_batches([(x, mask)]), 200)
   # Non-decreasing up to float32 summation noise; the true parameters' likelihood is reached.
   assert np.all(np.diff(history) > -1e-5 * abs(history[0]))
   assert history[-1] > float(jnp.sum(H.log_likelihood(true, x, mask)))
@@ -219,6 +254,111 @@ def test_em_step_on_length_buckets_equals_one_batch():
   np.testing.assert_allclose(s1.log_likelihood, s2.log_likelihood, rtol=1e-6)
   for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(two), strict=True):
     np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def sample_np(rng, pi, A, B, num: int, length: int) -> np.ndarray:
+  """x_NxT from an HMM's probabilities, in numpy (nothing to compile)."""
+  x = np.zeros((num, length), np.int32)
+  for i in range(num):
+    z = rng.choice(len(pi), p=pi)
+    for t in range(length):
+      x[i, t] = rng.choice(B.shape[1], p=B[z])
+      z = rng.choice(len(pi), p=A[z])
+  return x
+
+
+def np_hmm(pi, A, B) -> H.HMM:
+  """An HMM of numpy probabilities (jax's Dirichlet sampler takes seconds to compile)."""
+  return H.HMM(*(jnp.log(jnp.asarray(p, jnp.float32)) for p in (pi, A)),
+               H.Categorical(jnp.log(jnp.asarray(B, jnp.float32))))
+
+
+def random_lengths_data(seed: int, num: int, k: int, v: int, max_len: int):
+  """A random HMM and `num` padded sequences of random lengths (some empty) drawn from it, with
+  a tenth of their states observed: (hmm, x, mask, states)."""
+  rng = np.random.default_rng(seed)
+  p = [rng.dirichlet(np.ones(k)), rng.dirichlet(np.ones(k), k), rng.dirichlet(np.ones(v), k)]
+  hmm = np_hmm(*p)
+  x = sample_np(rng, *p, num, max_len)
+  lengths = rng.integers(0, max_len + 1, num)
+  mask = np.arange(max_len)[None] < lengths[:, None]
+  states = np.where((rng.random((num, max_len)) < 0.1) & mask,
+                    rng.integers(0, k, (num, max_len)), -1)
+  return hmm, x, mask, states
+
+
+def test_pack_places_every_token_once():
+  _, x, mask, states = random_lengths_data(0, 30, 3, 5, 20)
+  seqs = [x[i, :n] for i, n in enumerate(mask.sum(1))]
+  packed = H.pack(seqs, [states[i, :n] for i, n in enumerate(mask.sum(1))], row_length=24,
+                  chunk_tokens=100)
+  c, r, t = packed.mask.shape
+  assert t == 24 and c > 1 and packed.x.shape == packed.mask.shape == packed.states.shape
+  assert packed.num_tokens == int(mask.sum())
+  assert packed.num_sequences == int((mask.sum(1) > 0).sum())
+  # Each row read from its sequence starts: the sequences, whole and in order within the row.
+  found = []
+  for row_x, row_m, row_s, row_z in zip(*(np.asarray(a).reshape(c * r, t) for a in (
+      packed.x, packed.mask, packed.start, packed.states)), strict=True):
+    assert not row_m.any() or row_s[0]  # a row begins with a sequence
+    assert np.all(np.diff(row_m.astype(int)) <= 0)  # tokens first, padding after
+    bounds = [*np.flatnonzero(row_s), int(row_m.sum())]
+    found += [(tuple(row_x[a:b]), tuple(row_z[a:b]))
+              for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+  expected = [(tuple(x[i, :n]), tuple(states[i, :n])) for i, n in enumerate(mask.sum(1)) if n]
+  assert sorted(found) == sorted(expected)
+  with pytest.raises(ValueError, match="does not fit"):
+    H.pack(seqs, row_length=4)
+
+
+def test_packed_chunks_give_the_stats_of_one_batch():
+  hmm, x, mask, states = random_lengths_data(3, 40, 4, 7, 30)
+  # Every sequence in one padded chunk; then packed several to a row, in several chunks, the
+  # recursion restarting at each sequence (scaled against log space: the tests above).
+  new_one, one = H.em_step(hmm, [(x, mask, states)], 0.1, chunk_size=64)
+  many = H.pack([x[i, :n] for i, n in enumerate(mask.sum(1))],
+                [states[i, :n] for i, n in enumerate(mask.sum(1))], row_length=32,
+                chunk_tokens=128)
+  rows_used = int(np.asarray(many.mask).any(-1).sum())
+  assert many.mask.shape[0] > 2 and many.num_sequences > rows_used
+  new_packed, packed = H.em_step(hmm, many, 0.1)
+  n = float(mask.sum())
+  for a, b in zip(jax.tree.leaves(packed), jax.tree.leaves(one), strict=True):
+    # Sums of up to n posteriors, each right to a few float32 ulps.
+    np.testing.assert_allclose(a, b, rtol=30 * EPS32, atol=30 * EPS32 * n)
+  for a, b in zip(jax.tree.leaves(new_packed), jax.tree.leaves(new_one), strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match="scaled"):
+    H.em_step(hmm, many, method="log")
+
+
+def test_em_trajectory_matches_hmmlearn_scaling():
+  hmmlearn_hmm = pytest.importorskip("hmmlearn.hmm")
+  k, v, num, length, iters = 3, 6, 12, 60, 5
+  rng = np.random.default_rng(0)
+  sticky = 0.7 * np.eye(k) + 0.3 * rng.dirichlet(np.ones(k), k)
+  x = sample_np(rng, np.ones(k) / k, sticky, rng.dirichlet(np.full(v, 0.5), k), num, length)
+  lengths = rng.integers(1, length + 1, num)
+  lengths[0] = length
+  mask = np.arange(length)[None] < lengths[:, None]
+  # The same initial parameters, float32 numbers, renormalised in float64 for hmmlearn.
+  init = [rng.dirichlet(np.ones(k)), rng.dirichlet(np.ones(k), k), rng.dirichlet(np.ones(v), k)]
+  init = [p.astype(np.float32).astype(np.float64) for p in init]
+  init = [p / p.sum(-1, keepdims=True) for p in init]
+  start = np_hmm(*init)
+  _, ours = H.fit_em(start, H.pack_batches([(x, mask)]), iters)
+  model = hmmlearn_hmm.CategoricalHMM(n_components=k, n_features=v, n_iter=iters, tol=-np.inf,
+                                      init_params="", params="ste", implementation="scaling")
+  model.startprob_, model.transmat_, model.emissionprob_ = init
+  seqs = [np.asarray(x[i, :n]) for i, n in enumerate(lengths)]
+  model.fit(np.concatenate(seqs)[:, None], lengths)
+  theirs = np.array(model.monitor_.history)
+  assert len(theirs) == iters
+  # hmmlearn computes in float64, genjax in float32: the scaled recursion's relative rounding
+  # error grows with the steps of a sequence, so allow `length` ulps of each log-likelihood
+  # (0.004 here; the differences seen are about 1e-4).
+  np.testing.assert_allclose(ours, theirs, rtol=length * EPS32)
+  assert theirs[-1] > theirs[0] + 1.0  # EM moved: the iterations compared are not all alike
 
 
 def test_supervised_counts_by_hand():

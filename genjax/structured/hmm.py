@@ -1,11 +1,26 @@
-"""Hidden Markov models: forward-backward (scan and associative scan), Viterbi, sampling, EM.
+"""Hidden Markov models: forward-backward (scaled, log-space scan, associative scan), Viterbi,
+sampling, EM.
 
 An `HMM` holds log initial probabilities log_pi_K, log transitions log_A_KxK (row: from, column:
 to) and an emission model from `hmm_emissions`. Sequences come right-padded in batches: x_BxT
 (or x_BxTxD), mask_BxT (True on real tokens), and optionally states_BxT with -1 where a state is
 unobserved: an observed state clamps the posterior to it (semi-supervised EM, constrained
-decoding). Everything is batched with vmap over sequences and lax.scan over time; padded steps
-leave the messages unchanged, so a length-0 sequence has log-likelihood 0.
+decoding). Padded steps leave the messages unchanged, so a length-0 sequence has log-likelihood 0.
+
+Forward-backward has three formulations (`method`):
+- "scaled" (the default): the probability-space recursion of Rabiner (1989),
+  alpha_t = normalise((alpha_t-1 A) * b_t), b_t the emission probabilities divided by their
+  largest, so each step is one [B, K] x [K, K] matrix product; log p(x) is the sum of the logs
+  of the normalisers and of the divisors. The pair marginals summed over time are one
+  [K, B T] x [B T, K] product. Batched over sequences, time being the scan axis.
+- "log": a log-space scan (a K x K log-sum-exp per step), one sequence per vmap lane.
+- "parallel": a log-space associative scan, O(log T) depth (O(T K^3) work: for accelerators).
+Viterbi is max-product in log space.
+
+For EM on many sequences, `pack` lays them end to end in rows of a fixed length (a row holds
+several sequences; `start` marks where each begins, and the recursion restarts there) and groups
+the rows in chunks of one shape: `packed_em_step` is then one compiled program for the whole
+corpus, its memory bounded by one chunk's posteriors.
 """
 
 import functools
@@ -56,6 +71,8 @@ def emission_num_states(emission) -> int:
 def log_emissions(hmm: HMM, x: jax.Array) -> jax.Array:
   """log p(x_t | z_t = k) for observations of any leading shape: x_BxT[xD] -> [B, T, K]."""
   em = hmm.emission
+  if hasattr(em, "log_prob_batch"):
+    return em.log_prob_batch(x)
   lead = x.shape[:x.ndim - em.event_ndim]
   flat = x.reshape(-1, *x.shape[len(lead):])
   return jax.vmap(em.log_prob)(flat).reshape(*lead, -1)
@@ -144,10 +161,89 @@ def backward_parallel(log_A_KxK: jax.Array, log_B_TxK: jax.Array, mask_T: jax.Ar
   return jnp.concatenate([jax.nn.logsumexp(S, axis=2), jnp.zeros((1, k))])
 
 
-# ---------------------------------------------------------------- one sequence: posteriors
+# ---------------------------------------------------------------- scaled probability space, batched
 
 
-def _posteriors(log_pi_K, log_A_KxK, log_B_TxK, mask_T, parallel: bool):
+def _matmul(a: jax.Array, b: jax.Array) -> jax.Array:
+  # Full float32 products: an accelerator's default (TF32, bfloat16 passes) is too coarse here.
+  return jnp.matmul(a, b, precision=jax.lax.Precision.HIGHEST)
+
+
+def _nonzero(c: jax.Array) -> jax.Array:
+  return jnp.where(c > 0, c, 1.0)
+
+
+def scaled_emissions(log_B: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """(b, shift): b = exp(log_B - shift) with shift = max_k log_B, so that b's largest is 1
+  (densities of any scale stay in float32 range); b = 1, shift = 0 at padding."""
+  log_B = jnp.where(mask[..., None], log_B, 0.0)
+  shift = jnp.max(log_B, axis=-1)
+  shift = jnp.where(jnp.isfinite(shift), shift, 0.0)  # an impossible token: b = 0
+  return jnp.exp(log_B - shift[..., None]), shift
+
+
+def scaled_forward(pi_K: jax.Array, A_KxK: jax.Array, b_TxBxK: jax.Array,
+                   reset_TxB: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """(alpha_TxBxK, c_TxB), time-major: alpha_t = normalise(where(reset_t, pi, alpha_t-1 A) * b_t)
+  and c_t its normaliser, so that sum_t log c_t = log p(x) - sum_t shift_t. Lane b restarts at
+  every reset (a sequence's first token; padding, whose b = 1, gives c = 1). A zero c (an
+  impossible token) gives log p(x) = -inf and zero messages, not NaN."""
+
+  def step(alpha, inputs):
+    b, reset = inputs
+    a = jnp.where(reset[:, None], pi_K, _matmul(alpha, A_KxK)) * b
+    c = jnp.sum(a, axis=-1)
+    a = a * (1.0 / _nonzero(c))[:, None]
+    return a, (a, c)
+
+  reset_TxB = reset_TxB.at[0].set(True)
+  _, (alpha, c) = jax.lax.scan(step, jnp.zeros_like(b_TxBxK[0]), (b_TxBxK, reset_TxB))
+  return alpha, c
+
+
+def scaled_backward(A_KxK: jax.Array, b_TxBxK: jax.Array, c_TxB: jax.Array,
+                    reset_TxB: jax.Array) -> jax.Array:
+  """beta_TxBxK scaled by the forward normalisers: beta_t = A (b_t+1 * beta_t+1) / c_t+1, and 1
+  at the last step of each sequence (before a reset), so that alpha_t * beta_t = p(z_t | x)."""
+
+  def step(beta, inputs):
+    b, c, reset = inputs  # of step t+1
+    w = b * beta * (1.0 / _nonzero(c))[:, None]
+    beta = jnp.where(reset[:, None], 1.0, _matmul(w, A_KxK.T))
+    return beta, beta
+
+  ones = jnp.ones_like(b_TxBxK[0])
+  _, rest = jax.lax.scan(step, ones, (b_TxBxK[1:], c_TxB[1:], reset_TxB[1:]), reverse=True)
+  return jnp.concatenate([rest, ones[None]])
+
+
+def _scaled_log_likelihood(c_TxB, shift_TxB, mask_TxB):
+  return jnp.sum(jnp.where(mask_TxB, jnp.log(c_TxB) + shift_TxB, 0.0), axis=0)
+
+
+def _scaled_posteriors(log_pi_K, log_A_KxK, log_B_TxBxK, mask_TxB, reset_TxB):
+  """(log p(x) per lane [B], gamma_TxBxK, xi_KxK), time-major; every lane may hold several
+  sequences (reset at each one's first token), and log p(x) is the sum over a lane's."""
+  A = jnp.exp(log_A_KxK)
+  reset_TxB = reset_TxB | ~mask_TxB
+  b, shift = scaled_emissions(log_B_TxBxK, mask_TxB)
+  alpha, c = scaled_forward(jnp.exp(log_pi_K), A, b, reset_TxB)
+  beta = scaled_backward(A, b, c, reset_TxB)
+  gamma = alpha * beta  # sums to 1 up to rounding: renormalised
+  gamma = gamma / _nonzero(jnp.sum(gamma, -1, keepdims=True))
+  gamma = jnp.where(mask_TxB[..., None], gamma, 0.0)
+  # xi_t(i, j) = alpha_t(i) A_ij w_t+1(j), w = b beta / c: summed over pairs within a sequence.
+  w = b[1:] * beta[1:] / _nonzero(c[1:])[..., None]
+  w = jnp.where(reset_TxB[1:, :, None], 0.0, w)
+  k = A.shape[0]
+  xi = A * _matmul(alpha[:-1].reshape(-1, k).T, w.reshape(-1, k))
+  return _scaled_log_likelihood(c, shift, mask_TxB), gamma, xi
+
+
+# ---------------------------------------------------------------- log space, one sequence
+
+
+def _log_posteriors(log_pi_K, log_A_KxK, log_B_TxK, mask_T, parallel: bool):
   """(log p(x), gamma_TxK, xi_KxK): state marginals (0 at padding) and summed pair marginals."""
   fwd, bwd = (forward_parallel, backward_parallel) if parallel else (forward, backward)
   ll, alpha = fwd(log_pi_K, log_A_KxK, log_B_TxK, mask_T)
@@ -194,6 +290,14 @@ def viterbi_one(log_pi_K: jax.Array, log_A_KxK: jax.Array, log_B_TxK: jax.Array,
 
 # ---------------------------------------------------------------- batched API on an HMM
 
+METHODS = ("scaled", "log", "parallel")
+
+
+def _check_method(method: str) -> str:
+  if method not in METHODS:
+    raise ValueError(f"unknown forward-backward method {method!r}; expected one of {METHODS}")
+  return method
+
 
 def _batch_inputs(hmm: HMM, x, mask, states, log_B):
   if log_B is None:
@@ -203,23 +307,41 @@ def _batch_inputs(hmm: HMM, x, mask, states, log_B):
   return clamp(log_B, states), mask
 
 
-@functools.partial(jax.jit, static_argnames="parallel")
+def _first_steps(mask_BxT: jax.Array) -> jax.Array:
+  """reset_TxB of right-padded sequences, one per lane: each starts at step 0."""
+  return jnp.broadcast_to((jnp.arange(mask_BxT.shape[1]) == 0)[:, None], mask_BxT.T.shape)
+
+
+@functools.partial(jax.jit, static_argnames="method")
 def log_likelihood(hmm: HMM, x: jax.Array | None, mask: jax.Array | None = None,
                    states: jax.Array | None = None, log_B: jax.Array | None = None,
-                   parallel: bool = False) -> jax.Array:
-  """log p(x_b[, observed states_b]) per sequence: [B]. Give `log_B` [B, T, K] to skip x."""
+                   method: str = "scaled") -> jax.Array:
+  """log p(x_b[, observed states_b]) per sequence: [B]. Give `log_B` [B, T, K] to skip x.
+  `method`: "scaled", "log" or "parallel" (the module's docstring)."""
   log_B, mask = _batch_inputs(hmm, x, mask, states, log_B)
-  fwd = forward_parallel if parallel else forward
+  if _check_method(method) == "scaled":
+    mask_T = mask.T
+    b, shift = scaled_emissions(jnp.swapaxes(log_B, 0, 1), mask_T)
+    _, c = scaled_forward(jnp.exp(hmm.log_pi_K), jnp.exp(hmm.log_A_KxK), b,
+                          _first_steps(mask) | ~mask_T)
+    return _scaled_log_likelihood(c, shift, mask_T)
+  fwd = forward_parallel if method == "parallel" else forward
   return jax.vmap(lambda lb, m: fwd(hmm.log_pi_K, hmm.log_A_KxK, lb, m)[0])(log_B, mask)
 
 
-@functools.partial(jax.jit, static_argnames="parallel")
+@functools.partial(jax.jit, static_argnames="method")
 def posterior_marginals(hmm: HMM, x: jax.Array | None, mask: jax.Array | None = None,
                         states: jax.Array | None = None, log_B: jax.Array | None = None,
-                        parallel: bool = False) -> tuple[jax.Array, jax.Array]:
-  """(log p(x) [B], gamma_BxTxK = p(z_t = k | x)), gamma 0 at padding."""
+                        method: str = "scaled") -> tuple[jax.Array, jax.Array]:
+  """(log p(x) [B], gamma_BxTxK = p(z_t = k | x)), gamma 0 at padding; `method` as in
+  `log_likelihood`."""
   log_B, mask = _batch_inputs(hmm, x, mask, states, log_B)
-  post = jax.vmap(lambda lb, m: _posteriors(hmm.log_pi_K, hmm.log_A_KxK, lb, m, parallel)[:2])
+  if _check_method(method) == "scaled":
+    ll, gamma, _ = _scaled_posteriors(hmm.log_pi_K, hmm.log_A_KxK, jnp.swapaxes(log_B, 0, 1),
+                                      mask.T, _first_steps(mask))
+    return ll, jnp.swapaxes(gamma, 0, 1)
+  post = jax.vmap(lambda lb, m: _log_posteriors(hmm.log_pi_K, hmm.log_A_KxK, lb, m,
+                                                method == "parallel")[:2])
   return post(log_B, mask)
 
 
@@ -252,6 +374,113 @@ def sample(key: jax.Array, hmm: HMM, num: int, length: int) -> tuple[jax.Array, 
   return jax.vmap(one)(jax.random.split(key, num))
 
 
+# ---------------------------------------------------------------- packing sequences into chunks
+
+
+@flax.struct.dataclass
+class Packed:
+  """Sequences laid end to end in rows of T steps, the rows grouped in C chunks of R rows:
+  x_CxRxT[xD], mask_CxRxT (True on tokens), start_CxRxT (True at each sequence's first token)
+  and states_CxRxT (-1 where unobserved) or None. Built by `pack` / `pack_batches`."""
+
+  x: jax.Array
+  mask: jax.Array
+  start: jax.Array
+  states: jax.Array | None = None
+
+  @property
+  def num_sequences(self) -> int:
+    return int(np.sum(np.asarray(self.start)))
+
+  @property
+  def num_tokens(self) -> int:
+    return int(np.sum(np.asarray(self.mask)))
+
+
+def _best_fit_rows(lengths: np.ndarray, row_length: int) -> tuple[np.ndarray, np.ndarray, int]:
+  """Best-fit decreasing bin packing: (row, offset) of each sequence and the number of rows.
+  Longest first, each into the fullest row it fits in; a row of sentence-length sequences is
+  left a few percent empty at most."""
+  row_of = np.full(len(lengths), -1, np.int64)
+  offset_of = np.zeros(len(lengths), np.int64)
+  by_space = [[] for _ in range(row_length + 1)]  # rows by their free steps
+  used = []
+  for i in np.argsort(-lengths, kind="stable"):
+    n = int(lengths[i])
+    if n == 0:
+      continue
+    row = next((by_space[s].pop() for s in range(n, row_length + 1) if by_space[s]), None)
+    if row is None:
+      row = len(used)
+      used.append(0)
+    row_of[i], offset_of[i] = row, used[row]
+    used[row] += n
+    if used[row] < row_length:
+      by_space[row_length - used[row]].append(row)
+  return row_of, offset_of, len(used)
+
+
+def pack(sequences, states=None, row_length: int | None = None,
+         chunk_tokens: int = 1 << 15) -> Packed:
+  """Packs sequences (arrays of [n] symbol ids or [n, D] vectors; `states`: their observed
+  states, -1 where unobserved) into rows of `row_length` steps (default: the longest sequence,
+  at least 64, rounded up to 8), in as few chunks of at most about `chunk_tokens` steps as hold
+  them, every chunk of one shape. Host-side (numpy); runs once per data set."""
+  seqs = [np.asarray(s) for s in sequences]
+  lengths = np.array([len(s) for s in seqs], np.int64)
+  longest = int(lengths.max(initial=1))
+  if row_length is None:
+    row_length = -(-max(longest, 64) // 8) * 8
+  if longest > row_length:
+    raise ValueError(f"a sequence of {longest} steps does not fit rows of {row_length}")
+  row_of, offset_of, num_rows = _best_fit_rows(lengths, row_length)
+  num_rows = max(num_rows, 1)
+  num_chunks = max(1, -(-num_rows * row_length // chunk_tokens))
+  rows = -(-num_rows // num_chunks)
+  rows = -(-rows // 8) * 8 if rows > 8 else rows
+  num_chunks = -(-num_rows // rows)
+  size = num_chunks * rows * row_length
+
+  kept = lengths > 0
+  first = row_of[kept] * row_length + offset_of[kept]  # flat index of each sequence's start
+  step_in_seq = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+  where = np.repeat(row_of * row_length + offset_of, lengths) + step_in_seq
+  tokens = [s for s in seqs if len(s)]
+  trailing = tokens[0].shape[1:] if tokens else ()
+  dtype = tokens[0].dtype if tokens else np.int32
+  x = np.zeros((size, *trailing), dtype)
+  mask = np.zeros(size, bool)
+  start = np.zeros(size, bool)
+  if tokens:
+    x[where] = np.concatenate(tokens)
+  mask[where] = True
+  start[first] = True
+  shape = (num_chunks, rows, row_length)
+  out_states = None
+  if states is not None:
+    out_states = np.full(size, -1, np.int32)
+    st = [np.asarray(z, np.int32) for z, n in zip(states, lengths, strict=True) if n]
+    if st:
+      out_states[where] = np.concatenate(st)
+    out_states = jnp.asarray(out_states.reshape(shape))
+  return Packed(jnp.asarray(x.reshape(*shape, *trailing)), jnp.asarray(mask.reshape(shape)),
+                jnp.asarray(start.reshape(shape)), out_states)
+
+
+def pack_batches(batches: Iterable[tuple], row_length: int | None = None,
+                 chunk_tokens: int = 1 << 15) -> Packed:
+  """`pack` of right-padded batches (x, mask[, states]) (e.g. `tagger.bucketed`'s)."""
+  seqs, states, any_states = [], [], False
+  for batch in batches:
+    x, mask = np.asarray(batch[0]), np.asarray(batch[1])
+    z = np.asarray(batch[2]) if len(batch) > 2 and batch[2] is not None else None
+    any_states |= z is not None
+    for i, n in enumerate(mask.sum(1)):
+      seqs.append(x[i, :n])
+      states.append(z[i, :n] if z is not None else np.full(n, -1, np.int32))
+  return pack(seqs, states if any_states else None, row_length, chunk_tokens)
+
+
 # ---------------------------------------------------------------- learning
 
 
@@ -266,16 +495,39 @@ class Stats:
   num_tokens: jax.Array
 
 
-def _chunk_stats(hmm: HMM, x, mask, states, parallel: bool) -> Stats:
-  log_B = clamp(log_emissions(hmm, x), states)
-  ll, gamma, xi = jax.vmap(
-      lambda lb, m: _posteriors(hmm.log_pi_K, hmm.log_A_KxK, lb, m, parallel))(log_B, mask)
-  em = hmm.emission
-  lead = mask.size
-  x_flat = x.reshape(lead, *x.shape[mask.ndim:])
-  return Stats(init_K=jnp.sum(gamma[:, 0], 0), trans_KxK=jnp.sum(xi, 0),
-               emission=em.stats(x_flat, gamma.reshape(lead, -1)),
+def _chunk_stats(hmm: HMM, x, mask, start, states, method: str) -> Stats:
+  """Stats of rows x_RxT[xD] (mask_RxT, start_RxT, states_RxT or None). Several sequences per
+  row need the scaled method; the log-space ones take one per row (start at step 0 only)."""
+  if method == "scaled":
+    # Time-major throughout: the scan's axis leads, and nothing of [T, R, K] is transposed.
+    x, mask, start = jnp.swapaxes(x, 0, 1), mask.T, start.T
+    states = None if states is None else states.T
+    log_B = clamp(log_emissions(hmm, x), states)
+    ll, gamma, xi = _scaled_posteriors(hmm.log_pi_K, hmm.log_A_KxK, log_B, mask, start)
+  else:
+    log_B = clamp(log_emissions(hmm, x), states)
+    ll, gamma, xi = jax.vmap(lambda lb, m: _log_posteriors(
+        hmm.log_pi_K, hmm.log_A_KxK, lb, m, method == "parallel"))(log_B, mask)
+    xi = jnp.sum(xi, axis=0)
+  first = (start & mask)[..., None]
+  k = gamma.shape[-1]
+  init = jnp.sum(jnp.where(first, gamma, 0.0).reshape(-1, k), axis=0)
+  x_flat = x.reshape(mask.size, *x.shape[mask.ndim:])
+  return Stats(init_K=init, trans_KxK=xi,
+               emission=hmm.emission.stats(x_flat, gamma.reshape(mask.size, k)),
                log_likelihood=jnp.sum(ll), num_tokens=jnp.sum(mask))
+
+
+def _sum_stats(hmm: HMM, chunks: tuple, method: str) -> Stats:
+  """Stats summed over the leading (chunk) axis of `chunks`, one chunk at a time (lax.scan)."""
+  zero = jax.tree.map(jnp.zeros_like, jax.eval_shape(
+      lambda: _chunk_stats(hmm, *jax.tree.map(lambda a: a[0], chunks), method)))
+
+  def body(acc, chunk):
+    return jax.tree.map(jnp.add, acc, _chunk_stats(hmm, *chunk, method)), None
+
+  total, _ = jax.lax.scan(body, zero, chunks)
+  return total
 
 
 def _chunked(a: jax.Array, chunk_size: int, fill) -> jax.Array:
@@ -285,26 +537,27 @@ def _chunked(a: jax.Array, chunk_size: int, fill) -> jax.Array:
   return a.reshape(-1, chunk_size, *a.shape[1:])
 
 
-@functools.partial(jax.jit, static_argnames=("chunk_size", "parallel"))
+@functools.partial(jax.jit, static_argnames=("chunk_size", "method"))
 def expected_stats(hmm: HMM, x: jax.Array, mask: jax.Array, states: jax.Array | None = None,
-                   chunk_size: int = 256, parallel: bool = False) -> Stats:
+                   chunk_size: int = 256, method: str = "scaled") -> Stats:
   """E-step over padded sequences x_NxT[xD], mask_NxT: posterior-weighted sums.
 
   Sequences go through in chunks of `chunk_size` under lax.scan, so memory holds one chunk's
-  posteriors (chunk_size x T x K) and one set of sums, however many sequences there are.
+  posteriors (chunk_size x T x K) and one set of sums, however many sequences there are; one
+  program per shape of x (per length bucket): `pack` and `packed_stats` make it one in all.
   """
-  if states is None:
-    states = jnp.full(mask.shape, -1, jnp.int32)
-  xs = (_chunked(x, chunk_size, 0), _chunked(mask, chunk_size, False),
-        _chunked(states, chunk_size, -1))
-  zero = jax.tree.map(jnp.zeros_like, jax.eval_shape(
-      lambda: _chunk_stats(hmm, *(a[0] for a in xs), parallel)))
+  _check_method(method)
+  start = jnp.broadcast_to(jnp.arange(mask.shape[1]) == 0, mask.shape)
+  chunks = (_chunked(x, chunk_size, 0), _chunked(mask, chunk_size, False),
+            _chunked(start, chunk_size, False),
+            None if states is None else _chunked(states, chunk_size, -1))
+  return _sum_stats(hmm, chunks, method)
 
-  def body(acc, chunk):
-    return jax.tree.map(jnp.add, acc, _chunk_stats(hmm, *chunk, parallel)), None
 
-  total, _ = jax.lax.scan(body, zero, xs)
-  return total
+@jax.jit
+def packed_stats(hmm: HMM, data: Packed) -> Stats:
+  """E-step over `pack`ed sequences (scaled forward-backward), one chunk at a time."""
+  return _sum_stats(hmm, (data.x, data.mask, data.start, data.states), "scaled")
 
 
 def m_step(hmm: HMM, stats: Stats, pseudo_count: float = 0.0) -> HMM:
@@ -318,28 +571,40 @@ def m_step(hmm: HMM, stats: Stats, pseudo_count: float = 0.0) -> HMM:
              hmm.emission.m_step(stats.emission))
 
 
-def em_step(hmm: HMM, batches: Iterable[tuple], pseudo_count: float = 0.0,
-            chunk_size: int = 256, parallel: bool = False) -> tuple[HMM, Stats]:
-  """One Baum-Welch iteration over batches of (x, mask[, states]) (e.g. length buckets).
+@jax.jit
+def packed_em_step(hmm: HMM, data: Packed, pseudo_count: float = 0.0) -> tuple[HMM, Stats]:
+  """One Baum-Welch iteration on `pack`ed sequences: E-step and M-step in one program."""
+  stats = packed_stats(hmm, data)
+  return m_step(hmm, stats, pseudo_count), stats
+
+
+def em_step(hmm: HMM, batches: Iterable[tuple] | Packed, pseudo_count: float = 0.0,
+            chunk_size: int = 256, method: str = "scaled") -> tuple[HMM, Stats]:
+  """One Baum-Welch iteration over batches of (x, mask[, states]) (e.g. length buckets, one
+  program each) or over `pack`ed sequences (one program; the scaled method).
 
   Returns the new HMM and the statistics of the old one (whose log_likelihood is log p(data)
   under the old parameters, plus the log-probability of the clamped states).
   """
+  if isinstance(batches, Packed):
+    if method != "scaled":
+      raise ValueError("packed sequences (several per row) need method='scaled'")
+    return packed_em_step(hmm, batches, pseudo_count)
   total = None
   for batch in batches:
-    s = expected_stats(hmm, *batch, chunk_size=chunk_size, parallel=parallel)
+    s = expected_stats(hmm, *batch, chunk_size=chunk_size, method=method)
     total = s if total is None else jax.tree.map(jnp.add, total, s)
   return m_step(hmm, total, pseudo_count), total
 
 
-def fit_em(hmm: HMM, batches: list[tuple], num_iters: int, pseudo_count: float = 0.0,
-           chunk_size: int = 256, tol: float | None = None,
-           callback=None) -> tuple[HMM, list[float]]:
+def fit_em(hmm: HMM, batches: list[tuple] | Packed, num_iters: int, pseudo_count: float = 0.0,
+           chunk_size: int = 256, tol: float | None = None, callback=None,
+           method: str = "scaled") -> tuple[HMM, list[float]]:
   """Baum-Welch: up to `num_iters` EM iterations; stops when the per-token log-likelihood
   gains less than `tol`. Returns the fitted HMM and log p(data) before each M-step."""
   history = []
   for it in range(num_iters):
-    hmm, stats = em_step(hmm, batches, pseudo_count, chunk_size)
+    hmm, stats = em_step(hmm, batches, pseudo_count, chunk_size, method)
     history.append(float(stats.log_likelihood))
     if callback is not None:
       callback(it, hmm, stats)
@@ -396,10 +661,18 @@ def classifier_log_posterior(clf: HMMClassifier, x: jax.Array, mask: jax.Array) 
   return joint - jax.nn.logsumexp(joint, axis=1, keepdims=True)
 
 
-def fit_classifier(hmms_init: list[HMM], batches_by_class: list[list[tuple]], num_iters: int,
-                   pseudo_count: float = 0.0, chunk_size: int = 256) -> HMMClassifier:
-  """EM-fit one HMM per class on its sequences; priors from the classes' sequence counts."""
+def _num_sequences(batches: list[tuple] | Packed) -> int:
+  if isinstance(batches, Packed):
+    return batches.num_sequences
+  return sum(int(np.asarray(bt[1]).shape[0]) for bt in batches)
+
+
+def fit_classifier(hmms_init: list[HMM], batches_by_class: list[list[tuple] | Packed],
+                   num_iters: int, pseudo_count: float = 0.0,
+                   chunk_size: int = 256) -> HMMClassifier:
+  """EM-fit one HMM per class on its sequences (padded batches or `pack`ed); priors from the
+  classes' sequence counts."""
   fitted = [fit_em(h, b, num_iters, pseudo_count, chunk_size)[0]
             for h, b in zip(hmms_init, batches_by_class, strict=True)]
-  counts = [sum(int(np.asarray(bt[1]).shape[0]) for bt in b) for b in batches_by_class]
+  counts = [_num_sequences(b) for b in batches_by_class]
   return HMMClassifier.from_hmms(fitted, counts)

@@ -1,8 +1,10 @@
 """HMM emission models: categorical, Gaussian (diagonal, full covariance), Gaussian mixture.
 
-Each is a pytree with `log_prob(x) -> [K]` for one observation, `sample(key, z)`, expected
-sufficient statistics `stats(x_N..., w_NxK)` (sums weighted by state posteriors, so that sums of
-chunks are the stats of the whole data) and `m_step(stats)` (maximum likelihood with smoothing).
+Each is a pytree with `log_prob(x) -> [K]` for one observation (optionally also
+`log_prob_batch(x_...) -> [..., K]`, for many at once where that is faster), `sample(key, z)`,
+expected sufficient statistics `stats(x_N..., w_NxK)` (sums weighted by state posteriors, so
+that sums of chunks are the stats of the whole data) and `m_step(stats)` (maximum likelihood
+with smoothing).
 `event_ndim` is the number of axes of one observation (0 for a symbol id, 1 for a vector).
 """
 
@@ -51,6 +53,11 @@ class Categorical:
 
   def log_prob(self, x: jax.Array) -> jax.Array:
     return self.log_B_KxV[:, x]
+
+  def log_prob_batch(self, x: jax.Array) -> jax.Array:
+    """log_prob of every symbol of x_... at once: [..., K], rows of the transposed table (a
+    contiguous K-vector per symbol, not K strided reads)."""
+    return jnp.take(self.log_B_KxV.T, x, axis=0)
 
   def sample(self, key: jax.Array, z: jax.Array) -> jax.Array:
     return jax.random.categorical(key, self.log_B_KxV[z])
