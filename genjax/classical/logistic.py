@@ -19,6 +19,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import optax
+from jax.flatten_util import ravel_pytree
 
 SOLVERS = ("lbfgs", "adam", "sgd")
 
@@ -26,41 +27,93 @@ SOLVERS = ("lbfgs", "adam", "sgd")
 def minimize_lbfgs(fun: Callable, params0, *, max_iter: int, tol: jax.Array,
                    memory_size: int = 10, max_linesearch_steps: int = 30,
                    grad_map: Callable | None = None):
-  """Minimise a smooth `fun(params) -> scalar` with optax's L-BFGS and zoom line search.
+  """Minimise a smooth `fun(params) -> scalar` by L-BFGS: the two-loop recursion over the last
+  `memory_size` pairs, and a backtracking line search from the unit step (halving it until the
+  Armijo or the approximate Wolfe conditions hold; a pair enters the memory only where
+  s.y > 0).
 
   Runs in a `lax.while_loop` until the gradient norm is at most `tol`, `max_iter` iterations
-  are done, or an iteration fails to decrease the objective (the line search has reached the
-  float precision of the objective). `grad_map` maps the gradient to the one whose norm is
-  tested and reported (that of the original parameters, where `fun` is of preconditioned
-  ones). Returns (params, info) with info {"num_iterations", "grad_norm", "loss"} as arrays.
+  are done, or the line search finds no acceptable step in `max_linesearch_steps` halvings
+  (the float precision of the objective is reached; that step is not taken). `grad_map` maps the gradient to
+  the one whose norm is tested and reported (that of the original parameters, where `fun` is
+  of preconditioned ones). Returns (params, info) with info {"num_iterations", "grad_norm",
+  "loss"} as arrays. The loop works on one flat vector and compiles in a fraction of the
+  time of optax's L-BFGS with its zoom line search (seconds on CPU, paid by every fit).
   """
-  opt = optax.lbfgs(memory_size=memory_size,
-                    linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps))
-  value_and_grad = optax.value_and_grad_from_state(fun)
-  grad_norm_of = lambda state: optax.tree.norm((grad_map or (lambda g: g))(
-      optax.tree.get(state, "grad")))
+  x0_P, unravel = ravel_pytree(params0)
+  value_and_grad = jax.value_and_grad(lambda x_P: fun(unravel(x_P)))
+  grad_norm = lambda g_P: optax.tree.norm((grad_map or (lambda g: g))(unravel(g_P)))
+  m = memory_size
+
+  def direction(g_P, s_MxP, y_MxP, rho_M, newest):
+    """-H g by the two-loop recursion; empty slots have rho = 0 and change nothing."""
+    def newest_first(i, carry):
+      q_P, alpha_M = carry
+      j = (newest - i) % m
+      a = rho_M[j] * (s_MxP[j] @ q_P)
+      return q_P - a * y_MxP[j], alpha_M.at[j].set(a)
+
+    q_P, alpha_M = jax.lax.fori_loop(0, m, newest_first, (g_P, jnp.zeros(m, g_P.dtype)))
+    sy, yy = s_MxP[newest] @ y_MxP[newest], y_MxP[newest] @ y_MxP[newest]
+    # Initial Hessian gamma I: s.y / y.y from the newest pair, else a step of length <= 1.
+    gamma = jnp.where(rho_M[newest] > 0, sy / jnp.where(yy > 0, yy, 1.0),
+                      1.0 / jnp.maximum(jnp.linalg.norm(g_P), 1.0))
+
+    def oldest_first(i, r_P):
+      j = (newest + 1 + i) % m
+      return r_P + s_MxP[j] * (alpha_M[j] - rho_M[j] * (y_MxP[j] @ r_P))
+
+    return -jax.lax.fori_loop(0, m, oldest_first, gamma * q_P)
 
   def step(carry):
-    params, state, _ = carry
-    value, grad = value_and_grad(params, state=state)
-    updates, state = opt.update(grad, state, params, value=value, grad=grad, value_fn=fun)
-    return optax.apply_updates(params, updates), state, value
+    x_P, value, g_P, s_MxP, y_MxP, rho_M, newest, count, _ = carry
+    d_P = direction(g_P, s_MxP, y_MxP, rho_M, newest)
+    slope = g_P @ d_P
+    d_P, slope = jax.lax.cond(slope < 0, lambda: (d_P, slope), lambda: (-g_P, -(g_P @ g_P)))
+
+    def accepted(t, v, g):
+      # Armijo, or Hager and Zhang's approximate Wolfe conditions, which float32 can still
+      # test where the decrease is below the objective's rounding.
+      gd = g @ d_P
+      return ((v <= value + 1e-4 * t * slope)
+              | ((v <= value + 1e-6 * jnp.abs(value)) & (gd >= 0.9 * slope) & (gd <= -slope)))
+
+    def search_on(c):
+      t, v, g, i = c
+      return (i < max_linesearch_steps) & ~accepted(t, v, g)
+
+    def halve(c):
+      t, _, _, i = c
+      v, g = value_and_grad(x_P + 0.5 * t * d_P)
+      return 0.5 * t, v, g, i + 1
+
+    inf = jnp.asarray(jnp.inf, value.dtype)
+    t, v, g_new, _ = jax.lax.while_loop(search_on, halve, (jnp.asarray(2.0, value.dtype), inf,
+                                                           g_P, 0))
+    moved = accepted(t, v, g_new)
+    s_P, y_P = t * d_P, g_new - g_P
+    sy = s_P @ y_P
+    keep = moved & (sy > 1e-10 * jnp.linalg.norm(s_P) * jnp.linalg.norm(y_P))
+    slot = (newest + 1) % m
+    new_memory = (s_MxP.at[slot].set(s_P), y_MxP.at[slot].set(y_P),
+                  rho_M.at[slot].set(1.0 / jnp.where(keep, sy, 1.0)), slot)
+    s_MxP, y_MxP, rho_M, newest = jax.lax.cond(keep, lambda: new_memory,
+                                               lambda: (s_MxP, y_MxP, rho_M, newest))
+    return (jnp.where(moved, x_P + s_P, x_P), jnp.where(moved, v, value),
+            jnp.where(moved, g_new, g_P), s_MxP, y_MxP, rho_M, newest, count + 1, moved)
 
   def not_done(carry):
-    _, state, previous = carry
-    count = optax.tree.get(state, "count")
-    grad_norm = grad_norm_of(state)
-    value = optax.tree.get(state, "value")
-    return (count == 0) | ((count < max_iter) & (grad_norm > tol) & (value < previous))
+    g_P, count, moved = carry[2], carry[7], carry[8]
+    return (count == 0) | ((count < max_iter) & (grad_norm(g_P) > tol) & moved)
 
-  state0 = opt.init(params0)
-  params, state, _ = jax.lax.while_loop(not_done, step,
-                                        (params0, state0, jnp.asarray(jnp.inf, jnp.float32)))
-  # The state's value and gradient are those at the final params (the line search's last point).
-  info = {"num_iterations": optax.tree.get(state, "count").astype(jnp.int32),
-          "grad_norm": grad_norm_of(state),
-          "loss": optax.tree.get(state, "value")}
-  return params, info
+  value0, g0_P = value_and_grad(x0_P)
+  n = x0_P.shape[0]
+  zeros = jnp.zeros((m, n), x0_P.dtype)
+  carry = (x0_P, value0, g0_P, zeros, zeros, jnp.zeros(m, x0_P.dtype), 0, 0, True)
+  x_P, value, g_P, *_, count, _ = jax.lax.while_loop(not_done, step, carry)
+  info = {"num_iterations": jnp.asarray(count, jnp.int32), "grad_norm": grad_norm(g_P),
+          "loss": value}
+  return unravel(x_P), info
 
 
 def minimize_minibatch(loss_fn: Callable, params0, x_NxD: jax.Array, y_N: jax.Array, *,
