@@ -9,9 +9,10 @@ sparse formulation (genjax.structured.crf_sparse, the default) and the dense one
 interleaved; with `peers`, CRFsuite's seconds per L-BFGS iteration (its own log, median over
 `PEER_ITERATIONS` iterations of each run) and the ratio, plus both feature counts.
 
-`crf_conll2000_train`: training to convergence with `L2` (selected on a held-out part of the
-training text, experiments/crf_select.py) and test chunk F1, CRFsuite with its defaults (c1 = 0,
-c2 = 1, L-BFGS) beside it. Both sides start from the template's feature strings (computed once,
+`crf_conll2000_train`: training to convergence with the crf_chunker config's c2 (selected on a
+held-out part of the training text, experiments/crf_select.py) and test chunk F1, CRFsuite
+(L-BFGS, c1 = 0) beside it with the same c2 (the timed pair) and once more with its default
+c2 = 1 (`peer_default_c2`). Both sides start from the template's feature strings (computed once,
 untimed) and are timed from them to the trained model's test predictions: genjax's time
 includes building the feature map, packing and compilation.
 """
@@ -29,7 +30,16 @@ from genjax import timing
 
 REFERENCE_RUN = os.path.join("runs", "chunk_crf", "results.json")
 PEER_ITERATIONS = 10
-L2 = 0.5  # the crf_chunker config's c2
+CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
+                      "crf_chunker.py")
+PEER_DEFAULT_C2 = 1.0  # CRFsuite's default
+
+
+def _selected_l2() -> float:
+  """The crf_chunker config's c2 (selected by experiments/crf_select.py)."""
+  from genjax import config as gconfig
+
+  return float(gconfig.load(CONFIG).model.l2)
 
 
 def _corpus():
@@ -161,25 +171,26 @@ def train_to_convergence(windows: int, window_seconds: float, peak_size: int,
   train, test, names, test_names = _corpus()
   gold = [list(s.chunks) for s in test]
   pycrfsuite = _peers.load("pycrfsuite") if peers else None
+  l2 = _selected_l2()
 
   def genjax_run():
     feature_map = crf_features.build_from_names(names, [s.chunks for s in train])
     ids = [feature_map.encode_names(x) for x in names]
     labels = [feature_map.encode_labels(s) for s in train]
     data = crf_sparse.packed_data(ids, labels, feature_map.num_features, len(feature_map.labels))
-    params, info = crf.fit_lbfgs(crf_sparse.init_params(data), data, len(train), l2=L2,
+    params, info = crf.fit_lbfgs(crf_sparse.init_params(data), data, len(train), l2=l2,
                                  objective_fn=crf_sparse.objective)
     dense = crf_sparse.to_dense(params, data)
     test_ids = [feature_map.encode_names(x) for x in test_names]
     buckets = crf_features.bucketize(test_ids, [np.zeros(len(x), np.int32) for x in test_ids])
     predicted = [feature_map.decode_labels(p) for p in crf.decode(dense, buckets, len(test))]
-    return {"f1": conll_f1(gold, predicted)["f1"], "l2": L2,
+    return {"f1": conll_f1(gold, predicted)["f1"], "l2": l2,
             "features": int(data.counts.shape[0]),
             **{k: info[k] for k in ("iterations", "evaluations", "compile_seconds", "objective",
                                     "reason")}}
 
-  def peer_run():
-    trainer = _crfsuite_trainer(pycrfsuite, train, names)
+  def peer_run(c2: float = l2):
+    trainer = _crfsuite_trainer(pycrfsuite, train, names, c2=c2)
     with tempfile.TemporaryDirectory() as tmp:
       path = os.path.join(tmp, "model.crfsuite")
       trainer.train(path)
@@ -187,11 +198,16 @@ def train_to_convergence(windows: int, window_seconds: float, peak_size: int,
       tagger.open(path)
       predicted = [tagger.tag(x) for x in test_names]
       tagger.close()
-    return {"f1": conll_f1(gold, predicted)["f1"], "c1": 0.0, "c2": 1.0,
+    return {"f1": conll_f1(gold, predicted)["f1"], "c1": 0.0, "c2": c2,
             "iterations": len(trainer.logparser.iterations)}
 
-  return _peers.side_by_side(genjax_run, peer_run if pycrfsuite else None, "python-crfsuite",
-                             repeats)
+  result = _peers.side_by_side(genjax_run, peer_run if pycrfsuite else None, "python-crfsuite",
+                               repeats)
+  if pycrfsuite and l2 != PEER_DEFAULT_C2:
+    default = _peers.timed(lambda: peer_run(PEER_DEFAULT_C2))
+    result["peer_default_c2"] = {**default,
+                                 "time_ratio": result["genjax"]["seconds"] / default["seconds"]}
+  return result
 
 
 TASKS = {"crf_conll2000": lbfgs_evaluation, "crf_conll2000_train": train_to_convergence}
