@@ -215,7 +215,7 @@ def objective(params: dict, x_NxD: jax.Array, y_N: jax.Array, l2: jax.Array) -> 
 
 def _fit(x_NxD: jax.Array, y_N: jax.Array, num_classes: int, *, l2: float = 1e-4,
          solver: str = "lbfgs", max_iter: int = 1000, tol: float = 1e-5, memory_size: int = 10,
-         precondition: float = 0.05, learning_rate: float = 1e-3, batch_size: int = 256,
+         precondition: float = 0.2, learning_rate: float = 1e-3, batch_size: int = 256,
          num_epochs: int = 20, seed: int = 0) -> dict:
   """Fit on features x_NxD and labels y_N in 0..num_classes-1.
 
