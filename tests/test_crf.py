@@ -314,3 +314,37 @@ def test_sparse_nll_of_one_sentence_matches_enumeration():
                  jax.tree.map(lambda x: np.asarray(x, np.float64), dense))
   # log Z and the score are ~10: float32 sums of ~30 terms, atol 1e-4.
   np.testing.assert_allclose(value, log_z - score, atol=1e-4)
+
+
+def test_context_slots_factor_the_repeating_slots_exactly():
+  rng = np.random.default_rng(9)
+  # Slot 0 always fires (a bias), slot 1 has 3 values, slot 2 is nearly unique per token.
+  ids_NxS = np.stack([np.ones(60, np.int64), rng.integers(2, 5, 60), 5 + np.arange(60)], axis=1)
+  slots, context_N, values_UxG = crf_sparse.context_slots(ids_NxS)
+  assert slots == [0, 1]
+  assert len(values_UxG) == len(np.unique(ids_NxS[:, 1]))
+  np.testing.assert_array_equal(values_UxG[context_N], ids_NxS[:, slots])
+  # Nothing to share: no slot is factored.
+  assert crf_sparse.context_slots(np.arange(20).reshape(10, 2))[0] == []
+
+
+def test_factored_contexts_give_the_unfactored_objective_and_gradient():
+  rng = np.random.default_rng(10)
+  lengths = (5, 3, 1, 6, 2, 4, 1, 7)
+  # Slots 0-1 repeat (few values: factored), slot 2 is drawn from 30 attributes (not factored).
+  ids = [np.stack([np.ones(n), rng.integers(2, 4, n), rng.integers(4, 34, n)], 1).astype(np.int32)
+         for n in lengths]
+  labels = [rng.integers(0, L, size=n).astype(np.int32) for n in lengths]
+  factored = crf_sparse.packed_data(ids, labels, 34, L, length=8)
+  plain = crf_sparse.packed_data(ids, labels, 34, L, length=8, factor_contexts=False)
+  assert factored.context_ids.shape[0] == 2 and factored.ids.shape[0] == 1
+  assert plain.context_ids.shape[0] == 0 and plain.ids.shape[0] == 3
+  params = jax.tree.map(lambda x: jnp.asarray(rng.normal(size=x.shape), jnp.float32),
+                        crf_sparse.init_params(plain))
+  value_f, grad_f = crf_sparse.nll_and_grad(params, factored)
+  value_p, grad_p = crf_sparse.nll_and_grad(params, plain)
+  # The same sums in another order: the total (~100, 29 tokens) to ~100 float32 ulps; the
+  # gradients are sums of at most 29 marginals in [0, 1] minus integer counts: atol 1e-5.
+  np.testing.assert_allclose(value_f, value_p, rtol=1e-5)
+  for a, b in zip(jax.tree.leaves(grad_f), jax.tree.leaves(grad_p), strict=True):
+    np.testing.assert_allclose(a, b, atol=1e-5)
