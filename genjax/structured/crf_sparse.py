@@ -60,10 +60,9 @@ class PackedData:
   context slots of each distinct context u (the last, U - 1, all null: padding's);
   context_P: each position's context; first_RxB / last_RxB: a sentence's first / last token;
   mask_RxB: real tokens (the scans run through padding, whose values are finite and masked
-  out); slot_of_cell_C: for each cell attribute * L + label of the dense F x L emission table,
-  its pair index j (J for a cell that has no weight: it reads a zero); cell_of_pair_J: the
-  inverse; counts_J, transition_counts_LxL, start_counts_L, end_counts_L: the empirical counts
-  of the gold label sequences.
+  out); cell_of_pair_J: the cell attribute * L + label of each pair j in the dense F x L
+  emission table (sorted); counts_J, transition_counts_LxL, start_counts_L, end_counts_L: the
+  empirical counts of the gold label sequences; num_features: F (static).
   """
 
   ids: jax.Array
@@ -72,12 +71,12 @@ class PackedData:
   first: jax.Array
   last: jax.Array
   mask: jax.Array
-  slot_of_cell: jax.Array
   cell_of_pair: jax.Array
   counts: jax.Array
   transition_counts: jax.Array
   start_counts: jax.Array
   end_counts: jax.Array
+  num_features: int = struct.field(pytree_node=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,6 +150,8 @@ def packed_data(ids: Sequence[np.ndarray], labels: Sequence[np.ndarray], num_fea
   `context_slots` factored out unless `factor_contexts` is false."""
   L = num_labels
   cells_J = pairs(ids, labels, L) if cells_J is None else np.asarray(cells_J, np.int64)
+  if np.any(np.diff(cells_J) <= 0):
+    raise ValueError("cells_J must be strictly increasing (as `pairs` gives them)")
   packing = pack([len(x) for x in ids], length)
   R, B = packing.length, packing.rows
   slots = ids[0].shape[1] if len(ids) else 1
@@ -189,11 +190,12 @@ def packed_data(ids: Sequence[np.ndarray], labels: Sequence[np.ndarray], num_fea
       ids=jnp.asarray(ids_PxS[:, rest].T.copy()), context_ids=jnp.asarray(context_ids_GxU.copy()),
       context=jnp.asarray(context_P), first=jnp.asarray(f_RxB), last=jnp.asarray(l_RxB),
       mask=jnp.asarray(m_RxB),
-      slot_of_cell=jnp.asarray(slot_of_cell), cell_of_pair=jnp.asarray(cells_J.astype(np.int32)),
+      cell_of_pair=jnp.asarray(cells_J.astype(np.int32)),
       counts=jnp.asarray(counts, jnp.float32),
       transition_counts=jnp.asarray(transition_counts, jnp.float32),
       start_counts=jnp.asarray(np.bincount(y_RxB[f_RxB], minlength=L), jnp.float32),
-      end_counts=jnp.asarray(np.bincount(y_RxB[l_RxB], minlength=L), jnp.float32))
+      end_counts=jnp.asarray(np.bincount(y_RxB[l_RxB], minlength=L), jnp.float32),
+      num_features=num_features)
 
 
 def init_params(data: PackedData) -> SparseParams:
@@ -207,7 +209,7 @@ def to_dense(params: SparseParams, data: PackedData) -> crf.CRFParams:
   """The same model as crf.CRFParams: theta in its cells of the F x L emission table, zeros
   elsewhere (crf.predict / crf.decode decode with it)."""
   L = params.transition.shape[0]
-  return crf.CRFParams(dense_emission(params.theta, data.slot_of_cell).reshape(-1, L),
+  return crf.CRFParams(dense_emission(params.theta, data).reshape(-1, L),
                        params.transition, params.start, params.end)
 
 
@@ -217,9 +219,12 @@ def from_dense(params: crf.CRFParams, data: PackedData) -> SparseParams:
                       params.start, params.end)
 
 
-def dense_emission(theta_J: jax.Array, slot_of_cell_C: jax.Array) -> jax.Array:
-  """The flat F * L emission table: theta at the kept cells, zero elsewhere."""
-  return jnp.concatenate([theta_J, jnp.zeros((1,), theta_J.dtype)])[slot_of_cell_C]
+def dense_emission(theta_J: jax.Array, data: PackedData) -> jax.Array:
+  """The flat F * L emission table: theta at the kept cells, zero elsewhere (a scatter of the J
+  weights: 2-5x faster than a gather of the F * L cells)."""
+  num_cells = data.num_features * data.start_counts.shape[0]
+  return jnp.zeros(num_cells, theta_J.dtype).at[data.cell_of_pair].set(
+      theta_J, indices_are_sorted=True, unique_indices=True)
 
 
 def _gather_rows(table_FxL: jax.Array, ids_SxN: jax.Array,
@@ -251,7 +256,7 @@ def _forward_backward(params: SparseParams, data: PackedData):
   # The barrier materialises the table: fused into the row gathers, its own gather would be
   # recomputed for every element they read (4x slower).
   table_FxL = jax.lax.optimization_barrier(
-      dense_emission(params.theta, data.slot_of_cell).reshape(-1, L))
+      dense_emission(params.theta, data).reshape(-1, L))
   context_UxL = _gather_rows(table_FxL, data.context_ids)
   emit_PxL = _gather_rows(table_FxL, data.ids, context_UxL[data.context])
   emit_RxBxL = emit_PxL.reshape(R, B, L)
