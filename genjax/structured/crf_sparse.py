@@ -18,7 +18,7 @@ F x L (7.45M). The computation is laid out for a CPU:
   values repeat across tokens (CoNLL's bias and POS n-grams: 85k distinct 5-POS windows for
   212k tokens) are factored out (`context_slots`): their rows are summed once per distinct
   context, and each token adds its context's sum (35% fewer row gathers and scatter-adds).
-* Forward-backward in scaled probabilities (as CRFsuite): no log or exp inside the scans.
+* Forward-backward in scaled probabilities (as CRFsuite): no log inside the scans.
 * Gradient: expected minus empirical counts, d/d theta_j = sum over tokens where attribute a_j
   fires of p(y_t = l_j) - count_j, a scatter-add of the marginals per template slot (of the
   contexts' summed marginals for the factored slots); the
@@ -260,52 +260,62 @@ def _forward_backward(params: SparseParams, data: PackedData):
   context_UxL = _gather_rows(table_FxL, data.context_ids)
   emit_PxL = _gather_rows(table_FxL, data.ids, context_UxL[data.context])
   emit_RxBxL = emit_PxL.reshape(R, B, L)
-  shift_RxB = jnp.max(emit_RxBxL, axis=-1)
-  e_RxBxL = jnp.exp(emit_RxBxL - shift_RxB[..., None])
   t_max, s_max, e_max = (jnp.max(x) for x in (params.transition, params.start, params.end))
   exp_t = jnp.exp(params.transition - t_max)
   exp_s, exp_e = jnp.exp(params.start - s_max), jnp.exp(params.end - e_max)
   tiny = jnp.finfo(jnp.float32).tiny
+  mask, first, last = data.mask, data.first, data.last
+  inner = mask & ~first
+
+  # The scans take the emission scores and exponentiate them step by step (the backward scan
+  # again), and the backward scan accumulates the pairwise and end marginals in its carry: no
+  # R x B x L table besides the scores, the forward vectors and the marginals (each one is
+  # ~20 MB on CoNLL, and every temporary megabyte costs page faults at every evaluation).
+  def scaled_exp(emit_BxL):
+    shift_B = jnp.max(emit_BxL, axis=-1)
+    return jnp.exp(emit_BxL - shift_B[:, None]), shift_B
 
   def forward(a_BxL, inputs):  # a: the normalised forward vector of the previous position
-    e_BxL, first_B = inputs
+    emit_BxL, first_B = inputs
+    e_BxL, shift_B = scaled_exp(emit_BxL)
     a_BxL = jnp.where(first_B[:, None], exp_s[None], a_BxL @ exp_t) * e_BxL
     c_B = jnp.maximum(jnp.sum(a_BxL, axis=-1), tiny)
     a_BxL = a_BxL / c_B[:, None]
-    return a_BxL, (a_BxL, c_B)
+    return a_BxL, (a_BxL, c_B, shift_B)
 
   a0 = jnp.zeros((B, L), jnp.float32)
-  _, (a_RxBxL, c_RxB) = jax.lax.scan(forward, a0, (e_RxBxL, data.first))
+  _, (a_RxBxL, c_RxB, shift_RxB) = jax.lax.scan(forward, a0, (emit_RxBxL, first))
   z_end_RxB = jnp.maximum(a_RxBxL @ exp_e, tiny)
-  mask, first, last = data.mask, data.first, data.last
   log_z = (jnp.sum(jnp.where(mask, jnp.log(c_RxB) + shift_RxB, 0.0))
            + jnp.sum(jnp.where(last, jnp.log(z_end_RxB), 0.0))
-           + t_max * jnp.sum(mask & ~first) + (s_max + e_max) * jnp.sum(last))
-  # w_{t} = e_t / c_t: the backward recursion's factor for position t.
-  w_RxBxL = e_RxBxL / c_RxB[..., None]
-  end_RxBxL = exp_e[None, None] / z_end_RxB[..., None]
+           + t_max * jnp.sum(inner) + (s_max + e_max) * jnp.sum(last))
 
-  def backward(b_BxL, inputs):  # b: the scaled backward vector of the next position, / Z_end
-    w_next_BxL, end_BxL, last_B = inputs
-    b_BxL = jnp.where(last_B[:, None], end_BxL, (w_next_BxL * b_BxL) @ exp_t.T)
-    return b_BxL, b_BxL
+  def backward(carry, inputs):
+    # u: w_{t+1} * b_{t+1} of the next position (zero unless it continues this sentence), with
+    # w_t = e_t / c_t and b the backward vector scaled by the forward's c's and Z_end. Then
+    # p(y_t = i, y_{t+1} = j) = a_t[i] exp_t[i, j] u[j] and p(y_t) = a_t * b_t.
+    u_BxL, pair_LxL, first_L, last_L = carry
+    emit_BxL, a_BxL, c_B, z_end_B, mask_B, first_B, last_B, inner_B = inputs
+    pair_LxL = pair_LxL + a_BxL.T @ u_BxL
+    b_BxL = jnp.where(last_B[:, None], exp_e[None] / z_end_B[:, None], u_BxL @ exp_t.T)
+    p_BxL = jnp.where(mask_B[:, None], a_BxL * b_BxL, 0.0)
+    first_L = first_L + jnp.sum(jnp.where(first_B[:, None], p_BxL, 0.0), axis=0)
+    last_L = last_L + jnp.sum(jnp.where(last_B[:, None], p_BxL, 0.0), axis=0)
+    u_BxL = jnp.where(inner_B[:, None], scaled_exp(emit_BxL)[0] / c_B[:, None] * b_BxL, 0.0)
+    return (u_BxL, pair_LxL, first_L, last_L), p_BxL
 
-  w_next = jnp.concatenate([w_RxBxL[1:], jnp.ones((1, B, L), jnp.float32)])
-  _, b_RxBxL = jax.lax.scan(backward, jnp.zeros((B, L), jnp.float32),
-                            (w_next, end_RxBxL, last), reverse=True)
-  p_RxBxL = jnp.where(mask[..., None], a_RxBxL * b_RxBxL, 0.0)
-  # p(y_{t-1} = i, y_t = j) = a_{t-1}[i] exp_t[i, j] w_t[j] b_t[j], for t not a first token.
-  inner = (mask & ~first)[1:, :, None]
-  v_NxL = jnp.where(inner, w_RxBxL[1:] * b_RxBxL[1:], 0.0).reshape(-1, L)
-  pair_LxL = exp_t * (a_RxBxL[:-1].reshape(-1, L).T @ v_NxL)
+  zeros_L = jnp.zeros((L,), jnp.float32)
+  carry = (jnp.zeros((B, L), jnp.float32), jnp.zeros((L, L), jnp.float32), zeros_L, zeros_L)
+  (_, pair_LxL, first_L, last_L), p_RxBxL = jax.lax.scan(
+      backward, carry, (emit_RxBxL, a_RxBxL, c_RxB, z_end_RxB, mask, first, last, inner),
+      reverse=True)
+  pair_LxL = exp_t * pair_LxL
   p_PxL = p_RxBxL.reshape(R * B, L)
   # Padding adds zeros (to the null row, the null context).
   U = data.context_ids.shape[1]
   p_UxL = jnp.zeros((U, L), p_PxL.dtype).at[data.context].add(p_PxL)
   grad_FxL = _scatter_rows(_scatter_rows(jnp.zeros_like(table_FxL), data.ids, p_PxL),
                            data.context_ids, p_UxL)
-  first_L = jnp.sum(jnp.where(first[..., None], p_RxBxL, 0.0), axis=(0, 1))
-  last_L = jnp.sum(jnp.where(last[..., None], p_RxBxL, 0.0), axis=(0, 1))
   return log_z, grad_FxL.reshape(-1), pair_LxL, first_L, last_L
 
 
