@@ -2,7 +2,8 @@
 training text (its last 10% of sentences; the test set is never read), then retrains on all of
 the training text with the best c2 and reports test chunk F1.
 
-  python experiments/crf_select.py --grid=0.1,0.25,0.5,1,2
+  python experiments/crf_select.py --grid=0.05,0.1,0.25,0.5,1
+    # dev F1 94.45, 94.52, 94.50, 94.43, 94.28: c2 = 0.1, test F1 93.68 (150 iterations)
 
 Sparse state features (genjax.structured.crf_sparse: CRFsuite's default), full-batch L-BFGS with
 CRFsuite's stopping rule (crf.fit_lbfgs). Prints one JSON line per run.
@@ -12,7 +13,7 @@ import json
 
 from absl import app, flags
 
-flags.DEFINE_list("grid", ["0.1", "0.25", "0.5", "1", "2"], "c2 values to try.")
+flags.DEFINE_list("grid", ["0.05", "0.1", "0.25", "0.5", "1"], "c2 values to try.")
 flags.DEFINE_float("dev_fraction", 0.1, "Fraction of training sentences (the last ones) held out.")
 flags.DEFINE_bool("final", True, "Retrain on all training text with the best c2, test F1.")
 FLAGS = flags.FLAGS

@@ -13,18 +13,18 @@ F x L (7.45M). The computation is laid out for a CPU:
   restarts at each sentence's first (last) token, so one scan of R steps covers every sentence
   with little padding, no length buckets and no rematerialisation (the R x B x L tables of the
   whole training set are a few tens of MB).
-* Emissions: the J weights go to a dense F x L table (zeros elsewhere) by one gather, and each
+* Emissions: the J weights go to a dense F x L table (zeros elsewhere) by one scatter, and each
   token's scores are one-dimensional row gathers, one per template slot. Slots whose joint
-  values repeat across tokens (CoNLL's bias and POS n-grams: 85k distinct 5-POS windows for
-  212k tokens) are factored out (`context_slots`): their rows are summed once per distinct
-  context, and each token adds its context's sum (35% fewer row gathers and scatter-adds).
-* Forward-backward in scaled probabilities (as CRFsuite): no log inside the scans.
+  values repeat across tokens are factored out (`context_slots`; on CoNLL the bias and the POS
+  unigrams and bigrams, 10 of 20 slots, with 38k distinct values for 218k tokens): their rows
+  are summed once per distinct context, and each token adds its context's sum.
+* Forward-backward in scaled probabilities (as CRFsuite): no log inside the scans, whose only
+  R x B x L temporaries are the scores, the forward vectors and the marginals.
 * Gradient: expected minus empirical counts, d/d theta_j = sum over tokens where attribute a_j
   fires of p(y_t = l_j) - count_j, a scatter-add of the marginals per template slot (of the
-  contexts' summed marginals for the factored slots); the
-  empirical counts and the gold sequences' scores are constants (the gold score is linear in the
-  weights: counts . theta). `total_nll` is a `jax.custom_vjp` so that optax's line search can
-  differentiate it.
+  contexts' summed marginals for the factored slots); the empirical counts and the gold
+  sequences' scores are constants (the gold score is linear in the weights: counts . theta).
+  `total_nll` is a `jax.custom_vjp` so that optax's line search can differentiate it.
 """
 
 import dataclasses
