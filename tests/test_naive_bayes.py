@@ -235,3 +235,18 @@ def test_blocked_update_equals_one_block(module, digits):
   blocked = nb.scan_rows(update, stats0, jnp.asarray(x), jnp.asarray(y), rows=250)
   for k in whole:
     np.testing.assert_allclose(blocked[k], whole[k], rtol=2e-4, atol=1e-4, err_msg=k)
+
+
+def test_class_scatters_sorted_blocks_equal_masked_sums():
+  """QDA's per-class scatters (rows sorted by class, taken in blocks; gda.class_scatters)
+  against float64 sums over each class's rows, with blocks that split classes and a class
+  with no rows. float32 sums of n products of size |x|^2: relative error ~n eps, so 1e-4."""
+  from genjax.classical import gda
+  rng = np.random.default_rng(7)
+  x = rng.normal(size=(700, 6)).astype(np.float32)
+  y = rng.choice([0, 1, 3], 700).astype(np.int32)  # class 2 is empty
+  count = np.bincount(y, minlength=4).astype(np.float32)
+  got = np.asarray(gda.class_scatters(jnp.asarray(x), jnp.asarray(y), jnp.asarray(count),
+                                      block=64))
+  want = np.stack([x[y == c].T.astype(np.float64) @ x[y == c] for c in range(4)])
+  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)

@@ -47,11 +47,40 @@ def update_stats(stats: dict, x_NxD: jax.Array, y_N: jax.Array) -> dict:
   if "scatter_DxD" in stats:
     new["scatter_DxD"] = stats["scatter_DxD"] + xc_NxD.T @ xc_NxD + delta_CxD.T @ weighted_CxD
   else:
-    # One class at a time, masking the others: [D, D] per step, not an [N, C, D] product.
-    sb_CxDxD = jax.lax.map(lambda m_N: (xc_NxD * m_N[:, None]).T @ xc_NxD, onehot_NxC.T)
+    sb_CxDxD = class_scatters(xc_NxD, y_N, nb_C)
     cross_CxDxD = jnp.einsum("cd,ce->cde", weighted_CxD, delta_CxD)
     new["scatter_CxDxD"] = stats["scatter_CxDxD"] + sb_CxDxD + cross_CxDxD
   return new
+
+
+def class_scatters(xc_NxD: jax.Array, y_N: jax.Array, count_C: jax.Array,
+                   block: int = 1024) -> jax.Array:
+  """Per-class scatter matrices sum_{i in c} x_i x_i^T [C, D, D] of the rows xc_NxD.
+
+  The rows are sorted by class, and each class's rows are taken in blocks of `block` rows
+  (rows of other classes in its last block masked out): about N D^2 multiply-adds in all,
+  where masking every row for every class would cost C times as many.
+  """
+  n, d = xc_NxD.shape
+  block = min(block, n)
+  order_N = jnp.argsort(y_N, stable=True)
+  sorted_NxD = jnp.pad(xc_NxD[order_N], ((0, block), (0, 0)))  # a last block never overruns
+  count_C = count_C.astype(jnp.int32)
+  start_C = jnp.cumsum(count_C) - count_C
+
+  def one_class(args):
+    start, count = args
+
+    def add(i, acc_DxD):
+      rows_BxD = jax.lax.dynamic_slice_in_dim(sorted_NxD, start + i * block, block)
+      inside_B = (i * block + jnp.arange(block)) < count
+      rows_BxD = jnp.where(inside_B[:, None], rows_BxD, 0.0)
+      return acc_DxD + rows_BxD.T @ rows_BxD
+
+    return jax.lax.fori_loop(0, (count + block - 1) // block, add,
+                             jnp.zeros((d, d), xc_NxD.dtype))
+
+  return jax.lax.map(one_class, (start_C, count_C))
 
 
 def shrink(cov_DxD: jax.Array, shrinkage: float) -> jax.Array:
