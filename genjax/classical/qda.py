@@ -8,8 +8,9 @@ from jax.scipy.linalg import solve_triangular
 
 from genjax.classical import bayes_rule, gda
 
-# shrinkage towards (trace / D) I per class, see genjax.classical.gda.
-HYPERPARAMETERS = {"shrinkage": 1e-2, "priors": None}
+# shrinkage towards (trace / D) I per class, see genjax.classical.gda; ridge: then added to
+# every class's diagonal (the same for all classes, as scikit-learn's reg_param adds it).
+HYPERPARAMETERS = {"shrinkage": 1e-2, "ridge": 0.0, "priors": None}
 
 update_stats = gda.update_stats
 
@@ -19,14 +20,16 @@ def init_stats(num_features: int, num_classes: int) -> dict:
   return gda.init_stats(num_features, num_classes, shared=False)
 
 
-@functools.partial(jax.jit, static_argnames=("shrinkage",))
-def finalize(stats: dict, priors: jax.Array | None = None, shrinkage: float = 1e-2) -> dict:
+@functools.partial(jax.jit, static_argnames=("shrinkage", "ridge"))
+def finalize(stats: dict, priors: jax.Array | None = None, shrinkage: float = 1e-2,
+             ridge: float = 0.0) -> dict:
   """Parameters: means [C, D], Cholesky factors L_c of the covariances [C, D, D], their
   inverses [C, D, D] (so the likelihood is a matmul), log-determinants [C], log priors [C]."""
   count_C = stats["count_C"]
   cov_CxDxD = gda.symmetric(stats["scatter_CxDxD"] / jnp.maximum(count_C, 1.0)[:, None, None])
-  chol_CxDxD = jnp.linalg.cholesky(jax.vmap(gda.shrink, (0, None))(cov_CxDxD, shrinkage))
-  eye_DxD = jnp.eye(chol_CxDxD.shape[-1], dtype=jnp.float32)
+  eye_DxD = jnp.eye(cov_CxDxD.shape[-1], dtype=jnp.float32)
+  shrunk_CxDxD = jax.vmap(gda.shrink, (0, None))(cov_CxDxD, shrinkage) + ridge * eye_DxD
+  chol_CxDxD = jnp.linalg.cholesky(shrunk_CxDxD)
   inv_chol_CxDxD = jax.vmap(lambda c: solve_triangular(c, eye_DxD, lower=True))(chol_CxDxD)
   log_det_C = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol_CxDxD, axis1=-2, axis2=-1)), -1)
   return {"mean_CxD": stats["mean_CxD"], "chol_CxDxD": chol_CxDxD,
@@ -35,9 +38,9 @@ def finalize(stats: dict, priors: jax.Array | None = None, shrinkage: float = 1e
 
 
 def fit(x_NxD: jax.Array, y_N: jax.Array, num_classes: int, priors: jax.Array | None = None,
-        shrinkage: float = 1e-2) -> dict:
+        shrinkage: float = 1e-2, ridge: float = 0.0) -> dict:
   """Closed-form fit on rows x [N, D] and labels y [N] in 0..num_classes-1."""
-  return _fit(x_NxD, y_N, num_classes, priors, shrinkage=shrinkage)
+  return _fit(x_NxD, y_N, num_classes, priors, shrinkage=shrinkage, ridge=ridge)
 
 
 _fit = bayes_rule.compiled_fit(init_stats, update_stats, finalize, HYPERPARAMETERS)
