@@ -66,7 +66,7 @@ def minimize_lbfgs(fun: Callable, params0, *, max_iter: int, tol: jax.Array,
     return -jax.lax.fori_loop(0, m, oldest_first, gamma * q_P)
 
   def step(carry):
-    x_P, value, g_P, s_MxP, y_MxP, rho_M, newest, count, _ = carry
+    x_P, value, g_P, s_MxP, y_MxP, rho_M, newest, count, _, evaluations = carry
     d_P = direction(g_P, s_MxP, y_MxP, rho_M, newest)
     slope = g_P @ d_P
     d_P, slope = jax.lax.cond(slope < 0, lambda: (d_P, slope), lambda: (-g_P, -(g_P @ g_P)))
@@ -88,8 +88,8 @@ def minimize_lbfgs(fun: Callable, params0, *, max_iter: int, tol: jax.Array,
       return 0.5 * t, v, g, i + 1
 
     inf = jnp.asarray(jnp.inf, value.dtype)
-    t, v, g_new, _ = jax.lax.while_loop(search_on, halve, (jnp.asarray(2.0, value.dtype), inf,
-                                                           g_P, 0))
+    t, v, g_new, trials = jax.lax.while_loop(search_on, halve,
+                                             (jnp.asarray(2.0, value.dtype), inf, g_P, 0))
     moved = accepted(t, v, g_new)
     s_P, y_P = t * d_P, g_new - g_P
     sy = s_P @ y_P
@@ -100,7 +100,8 @@ def minimize_lbfgs(fun: Callable, params0, *, max_iter: int, tol: jax.Array,
     s_MxP, y_MxP, rho_M, newest = jax.lax.cond(keep, lambda: new_memory,
                                                lambda: (s_MxP, y_MxP, rho_M, newest))
     return (jnp.where(moved, x_P + s_P, x_P), jnp.where(moved, v, value),
-            jnp.where(moved, g_new, g_P), s_MxP, y_MxP, rho_M, newest, count + 1, moved)
+            jnp.where(moved, g_new, g_P), s_MxP, y_MxP, rho_M, newest, count + 1, moved,
+            evaluations + trials)
 
   def not_done(carry):
     g_P, count, moved = carry[2], carry[7], carry[8]
@@ -109,10 +110,10 @@ def minimize_lbfgs(fun: Callable, params0, *, max_iter: int, tol: jax.Array,
   value0, g0_P = value_and_grad(x0_P)
   n = x0_P.shape[0]
   zeros = jnp.zeros((m, n), x0_P.dtype)
-  carry = (x0_P, value0, g0_P, zeros, zeros, jnp.zeros(m, x0_P.dtype), 0, 0, True)
-  x_P, value, g_P, *_, count, _ = jax.lax.while_loop(not_done, step, carry)
+  carry = (x0_P, value0, g0_P, zeros, zeros, jnp.zeros(m, x0_P.dtype), 0, 0, True, 0)
+  x_P, value, g_P, *_, count, _, evaluations = jax.lax.while_loop(not_done, step, carry)
   info = {"num_iterations": jnp.asarray(count, jnp.int32), "grad_norm": grad_norm(g_P),
-          "loss": value}
+          "loss": value, "num_evaluations": evaluations + 1}
   return unravel(x_P), info
 
 

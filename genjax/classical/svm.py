@@ -44,6 +44,7 @@ class SVMParams:
   num_iterations: jax.Array
   loss: jax.Array
   grad_norm: jax.Array
+  num_evaluations: jax.Array  # of the objective and its gradient
   kernel: str = struct.field(pytree_node=False, default="linear")
 
 
@@ -166,6 +167,7 @@ def _fit(x_NxD: jax.Array, y_N: jax.Array, num_classes: int, *, l2: float = 1e-4
                                       learning_rate=learning_rate, batch_size=batch_size,
                                       num_epochs=num_epochs, key=key_batches)
     info["grad_norm"] = jnp.float32(jnp.nan)  # not tracked by the mini-batch solvers
+    info["num_evaluations"] = info["num_iterations"]
   b = params["b"] - _scores(kernel, features, params["w"], 0.0, mean_F[None])[0]
   s_NxC = _scores(kernel, features, params["w"], b, pre_NxF)
   return SVMParams(w=params["w"], b=b, features=features,
