@@ -15,6 +15,12 @@ held-out part of the training text, experiments/crf_select.py) and test chunk F1
 c2 = 1 (`peer_default_c2`). Both sides start from the template's feature strings (computed once,
 untimed) and are timed from them to the trained model's test predictions: genjax's time
 includes building the feature map, packing and compilation.
+
+Measured on 2 shared CPU cores (load average 3.2-4.1): one evaluation 0.27 s against CRFsuite's
+0.41 s per iteration (1.5x faster; the dense formulation 0.71 s); training to test predictions
+67 s (F1 93.68, c2 = 0.1, 158 iterations, compilation 4 s) against CRFsuite's 152 s with the
+same c2 (F1 93.66, 309 iterations: ratio 0.44) and 91 s with its default c2 = 1 (F1 93.57, 190
+iterations: ratio 0.73).
 """
 
 import functools
