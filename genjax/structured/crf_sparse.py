@@ -15,9 +15,10 @@ F x L (7.45M). The computation is laid out for a CPU:
   whole training set are a few tens of MB).
 * Emissions: the J weights go to a dense F x L table (zeros elsewhere) by one scatter, and each
   token's scores are one-dimensional row gathers, one per template slot. Slots whose joint
-  values repeat across tokens are factored out (`context_slots`; on CoNLL the bias and the POS
-  unigrams and bigrams, 10 of 20 slots, with 38k distinct values for 218k tokens): their rows
-  are summed once per distinct context, and each token adds its context's sum.
+  values repeat across tokens are factored out (`context_slots`; on CoNLL the bias and the 9
+  POS n-grams inside the window p[-1..2], 10 of 20 slots, with 38k distinct values for 212k
+  tokens): their rows are summed once per distinct context, and each token adds its context's
+  sum.
 * Forward-backward in scaled probabilities (as CRFsuite): no log inside the scans, whose only
   R x B x L temporaries are the scores, the forward vectors and the marginals.
 * Gradient: expected minus empirical counts, d/d theta_j = sum over tokens where attribute a_j
