@@ -24,3 +24,10 @@ def enable(path: str | None = None, min_compile_seconds: float = 0.0) -> str:
   jax.config.update("jax_compilation_cache_dir", path)
   jax.config.update("jax_persistent_cache_min_compile_time_secs", min_compile_seconds)
   return path
+
+
+def disable() -> None:
+  """Stop caching: programs compiled from now on are neither read from nor written to disk."""
+  from jax.experimental.compilation_cache import compilation_cache
+  jax.config.update("jax_compilation_cache_dir", None)
+  compilation_cache.reset_cache()  # JAX keeps the cache it opened until it is reset
