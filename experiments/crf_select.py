@@ -20,23 +20,19 @@ FLAGS = flags.FLAGS
 
 
 def train_and_score(train, evaluate, l2: float) -> dict:
-  import numpy as np
 
   from genjax.metrics.chunking import conll_f1
   from genjax.structured import crf, crf_features, crf_sparse
 
   feature_map = crf_features.build(train)
   ids, labels = crf_features.encode(feature_map, train)
-  data = crf_sparse.packed_data(ids, labels, feature_map.num_features, len(feature_map.labels))
-  params, info = crf.fit_lbfgs(crf_sparse.init_params(data), data, len(train), l2=l2,
-                               objective_fn=crf_sparse.objective)
-  dense = crf_sparse.to_dense(params, data)
+  params, info = crf_sparse.fit_lbfgs(ids, labels, feature_map.num_features,
+                                      len(feature_map.labels), l2)
   test_ids = [feature_map.encode_sentence(s) for s in evaluate]
-  buckets = crf_features.bucketize(test_ids, [np.zeros(len(s), np.int32) for s in evaluate])
-  predicted = [feature_map.decode_labels(p) for p in crf.decode(dense, buckets, len(evaluate))]
+  predicted = [feature_map.decode_labels(p) for p in crf.predict_ids(params, test_ids)]
   scores = conll_f1([list(s.chunks) for s in evaluate], predicted)
-  return {"l2": l2, "f1": scores["f1"], "features": int(data.counts.shape[0]),
-          **{k: info[k] for k in ("iterations", "evaluations", "seconds", "objective", "reason")}}
+  return {"l2": l2, "f1": scores["f1"], **{k: info[k] for k in (
+      "features", "iterations", "evaluations", "seconds", "objective", "reason")}}
 
 
 def main(argv):

@@ -169,7 +169,6 @@ def train_to_convergence(windows: int, window_seconds: float, peak_size: int,
                          peers: bool = False, repeats: int = 1) -> dict:
   """Wall seconds from feature strings to test predictions, and test chunk F1, both sides."""
   del windows, window_seconds, peak_size
-  import numpy as np
 
   from genjax.metrics.chunking import conll_f1
   from genjax.structured import crf, crf_features, crf_sparse
@@ -183,15 +182,11 @@ def train_to_convergence(windows: int, window_seconds: float, peak_size: int,
     feature_map = crf_features.build_from_names(names, [s.chunks for s in train])
     ids = [feature_map.encode_names(x) for x in names]
     labels = [feature_map.encode_labels(s) for s in train]
-    data = crf_sparse.packed_data(ids, labels, feature_map.num_features, len(feature_map.labels))
-    params, info = crf.fit_lbfgs(crf_sparse.init_params(data), data, len(train), l2=l2,
-                                 objective_fn=crf_sparse.objective)
-    dense = crf_sparse.to_dense(params, data)
+    params, info = crf_sparse.fit_lbfgs(ids, labels, feature_map.num_features,
+                                        len(feature_map.labels), l2)
     test_ids = [feature_map.encode_names(x) for x in test_names]
-    buckets = crf_features.bucketize(test_ids, [np.zeros(len(x), np.int32) for x in test_ids])
-    predicted = [feature_map.decode_labels(p) for p in crf.decode(dense, buckets, len(test))]
-    return {"f1": conll_f1(gold, predicted)["f1"], "l2": l2,
-            "features": int(data.counts.shape[0]),
+    predicted = [feature_map.decode_labels(p) for p in crf.predict_ids(params, test_ids)]
+    return {"f1": conll_f1(gold, predicted)["f1"], "l2": l2, "features": info["features"],
             **{k: info[k] for k in ("iterations", "evaluations", "compile_seconds", "objective",
                                     "reason")}}
 

@@ -17,7 +17,6 @@ chunk_tokens; max_train_sentences (0: all).
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 from flax import struct
 
 from genjax.families.hmm_tagger import train_sentences
@@ -99,9 +98,6 @@ def fit(state: CRFState, train, key: jax.Array, log=None) -> CRFState:
 def predict_split(state: CRFState, split) -> list[list[str]]:
   """Viterbi chunk tags of every sentence of a SentenceSplit."""
   o = dict(state.options)
-  # Sentences to tag need feature ids only: a tag absent from training cannot be predicted.
   ids = [state.feature_map.encode_sentence(s) for s in split.sentences]
-  labels = [np.zeros(len(s), np.int32) for s in split.sentences]
-  buckets = crf_features.bucketize(ids, labels, o["num_buckets"], o["chunk_tokens"])
   return [state.feature_map.decode_labels(p)
-          for p in crf.decode(state.params, buckets, len(ids))]
+          for p in crf.predict_ids(state.params, ids, o["num_buckets"], o["chunk_tokens"])]

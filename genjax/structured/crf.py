@@ -21,7 +21,7 @@ import numpy as np
 import optax
 from flax import struct
 
-from genjax.structured.crf_features import NULL_FEATURE, Bucket
+from genjax.structured.crf_features import NULL_FEATURE, Bucket, bucketize
 
 
 @struct.dataclass
@@ -348,3 +348,12 @@ def decode(params: CRFParams, buckets: Sequence[Bucket], num_sentences: int) -> 
       if i >= 0:
         out[i] = row_labels[row_mask]
   return out
+
+
+def predict_ids(params: CRFParams, ids: Sequence[np.ndarray], num_buckets: int = 4,
+                chunk_tokens: int = 16384) -> list[np.ndarray]:
+  """Viterbi label ids of sentences given by their feature ids (crf_features), one array each,
+  in input order. Tagging needs no labels: a tag absent from training cannot be predicted."""
+  buckets = bucketize(ids, [np.zeros(len(x), np.int32) for x in ids], num_buckets, chunk_tokens)
+  return decode(params, buckets, len(ids))
+

@@ -352,3 +352,15 @@ def objective(params: SparseParams, data: PackedData, l2: float,
               num_sentences: int) -> jax.Array:
   """crf.objective's (sum_i NLL_i + l2 * ||theta||^2) / N on the sparse weights."""
   return (total_nll(params, data) + l2 * crf.squared_norm(params)) / num_sentences
+
+
+def fit_lbfgs(ids: Sequence[np.ndarray], labels: Sequence[np.ndarray], num_features: int,
+              num_labels: int, l2: float, **options) -> tuple[crf.CRFParams, dict]:
+  """crf.fit_lbfgs from zero weights on the sparse state features of encoded sentences
+  (crf_features.encode; `options` go to fit_lbfgs): the dense parameters, zero off the kept
+  pairs, and the fit's info with "features", the number of kept pairs."""
+  data = packed_data(ids, labels, num_features, num_labels)
+  params, info = crf.fit_lbfgs(init_params(data), data, len(ids), l2=l2, objective_fn=objective,
+                               **options)
+  return to_dense(params, data), {**info, "features": int(data.counts.shape[0])}
+
