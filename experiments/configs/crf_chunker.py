@@ -2,8 +2,8 @@
 
 No argument: L-BFGS on sparse state features (genjax.structured.crf_sparse) with the c2 selected
 by experiments/crf_select.py on all 8,936 training sentences, test chunk F1 93.68 (c2 = 0.1,
-150 iterations, 287 evaluations, 194 s on 2 busy CPU cores). The selection held out the last
-10% of train.txt; dev F1 by c2: 0.05: 94.45, 0.1: 94.52, 0.25: 94.50, 0.5: 94.43, 1: 94.28.
+158 iterations, 187 evaluations, 38 s on the quiet 2-core CPU). The selection held out the last
+10% of train.txt; dev F1 by c2: 0.05: 94.44, 0.1: 94.59, 0.25: 94.54, 0.5: 94.45, 1: 94.27.
 (Before the selection, dense features with l2 = 0.5 gave test F1 93.74.)
 `smoke`: the first 300 training sentences and 20 L-BFGS iterations (seconds).
 
