@@ -132,6 +132,26 @@ def dispatch_end(step: int, num_steps: int, steps_per_dispatch: int, periods) ->
   return end
 
 
+def _dispatcher(loop_fn, dp: DataParallel, source_kinds: str, steps_per_dispatch: int):
+  """`advance(state, acc, train_key, data_key, count, *source_args)`: `count` loop steps, each
+  its own compiled call when `steps_per_dispatch` is 1 (count is then always 1), else all in one
+  (make_multi_step)."""
+  if steps_per_dispatch == 1:
+    step = dp.wrap(loop_fn, "rrrr" + source_kinds, "rr", donate_argnums=(0, 1))
+    return lambda state, acc, train_key, data_key, count, *args: step(state, acc, train_key,
+                                                                      data_key, *args)
+  multi_step = dp.wrap(make_multi_step(loop_fn), "rrrrr" + source_kinds, "rr",
+                       donate_argnums=(0, 1))
+  counts = {}  # the replicated trip counts, made once each
+
+  def advance(state, acc, train_key, data_key, count, *args):
+    if count not in counts:
+      counts[count] = dp.replicate(jnp.int32(count))
+    return multi_step(state, acc, train_key, data_key, counts[count], *args)
+
+  return advance
+
+
 def evaluate(family: ModuleType, state, split, key: jax.Array, batch_size: int = 500) -> dict:
   """Mean of `family.eval_step` over a whole split, weighted by batch size (one device)."""
   from genjax.evals.metrics import evaluate_split
@@ -339,17 +359,7 @@ def _train_locked(config, workdir, family, evaluators, dp, train_split, changes,
     loop_fn = population.member_step(loop_fn, source.member_axes)
   t = config.train
   per_dispatch = t.get("steps_per_dispatch", 1)
-  if per_dispatch == 1:
-    loop_step = dp.wrap(loop_fn, "rrrr" + source.kinds, "rr", donate_argnums=(0, 1))
-  else:
-    multi_step = dp.wrap(make_multi_step(loop_fn), "rrrrr" + source.kinds, "rr",
-                         donate_argnums=(0, 1))
-    counts = {}  # the replicated trip counts, made once each
-
-    def loop_step(state, acc, train_key, data_key, *source_args, count=1):
-      if count not in counts:
-        counts[count] = dp.replicate(jnp.int32(count))
-      return multi_step(state, acc, train_key, data_key, counts[count], *source_args)
+  advance = _dispatcher(loop_fn, dp, source.kinds, per_dispatch)
   # The host acts at these steps' multiples, so a dispatch of several steps ends there.
   periods = [t.log_every, source.steps_per_epoch,
              *([t.eval_every] if t.get("eval_every", 0) > 0 else []),
@@ -370,13 +380,8 @@ def _train_locked(config, workdir, family, evaluators, dp, train_split, changes,
   try:
     with preemption.StopRequests() as stop_requests:
       while step < num_steps:
-        if per_dispatch == 1:
-          state_d, acc = loop_step(state_d, acc, train_key_d, data_key_d, *source.args(step))
-          count = 1
-        else:
-          count = dispatch_end(step, num_steps, per_dispatch, periods) - step
-          state_d, acc = loop_step(state_d, acc, train_key_d, data_key_d, *source.args(step),
-                                   count=count)
+        count = dispatch_end(step, num_steps, per_dispatch, periods) - step
+        state_d, acc = advance(state_d, acc, train_key_d, data_key_d, count, *source.args(step))
         step += count
         window_steps += count
         progress.update(count)

@@ -238,3 +238,25 @@ def wait_for_a_checkpoint(process: subprocess.Popen, workdir_path: Path, timeout
       output = process.communicate()
       pytest.fail(f"no checkpoint within {timeout} s (exit {process.returncode}): {output}")
     time.sleep(0.2)
+
+
+def stop_requested_on_read(n: int) -> type:
+  """A genjax.preemption.StopRequests whose `signum` reads SIGTERM from its n-th read on (the
+  loop reads it once per dispatch: once per step with one step per dispatch)."""
+  import signal
+
+  from genjax import preemption
+  reads = {"n": 0}
+
+  class StopOnRead(preemption.StopRequests):
+    @property
+    def signum(self):
+      reads["n"] += 1
+      return signal.SIGTERM if reads["n"] >= n else None
+
+    @signum.setter
+    def signum(self, value):
+      pass
+
+  return StopOnRead
+

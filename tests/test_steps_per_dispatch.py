@@ -2,13 +2,18 @@
 checkpoints, results and resume of K = 1 (genjax.train.make_multi_step, dispatch_end)."""
 
 import json
-import signal
 from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, apply_overrides, checkpoint_steps, load_config_module
+from conftest import (
+  REPO_ROOT,
+  apply_overrides,
+  checkpoint_steps,
+  load_config_module,
+  stop_requested_on_read,
+)
 
 from genjax import preemption, train, writers
 
@@ -83,19 +88,7 @@ def test_stopped_between_log_steps_and_resumed_with_another_k(tmp_path, referenc
   """A stop request lands at the end of a dispatch (here the third: steps 1-4, 5, 6-7 with
   K = 4), which checkpoints with the metrics accumulated since the log step; the run resumed
   with K = 3 equals the K = 1 run."""
-  reads = {"n": 0}
-
-  class StopOnThirdRead(preemption.StopRequests):
-    @property
-    def signum(self):
-      reads["n"] += 1  # read once per dispatch
-      return signal.SIGTERM if reads["n"] >= 3 else None
-
-    @signum.setter
-    def signum(self, value):
-      pass
-
-  monkeypatch.setattr(preemption, "StopRequests", StopOnThirdRead)
+  monkeypatch.setattr(preemption, "StopRequests", stop_requested_on_read(3))
   with pytest.raises(preemption.Interrupted, match="at step 7"):
     train.train_and_evaluate(softmax_config(4), str(tmp_path))
   assert checkpoint_steps(tmp_path) == [7]

@@ -23,6 +23,7 @@ from conftest import (
   apply_overrides,
   checkpoint_steps,
   load_config_module,
+  stop_requested_on_read,
   wait_for_a_checkpoint,
 )
 
@@ -197,19 +198,7 @@ def test_cli_second_writer_refused_and_sigterm_checkpoints_where_it_is(tmp_path,
 
 
 def test_stop_between_log_steps_resumes_bit_for_bit(tmp_path, reference, monkeypatch):
-  calls = {"n": 0}
-
-  class StopAtTen(preemption.StopRequests):
-    @property
-    def signum(self):
-      calls["n"] += 1  # read once per step
-      return signal.SIGTERM if calls["n"] >= 10 else None
-
-    @signum.setter
-    def signum(self, value):
-      pass
-
-  monkeypatch.setattr(preemption, "StopRequests", StopAtTen)
+  monkeypatch.setattr(preemption, "StopRequests", stop_requested_on_read(10))  # at step 10
   with pytest.raises(preemption.Interrupted, match="at step 10"):
     train.train_and_evaluate(softmax_config(), str(tmp_path))
   assert checkpoint_steps(tmp_path) == [7, 10]
