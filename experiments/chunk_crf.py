@@ -8,7 +8,7 @@ experiments/configs/crf_chunker.py) and the generic loop (genjax.train): the fla
 config's model section. The features are the CRF++/CRFsuite template (genjax.structured.
 crf_features) and the objective is CRFsuite's (sum NLL + l2 ||theta||^2); CRFsuite with this
 template reaches 93.6 to 93.9 F1. Measured here (test F1): L-BFGS on sparse state features (the
-default) 93.68 with the selected c2 = 0.1 (experiments/crf_select.py; 150 iterations); on dense
+default) 93.68 with the selected c2 = 0.1 (experiments/crf_select.py; 158 iterations); on dense
 features 93.67 with --l2=1 (141 iterations), 93.74 with --l2=0.5 (130 iterations); Adam, 15
 epochs, --l2=1: 93.49. Writes the
 loop's workdir (config.json, checkpoints/, fit.json, metrics.jsonl: one line per

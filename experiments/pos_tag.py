@@ -51,6 +51,7 @@ flags.DEFINE_integer("semi_iters", 5, "Semi-supervised EM iterations.")
 flags.DEFINE_float("semi_fraction", 0.05, "Fraction of training sentences whose tags are seen.")
 flags.DEFINE_integer("chunk_tokens", 1 << 15,
                      "Steps per E-step chunk (sentences packed end to end in rows).")
+flags.DEFINE_integer("chunk_size", None, "Replaced by --chunk_tokens (sentences are now packed).")
 flags.DEFINE_integer("seed", 0, "EM initialisation seed.")
 FLAGS = flags.FLAGS
 
@@ -174,6 +175,9 @@ def run_em(train, test) -> dict:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if FLAGS.chunk_size is not None:
+    raise app.UsageError("--chunk_size (sentences per E-step chunk) is replaced by "
+                         "--chunk_tokens (steps per chunk of packed sentences)")
   logging.set_verbosity(logging.WARNING)  # orbax is chatty at INFO
   from genjax.data.sequences import load_conll
   from genjax.writers import write_json
