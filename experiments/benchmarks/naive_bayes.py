@@ -24,19 +24,16 @@ load the programs from disk ("warm_cache_seconds", the median; "warm_cache_ratio
 the peer's median).
 """
 
-import os
 
 import numpy as np
 
 from benchmarks import _peers
-
-IDX_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared",
-                       "data", "mnist")
+from benchmarks.classical import _mnist as mnist_with_test_labels
 
 
 def _mnist() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Training pixels in [0, 1] [60000, 784], labels, test pixels [10000, 784]."""
-  x_tr, y_tr, x_te, _ = _mnist_with_test_labels()
+  x_tr, y_tr, x_te, _ = mnist_with_test_labels()
   return x_tr, y_tr, x_te
 
 
@@ -115,16 +112,6 @@ def _with_cache(out: dict, x_tr, y_tr, x_te, runs: int) -> None:
     compilation_cache.disable()  # before the directory goes
 
 
-def _mnist_with_test_labels() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-  from genjax.data.images import load_arrays
-  idx_dir = os.environ.get("GENJAX_MNIST_IDX", IDX_DIR)
-  kw = {"idx_dir": idx_dir} if os.path.isdir(idx_dir) else {}
-  train = load_arrays("mnist", "train", **kw)
-  test = load_arrays("mnist", "test", **kw)
-  flat = lambda a: a.images.reshape(len(a), -1).astype(np.float32) / 255.0
-  return flat(train), train.labels, flat(test), test.labels
-
-
 def naive_bayes_mnist(windows: int, window_seconds: float, peak_size: int, peers: bool = False,
                       repeats: int = 3) -> dict:
   """Fit and predict throughput of Gaussian and Bernoulli NB on MNIST."""
@@ -135,7 +122,7 @@ def naive_bayes_mnist(windows: int, window_seconds: float, peak_size: int, peers
   from genjax.classical import bernoulli_nb, gaussian_nb
 
   if peers:  # first, before this process has compiled anything of the models
-    side_by_side = _side_by_side(*_mnist_with_test_labels(), repeats)
+    side_by_side = _side_by_side(*mnist_with_test_labels(), repeats)
   x_tr, y_tr, x_te = (jnp.asarray(a) for a in _mnist())
   n, d = x_tr.shape
   t, c = x_te.shape[0], 10
