@@ -543,10 +543,20 @@ def final_evaluation(family: ModuleType, state, config: ml_collections.ConfigDic
                       workdir=workdir, writer=writer)
   for split in (splits or {}).values():
     ctx.add_split(split)
-  results = {**evals.run(ctx, evaluators, only_on_train_end=only_on_train_end), **(extra or {})}
+  results = {**evals.run(ctx, evaluators, only_on_train_end=only_on_train_end),
+             **objective_fields(config), **(extra or {})}
   if writer.enabled:
     writers.write_json(os.path.join(workdir, "results.json"), results)
   return results
+
+
+def objective_fields(config: ml_collections.ConfigDict) -> dict:
+  """The fields of results.json that say which objective trained the model: `joint_weight`
+  (the weight of log p(x, y) against log p(y | x)) where the config's model has one."""
+  model = config.get("model")
+  if model is None or "joint_weight" not in model:
+    return {}
+  return {"joint_weight": float(model.joint_weight)}
 
 
 def read_config(workdir: str) -> ml_collections.ConfigDict:

@@ -343,3 +343,13 @@ def test_streamed_input_resumes_exactly(tmp_path, gan_config):
   assert [r["step"] for r in _metrics(whole)] == LOGGED_STEPS
   assert _metrics(split) == _metrics(whole)
   _assert_same_state(_state(split), _state(whole))
+
+
+def test_results_name_the_objective_where_the_model_has_one():
+  """results.json's `joint_weight` is the config's model.joint_weight, as a float; a model
+  without one adds nothing (so a classifier's results never claim an objective it lacks)."""
+  import ml_collections
+  weighted = ml_collections.ConfigDict({"model": {"joint_weight": 0.3, "hidden": 8}})
+  assert train.objective_fields(weighted) == {"joint_weight": 0.3}
+  assert train.objective_fields(ml_collections.ConfigDict({"model": {"hidden": 8}})) == {}
+  assert train.objective_fields(ml_collections.ConfigDict({"data": {}})) == {}
