@@ -31,11 +31,12 @@ def quiet_startup() -> None:
 
 
 def first_line(path: str) -> str:
-  """The first line of a Python file's module docstring (without importing it)."""
+  """The first paragraph of a Python file's module docstring on one line (without importing
+  it): a summary that wraps over several lines is joined, never cut mid-sentence."""
   import ast
   with open(path) as f:
     doc = ast.get_docstring(ast.parse(f.read())) or ""
-  return doc.strip().splitlines()[0] if doc.strip() else ""
+  return " ".join(doc.strip().split("\n\n")[0].split())
 
 
 def list_configs(config_dir: str = CONFIG_DIR) -> list[tuple[str, str]]:

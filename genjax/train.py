@@ -393,7 +393,7 @@ def _train_locked(config, workdir, family, evaluators, dp, train_split, changes,
           if first_bad != np.iinfo(np.int32).max:
             raise NonFiniteLossError(
                 f"non-finite loss at step {first_bad}: training stopped; "
-                f"the last good checkpoint is step {ckpt.latest_step()} in {ckpt.directory}")
+                f"{_last_good(ckpt)}")
           means = {k: v / summary["count"] for k, v in summary["sum"].items()}
           _write_member_scalars(writer, member_writers, step, means, members.stacked)
           elapsed = time.perf_counter() - window_start
@@ -463,6 +463,14 @@ def _train_locked(config, workdir, family, evaluators, dp, train_split, changes,
     w.close()
   ckpt.close()
   return results
+
+
+def _last_good(ckpt: Checkpointer) -> str:
+  """Where a stopped run resumes from: its newest checkpoint, or the start if none was written."""
+  step = ckpt.latest_step()
+  if step is None:
+    return "no checkpoint was written yet: the same command starts the run again from step 0"
+  return f"the last good checkpoint is step {step} in {ckpt.directory}"
 
 
 def _write_member_scalars(writer, member_writers, step: int, scalars: dict,

@@ -85,3 +85,13 @@ def test_raw_mnist_holds_the_same_examples_as_tfds():
   tfds_split = image_data.load_arrays("mnist", "test", image_shape=(28, 28, 1))
   assert len(raw) == len(tfds_split) == 10_000
   assert _fingerprints(raw) == _fingerprints(tfds_split)
+
+
+def test_truncated_download_is_one_line_naming_the_file(tmp_path):
+  """A gzip cut short (an interrupted download) is a ValueError naming the file, not gzip's
+  EOFError traceback."""
+  _fake_dataset(tmp_path)
+  path = tmp_path / "train-images-idx3-ubyte.gz"
+  path.write_bytes(path.read_bytes()[:-12])
+  with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz is truncated or corrupt"):
+    idx.read_split_files(str(tmp_path), "train")

@@ -214,6 +214,14 @@ def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(tmp_path, half_r
   assert all(math.isfinite(r[k]) for r in records for k in METRIC_NAMES)
 
 
+def test_nan_loss_before_any_checkpoint_says_the_run_starts_again(tmp_path, gan_config):
+  """A NaN from the first step, before anything was checkpointed, names no checkpoint."""
+  config = gan_config({**RUN, "optim.learning_rate": float("nan")})
+  with pytest.raises(train.NonFiniteLossError,
+                     match=r"non-finite loss at step 1\b.*no checkpoint was written yet"):
+    _train(config, tmp_path / "run")
+
+
 def test_wrong_image_shape_fails_before_building_or_compiling(tmp_path, gan_config, monkeypatch):
   def forbidden(*args, **kwargs):
     raise AssertionError("built the model or compiled the step before checking the data")
@@ -353,3 +361,10 @@ def test_results_name_the_objective_where_the_model_has_one():
   assert train.objective_fields(weighted) == {"joint_weight": 0.3}
   assert train.objective_fields(ml_collections.ConfigDict({"model": {"hidden": 8}})) == {}
   assert train.objective_fields(ml_collections.ConfigDict({"data": {}})) == {}
+
+
+def test_config_list_gives_whole_summaries(tmp_path):
+  """train.py --list shows a docstring's first paragraph joined, not its first line."""
+  from genjax import cli
+  (tmp_path / "wrapped.py").write_text('"""A summary that wraps\n  over two lines.\n\nMore."""\n')
+  assert cli.list_configs(str(tmp_path)) == [("wrapped", "A summary that wraps over two lines.")]

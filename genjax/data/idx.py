@@ -9,6 +9,7 @@ in file order, and each process reads a contiguous shard of equal size.
 
 import gzip
 import os
+import zlib
 
 import numpy as np
 
@@ -20,8 +21,11 @@ _DTYPES = {0x08: np.uint8}
 def read_idx(path: str) -> np.ndarray:
   """One IDX file (optionally gzipped) as a NumPy array of its declared shape."""
   opener = gzip.open if path.endswith(".gz") else open
-  with opener(path, "rb") as f:
-    data = f.read()
+  try:
+    with opener(path, "rb") as f:
+      data = f.read()
+  except (EOFError, gzip.BadGzipFile, zlib.error) as e:  # a truncated or corrupt download
+    raise ValueError(f"{path} is truncated or corrupt ({e}): download it again") from None
   if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
     raise ValueError(f"{path} is not an unsigned-byte IDX file")
   ndim = data[3]
