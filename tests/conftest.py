@@ -41,9 +41,6 @@ def load_experiment_script(name: str):
   """
   from absl import flags
   before = set(flags.FLAGS)
-  experiments = str(REPO_ROOT / "experiments")
-  if experiments not in sys.path:
-    sys.path.insert(0, experiments)  # scripts import their sibling modules (benchmarks, ...)
   spec = importlib.util.spec_from_file_location(f"experiment_{name}", REPO_ROOT / "experiments" /
                                                 f"{name}.py")
   module = importlib.util.module_from_spec(spec)

@@ -1,12 +1,7 @@
 """The side-by-side timing of `benchmark.py --peers` (experiments/benchmarks/_peers.py)."""
 
-import sys
-
 import pytest
-from conftest import REPO_ROOT
-
-sys.path.insert(0, str(REPO_ROOT / "experiments"))
-from benchmarks import _peers  # noqa: E402
+from benchmarks import _peers
 
 
 def test_side_by_side_alternates_peer_first_and_reports_medians(monkeypatch):

@@ -191,9 +191,10 @@ def _measure_memory(side: str) -> dict:
   """memory_probe(side) in a subprocess, so that neither side's allocations count for the
   other's (a process's peak RSS never comes down)."""
   experiments = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  code = (f"import sys, json; sys.path.insert(0, {experiments!r}); "
-          f"from benchmarks import hmm; print(json.dumps(hmm.memory_probe({side!r})))")
-  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+  code = f"import json; from benchmarks import hmm; print(json.dumps(hmm.memory_probe({side!r})))"
+  path = os.pathsep.join(p for p in (experiments, os.environ.get("PYTHONPATH")) if p)
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": path})
   if out.returncode:
     return {"error": out.stderr.strip()[-500:]}
   return json.loads(out.stdout.strip().splitlines()[-1])
