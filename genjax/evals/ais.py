@@ -1,13 +1,15 @@
 """An RBM's test log-likelihood in nats through an AIS estimate of its log Z, and chain grids.
 
-The base-rate model's visible biases are fitted to the training images' pixel intensities
-(the on-probabilities of dynamically binarised pixels); `num_repeats` independent AIS
-estimates of log Z are made from `num_runs` runs each along Salakhutdinov & Murray's
-temperatures (all runs in one batch); the evaluation split, binarised as every likelihood
-figure (genjax.evals.likelihood.binarized), is scored as the mean log p(v) = -F(v) - log Z
-(log Z pooled over every run). Sample grids: independent chains after 1,000 Gibbs sweeps,
-and chains started at test images (samples/ais_*.png). Options default to the config's `ais`
-section.
+Any model genjax.structured.ais has a path for: the density RBM (log p(v) = -F(v) - log Z) and
+the classification RBM (log p(x) = logsumexp_y -F(x, y) - log Z, the label summed out). The
+base-rate model's visible biases are fitted to the training images' pixel intensities (the
+on-probabilities of dynamically binarised pixels), and the classification RBM's label biases
+to the training labels' frequencies; `num_repeats` independent AIS estimates of log Z are made
+from `num_runs` runs each along Salakhutdinov & Murray's temperatures (all runs in one batch);
+the evaluation split, binarised as every likelihood figure (genjax.evals.likelihood.binarized),
+is scored as the mean log p(x) (log Z pooled over every run). Sample grids, where the family
+has the hooks (`sample`, `chain_grid`): independent chains after 1,000 Gibbs sweeps, and chains
+started at test images (samples/ais_*.png). Options default to the config's `ais` section.
 """
 
 import os
@@ -26,11 +28,17 @@ STREAM = 7  # folded into the evaluation key
 def ais(ctx: Context, split: str, num_runs: int | None = None, num_repeats: int | None = None,
         num_betas: int | None = None, seed: int | None = None,
         binarize_seed: int = BINARIZE_SEED, num_train_eval: int = 10_000,
-        train_split: str = "train", grids: bool = True) -> dict:
-  """`log_likelihood` (mean log p(v), nats), `nll` (its negative), `log_z` and the spread of
+        train_split: str = "train", grids: bool | None = None) -> dict:
+  """`log_likelihood` (mean log p(x), nats), `nll` (its negative), `log_z` and the spread of
   its repeats (`log_z_repeat_std`); everything else under `details`. `seed` (if given) seeds
-  the AIS runs with jax.random.key(seed) instead of the evaluation key."""
-  ctx.require("sample", "chain_grid")
+  the AIS runs with jax.random.key(seed) instead of the evaluation key. `grids`: draw the sample
+  grids (True requires the family's `sample` and `chain_grid` hooks; None, the default, draws
+  them where the family has both)."""
+  hooks = ("sample", "chain_grid")
+  if grids:
+    ctx.require(*hooks)
+  elif grids is None:
+    grids = all(hasattr(ctx.family, h) for h in hooks)
   a = ctx.config.get("ais") or {}
   num_runs = num_runs or a.get("num_runs", 100)
   num_repeats = num_repeats or a.get("num_repeats", 5)
@@ -39,13 +47,14 @@ def ais(ctx: Context, split: str, num_runs: int | None = None, num_repeats: int 
   train_u8 = ctx.split(train_split).arrays["image"]
   test_u8 = ctx.split(split).arrays["image"]
   flat = lambda x: x.reshape(len(x), -1)  # noqa: E731
-  base_bias = ais_lib.base_rate_bias(flat(train_u8).astype(np.float64) / 255.0)
+  train_labels = ctx.split(train_split).arrays.get("label")
+  path = ais_lib.path_from_data(params, flat(train_u8).astype(np.float64) / 255.0, train_labels)
   test_v = flat(binarized(test_u8, binarize_seed))
   train_v = flat(binarized(train_u8[:num_train_eval], binarize_seed + 1))
 
   key = jax.random.fold_in(ctx.key, STREAM) if seed is None else jax.random.key(seed)
   t0 = time.perf_counter()
-  log_w, log_z0 = ais_lib.ais_runs(params, base_bias, key, num_runs * num_repeats, num_betas)
+  log_w, log_z0 = ais_lib.runs(path, key, num_runs * num_repeats, num_betas)
   ais_seconds = time.perf_counter() - t0
   pooled = ais_lib.log_mean_exp_interval(log_w, log_z0)
   repeats = [ais_lib.log_mean_exp_interval(w, log_z0)
@@ -54,7 +63,7 @@ def ais(ctx: Context, split: str, num_runs: int | None = None, num_repeats: int 
   test_ll = ais_lib.mean_log_likelihood(params, test_v, pooled.log_z)
   train_ll = ais_lib.mean_log_likelihood(params, train_v, pooled.log_z)
   details = {
-      "num_hidden": int(params.w.shape[1]),
+      "num_hidden": int(params.c.shape[0]),
       "num_betas": num_betas, "num_runs": num_runs, "num_repeats": num_repeats,
       "log_z_minus_3sd": pooled.log_z_minus_3sd,
       "log_z_plus_3sd": pooled.log_z_plus_3sd,
