@@ -264,7 +264,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   in_memory = config.data.get("in_memory", True)
   train_split = None
-  if in_memory or hasattr(family, "init_from_data"):
+  if in_memory or family_lib.has_hook(family, "init_from_data"):
     train_split = load_split(config, "train")
   with _run_lock(workdir, is_writer):
     changes = workdir_lib.check(config, workdir, override)  # again, now that it is ours
@@ -340,7 +340,7 @@ def _train_locked(config, workdir, family, evaluators, dp, train_split, changes,
     restored_step, state = ckpt.restore_good(members.stack(states), resume_step, warn=_warn)
     extra = ckpt.extra(restored_step)
   else:
-    if hasattr(family, "init_from_data"):
+    if family_lib.has_hook(family, "init_from_data"):
       states = [family.init_from_data(s, train_split, k.init)
                 for s, k in zip(states, members.keys)]
     state = members.stack(states)
@@ -363,7 +363,7 @@ def _train_locked(config, workdir, family, evaluators, dp, train_split, changes,
   # The host acts at these steps' multiples, so a dispatch of several steps ends there.
   periods = [t.log_every, source.steps_per_epoch,
              *([t.eval_every] if t.get("eval_every", 0) > 0 else []),
-             *([t.sample_every] if hasattr(family, "sample") else [])]
+             *([t.sample_every] if family_lib.has_hook(family, "sample") else [])]
   state_d = dp.replicate(state)
   train_key_d, data_key_d = dp.replicate((members.stack([k.train for k in members.keys]),
                                           members.stack([k.data for k in members.keys])))
@@ -416,7 +416,7 @@ def _train_locked(config, workdir, family, evaluators, dp, train_split, changes,
           mean_metrics = {k: float(np.mean(v)) for k, v in metrics.items()}
           stop = on_eval is not None and bool(on_eval(step, mean_metrics))
           window_start = time.perf_counter()  # the evaluation is not training time
-        if step % t.sample_every == 0 and not last and hasattr(family, "sample"):
+        if step % t.sample_every == 0 and not last and family_lib.has_hook(family, "sample"):
           # The final evaluation draws the last grid.
           from genjax.evals.samples import write_sample_grid
           for s, k, w in zip(members.split(dp.unreplicate(state_d)), members.keys,

@@ -149,3 +149,50 @@ def test_dataset_argument_and_unknown_names():
     gconfig.parse_dataset_arg("wien", "iris")
   with pytest.raises(splits.UnknownDatasetError, match="did you mean 'mnist'"):
     splits.check_name("mnistt")
+
+
+def test_an_incomplete_family_is_refused_naming_what_it_lacks():
+  import types
+  step = types.ModuleType("half_step")
+  step.create_state, step.train_step = (lambda *a: None), (lambda *a: None)
+  with pytest.raises(ValueError, match=r"^family module half_step is a step family without "
+                                       r"eval_step$"):
+    family_lib.check(step)
+  fit = types.ModuleType("half_fit")
+  fit.fit = lambda *a: None
+  with pytest.raises(ValueError, match=r"is a fit family without create_state$"):
+    family_lib.check(fit)
+
+
+def test_hooks_are_looked_up_only_by_declared_names():
+  family = family_lib.load("softmax_sgd")
+  assert family_lib.hook(family, "log_proba") is family.log_proba
+  assert family_lib.hook(family, "sample") is None and not family_lib.has_hook(family, "sample")
+  with pytest.raises(KeyError, match="not a declared family hook"):
+    family_lib.hook(family, "log_probs")
+
+
+def test_every_hook_a_family_defines_is_declared_and_every_family_loads():
+  """Every family module passes family.check, and each declared hook it defines is a function
+  (DEFAULT_EVALS, a dict, apart)."""
+  import pkgutil
+
+  import genjax.families
+  names = [m.name for m in pkgutil.iter_modules(genjax.families.__path__)]
+  assert len(names) >= 10
+  for name in names:
+    module = family_lib.load(name)  # raises for an incomplete family
+    for hook in family_lib.HOOKS:
+      value = getattr(module, hook, None)
+      assert value is None or hook == "DEFAULT_EVALS" or callable(value), (name, hook)
+
+
+def test_the_public_api_resolves():
+  import genjax
+  assert {"load_family", "train_and_evaluate", "fit_and_evaluate", "restore_for_eval",
+          "DataParallel", "Split", "EVALUATORS"} <= set(genjax.__all__)
+  for name in genjax.__all__:
+    assert getattr(genjax, name) is not None, name
+  assert genjax.load_family is family_lib.load
+  with pytest.raises(AttributeError):
+    genjax.no_such_name  # noqa: B018

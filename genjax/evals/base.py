@@ -11,6 +11,7 @@ from typing import Any
 import jax
 import ml_collections
 
+from genjax import family as family_lib
 from genjax.data import splits as splits_lib
 
 # Evaluator type -> "module:function", imported when first used.
@@ -66,7 +67,7 @@ class Context:
     self._splits[split.name] = split
 
   def require(self, *hooks: str) -> None:
-    missing = [h for h in hooks if not hasattr(self.family, h)]
+    missing = [h for h in hooks if not family_lib.has_hook(self.family, h)]
     if missing:
       raise ValueError(f"family {self.config.family!r} has no {', '.join(missing)}(), which "
                        "this evaluator needs")
@@ -78,10 +79,10 @@ def resolve(config: ml_collections.ConfigDict, family: ModuleType) -> dict[str, 
   evals = config.get("evals")
   if evals is not None:
     evals = evals.to_dict()
-  elif hasattr(family, "DEFAULT_EVALS"):
+  elif family_lib.has_hook(family, "DEFAULT_EVALS"):
     evals = dict(family.DEFAULT_EVALS)
   else:  # a step family's own metrics, and its samples where it has any
-    evals = {"metrics": {}, **({"grids": {}} if hasattr(family, "sample") else {})}
+    evals = {"metrics": {}, **({"grids": {}} if family_lib.has_hook(family, "sample") else {})}
   out = {}
   for name, options in evals.items():
     options = dict(options or {})

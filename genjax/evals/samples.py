@@ -12,6 +12,7 @@ from types import ModuleType
 import jax
 import numpy as np
 
+from genjax import family as family_lib
 from genjax.data import images as image_data
 from genjax.evals.base import Context
 
@@ -39,14 +40,14 @@ def grids(ctx: Context, split: str, side: int | None = None) -> dict:
 def sample_variants(family: ModuleType, state) -> dict[str, dict]:
   """Name suffix -> extra `family.sample` arguments of every generator the family has
   (its `sample_variants(state)` hook; else the one generator, suffix "")."""
-  if hasattr(family, "sample_variants"):
+  if family_lib.has_hook(family, "sample_variants"):
     return family.sample_variants(state)
   return {"": {}}
 
 
 def num_classes(family, state) -> int:
   """Classes the model is conditioned on (its `num_classes(state)` hook; else 0)."""
-  return int(family.num_classes(state)) if hasattr(family, "num_classes") else 0
+  return int(family.num_classes(state)) if family_lib.has_hook(family, "num_classes") else 0
 
 
 def sample_grids(ctx: Context, split: str, side: int | None = None, rows: int = 8,
@@ -72,7 +73,7 @@ def sample_grids(ctx: Context, split: str, side: int | None = None, rows: int = 
     static = tuple(kwargs)
     sample = jax.jit(family.sample, static_argnums=2, static_argnames=static)
     paths.append(grid("eval_samples" + suffix, sample(state, key, side * side, **kwargs), side))
-    if hasattr(family, "interpolate"):
+    if family_lib.has_hook(family, "interpolate"):
       interpolate = jax.jit(family.interpolate, static_argnums=(2, 3), static_argnames=static)
       paths.append(grid("eval_interpolation" + suffix,
                         interpolate(state, jax.random.fold_in(key, 1), rows, steps, **kwargs),

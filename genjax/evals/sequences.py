@@ -7,6 +7,7 @@ sentence of a SentenceSplit) and, optionally, `unknown_words(state, split) -> li
 
 import time
 
+from genjax import family as family_lib
 from genjax.evals.base import Context
 from genjax.metrics.chunking import conll_f1
 from genjax.structured.tagger import token_accuracy
@@ -28,7 +29,7 @@ def tagging(ctx: Context, split: str, target: str = "pos") -> dict:
   gold = [list(getattr(s, target)) for s in data.sentences]
   out = {"accuracy": token_accuracy(gold, pred), "predict_seconds": seconds,
          "num_tokens": sum(map(len, gold)), "num_sentences": len(gold)}
-  if hasattr(ctx.family, "unknown_words"):
+  if family_lib.has_hook(ctx.family, "unknown_words"):
     unknown = ctx.family.unknown_words(ctx.state, data)
     out["unknown_word_accuracy"] = token_accuracy(gold, pred, unknown)
     out["known_word_accuracy"] = token_accuracy(gold, pred, [[not u for u in s] for s in unknown])
