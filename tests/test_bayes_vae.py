@@ -211,6 +211,79 @@ def test_supervised_step_is_the_conditional_vae_step(state):
   np.testing.assert_allclose(metrics["loss"], vae_metrics["loss"] + math.log(3), rtol=1e-6)
 
 
+def _reference_loss(state, params, lam: float, x_l, y_l, eps_l, x_u=None, eps_u=None):
+  """The blended loss written out class by class: -(lam * A + (1 - lam) * B + w * U), with
+  A = mean log p(y) + ELBO(x, y) (the label's own pass), B = mean log p(y | x) = A minus
+  logsumexp_y' (log p(y') + ELBO(x, y')), U = the unlabelled bound."""
+  m, k = state.model, NUM_CLASSES
+
+  def per_class(x, eps):
+    return jnp.stack([vae.elbo(vae.log_weights(m.module, params, x, jnp.full((x.shape[0],), y),
+                                               eps)) for y in range(k)], -1)
+
+  log_prior = state.log_prior_K
+  joint = log_prior[y_l] + vae.elbo(vae.log_weights(m.module, params, x_l, y_l, eps_l))
+  conditional = joint - jax.nn.logsumexp(log_prior + per_class(x_l, eps_l), -1)
+  objective = lam * jnp.mean(joint) + (1.0 - lam) * jnp.mean(conditional)
+  if x_u is not None:
+    objective += state.bayes.unlabelled_weight * jnp.mean(
+        jax.nn.logsumexp(log_prior + per_class(x_u, eps_u), -1))
+  return -objective
+
+
+@pytest.mark.parametrize("semi", [False, True])
+@pytest.mark.parametrize("lam", [1.0, 0.3, 0.0])
+def test_blended_step_is_lambda_joint_plus_one_minus_lambda_conditional(state, lam, semi):
+  prior = jnp.log(jnp.asarray([0.5, 0.3, 0.2], jnp.float32))  # not uniform: log p(y) matters
+  state = state.replace(log_prior_K=prior, bayes=dataclasses.replace(
+      state.bayes, joint_weight=lam, unlabelled_weight=0.7))
+  hp, m = state.hparams, state.model
+  x_l, y_l = binary_images(4, seed=9), jnp.asarray([2, 0, 1, 2], jnp.int32)
+  key = jax.random.key(10)
+  step_key = jax.random.fold_in(key, state.step)
+  eps_l = vae.draw_noise(step_key, 4, hp.k, hp.z_dims)  # the noise train_step documents
+  if semi:
+    x_u = binary_images(6, seed=11)
+    eps_u = vae.draw_noise(jax.random.fold_in(step_key, 1), 6, hp.k, hp.z_dims)
+    batch = {"image": x_u, "labelled_image": x_l, "labelled_label": y_l}
+  else:
+    x_u = eps_u = None
+    batch = {"image": x_l, "label": y_l}
+  new, metrics = jax.jit(bayes_vae.train_step)(state, batch, key)
+  loss, grads = jax.jit(jax.value_and_grad(
+      lambda p: _reference_loss(state, p, lam, x_l, y_l, eps_l, x_u, eps_u)))(m.params)
+  np.testing.assert_allclose(metrics["loss"], loss, rtol=1e-5)
+  assert ("log_posterior" in metrics) == (lam < 1.0)
+  # Adam's first update is -lr g / (|g| + eps): float32 error delta in g moves it by at most
+  # lr * delta / eps; delta <= 1e-5 of the leaf's largest |g| (sums of a few hundred terms).
+  expected = m.apply_gradients(grads).params
+  lr, adam_eps = 1e-2, 1e-4
+  for (path, ours), theirs, g in zip(jax.tree_util.tree_leaves_with_path(new.model.params),
+                                     jax.tree.leaves(expected), jax.tree.leaves(grads),
+                                     strict=True):
+    atol = lr * 1e-5 * float(jnp.max(jnp.abs(g))) / adam_eps + 1e-7
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=atol,
+                               err_msg=jax.tree_util.keystr(path))
+
+
+def test_joint_weight_one_is_the_generative_step_exactly(state):
+  batch = {"image": binary_images(4, seed=12), "label": jnp.asarray([1, 1, 0, 2], jnp.int32)}
+  explicit = state.replace(bayes=dataclasses.replace(state.bayes, joint_weight=1.0))
+  assert tiny_config().model.joint_weight == 1.0  # the default
+  key = jax.random.key(13)
+  ours, metrics = jax.jit(bayes_vae.train_step)(explicit, batch, key)
+  theirs, vae_metrics = jax.jit(vae.train_step)(state, batch, key)
+  jax.tree.map(np.testing.assert_array_equal, ours.model.params, theirs.model.params)
+  assert "log_posterior" not in metrics
+
+
+@pytest.mark.parametrize("bad", [1.5, -0.1, float("nan")])
+def test_joint_weight_outside_the_unit_interval_fails_in_one_line(bad):
+  with pytest.raises(ValueError, match=r"model\.joint_weight must be in \[0, 1\]") as e:
+    tiny_state(joint_weight=bad)
+  assert "\n" not in str(e.value)
+
+
 def test_eval_step_metrics_are_finite(state):
   batch = {"image": binary_images(8, seed=7), "label": jnp.asarray([0, 1, 2] * 2 + [0, 1])}
   metrics = jax.jit(bayes_vae.eval_step)(state, batch, jax.random.key(8))

@@ -31,6 +31,17 @@ Training (per-example means; `model.objective` elbo | iwae with `model.k` sample
     in expectation (Jensen); the analytic-KL ELBO estimate is a consistent estimate of it
     whose Monte Carlo noise, passed through the convex logsumexp, biases it up by O(1/k).
 
+The generative / discriminative dial (`model.joint_weight` = lambda in [0, 1], default 1): on
+the labelled examples the objective is
+  lambda * (bound on log p(x, y)) + (1 - lambda) * log p(y | x),
+log p(y | x) the family's own Bayes-rule posterior log_softmax_y(log p(y) + bound(x, y)) with
+the bound of every class from one batched pass (the labelled images join the unlabelled ones
+in the pass the semi-supervised term makes; the K classes of an image share its noise). The
+unlabelled term is unchanged. lambda = 1 is the generative model above (the same step, bit for
+bit); lambda = 0 trains the same networks purely discriminatively through Bayes' rule (the
+convex blend of Bouchard & Triggs, 2004, and Bishop & Lasserre, 2007). The conditional term
+is a difference of bounds, not a bound: a better bound on the wrong classes lowers it.
+
 Classification (`log_proba`, the classification evaluator's hook) takes no key: row i of a
 batch draws its samples from fold_in(jax.random.key(CLASSIFY_KEY_SEED), i), so predictions
 are a deterministic function of the state and the batch (an image's estimate depends on its
@@ -93,8 +104,11 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
     classify_k: importance samples per class of log_proba's estimate of log p(x | y).
     classify_chunk: samples drawn at a time (its gcd with classify_k is used).
     eval_classify_k: samples per class of eval_step's posterior (accuracy, error, log_loss).
+    joint_weight: lambda in [0, 1], the labelled examples' weight of the bound on log p(x, y)
+      against log p(y | x) (1: generative, 0: discriminative through Bayes' rule).
   """
   c = vae.model_config(num_classes=10)
+  c.joint_weight = 1.0
   c.class_prior = "empirical"
   c.unlabelled_weight = 1.0
   c.classify_k = 100
@@ -116,6 +130,7 @@ class BayesHParams:
   classify_k: int = 100
   classify_chunk: int = 100
   eval_classify_k: int = 10
+  joint_weight: float = 1.0  # lambda: lambda log p(x, y) + (1 - lambda) log p(y | x)
   num_labels: int = -1  # data.num_labels: the labelled subset the empirical prior counts
   label_seed: int = 0  # the subset's seed (genjax.data.labelled.label_seed)
 
@@ -137,10 +152,14 @@ def _bayes_hparams(config: ml_collections.ConfigDict) -> BayesHParams:
                     classify_k=m.get("classify_k", default.classify_k),
                     classify_chunk=m.get("classify_chunk", default.classify_chunk),
                     eval_classify_k=m.get("eval_classify_k", default.eval_classify_k),
+                    joint_weight=float(m.get("joint_weight", default.joint_weight)),
                     num_labels=labelled.num_labels(d), label_seed=labelled.label_seed(config))
   if bp.class_prior not in CLASS_PRIORS:
     raise ValueError(f"unknown model.class_prior {bp.class_prior!r}; expected one of "
                      f"{CLASS_PRIORS}")
+  if not 0.0 <= bp.joint_weight <= 1.0:  # NaN fails too
+    raise ValueError(f"model.joint_weight must be in [0, 1] (1: log p(x, y), 0: log p(y | x)), "
+                     f"got {bp.joint_weight}")
   if bp.unlabelled_weight < 0:
     raise ValueError(f"model.unlabelled_weight must be >= 0, got {bp.unlabelled_weight}")
   for name in ("classify_k", "classify_chunk", "eval_classify_k"):
@@ -206,6 +225,22 @@ def with_class_column(x_BxD: jax.Array, n_classes: int) -> jax.Array:
   return jnp.concatenate([flat, y_N[:, None].astype(flat.dtype)], axis=1)
 
 
+def class_terms(net, params, x: jax.Array, eps: list[jax.Array], n_classes: int) -> dict:
+  """vae.log_weights' terms of every (image, class) pair in one pass of the networks: each
+  (B*K, k), example-major (row i*K + y is image i under class y).
+
+  Args:
+    net, params: the conditional VAE's network and parameters.
+    x: images (B, H, W, C).
+    eps: per stochastic layer, standard normal noise (B, k, z_l), shared by the K classes of
+      an image.
+    n_classes: K.
+  """
+  x_N, y_N = all_classes(x, n_classes)
+  eps_N = [jnp.repeat(e, n_classes, axis=0) for e in eps]
+  return vae.log_weights(net, params, x_N, y_N, eps_N)
+
+
 def class_objectives(net, params, hp: vae.VAEHParams, x: jax.Array,
                      eps: list[jax.Array]) -> jax.Array:
   """The training bound of (x, y) for every class y, in one pass of the networks: (B, K).
@@ -217,11 +252,8 @@ def class_objectives(net, params, hp: vae.VAEHParams, x: jax.Array,
     eps: per stochastic layer, standard normal noise (B, k, z_l), shared by the K classes of
       an image.
   """
-  n_classes = hp.num_classes
-  x_N, y_N = all_classes(x, n_classes)
-  eps_N = [jnp.repeat(e, n_classes, axis=0) for e in eps]
-  terms = vae.log_weights(net, params, x_N, y_N, eps_N)
-  return example_objective(hp, terms).reshape(x.shape[0], n_classes)
+  terms = class_terms(net, params, x, eps, hp.num_classes)
+  return example_objective(hp, terms).reshape(x.shape[0], hp.num_classes)
 
 
 def unlabelled_bound(log_prior_K: jax.Array, objectives_BxK: jax.Array) -> jax.Array:
@@ -258,12 +290,53 @@ def classify_keys(batch_size: int) -> jax.Array:
   return rng.example_keys(jax.random.key(CLASSIFY_KEY_SEED), batch_size)
 
 
+def blended_loss(state: BayesVAEState, params, x_L: jax.Array, y_L: jax.Array,
+                 eps_L: list[jax.Array], x_U: jax.Array | None = None,
+                 eps_U: list[jax.Array] | None = None) -> tuple[jax.Array, dict]:
+  """The negative training objective at `joint_weight` = lambda: the labelled examples'
+  lambda * (log p(y) + bound(x, y)) + (1 - lambda) * log p(y | x), plus unlabelled_weight times
+  the unlabelled bound when x_U is given (per-example means).
+
+  Args:
+    state: the family's state (its network, prior and hyper-parameters; params replace the
+      state's).
+    params: the conditional VAE's parameters.
+    x_L, y_L: labelled images (B, H, W, C) and their classes (B,).
+    eps_L: their noise, per stochastic layer (B, k, z_l).
+    x_U, eps_U: unlabelled images (U, H, W, C) and their noise, or None.
+  Returns:
+    The loss and {"terms" (vae.log_weights' terms of the labelled (x, y), each (B, k)),
+    "log_posterior" (mean log p(y | x) of the labels), "unlabelled_bound" (with x_U)}.
+  """
+  hp, bp = state.hparams, state.bayes
+  n_classes, b = hp.num_classes, x_L.shape[0]
+  x, eps = x_L, eps_L
+  if x_U is not None:  # every class of both batches in one pass of the networks
+    x = jnp.concatenate([x_L, x_U])
+    eps = [jnp.concatenate(pair) for pair in zip(eps_L, eps_U, strict=True)]
+  terms_N = class_terms(state.model.module, params, x, eps, n_classes)
+  objectives_BxK = example_objective(hp, terms_N).reshape(x.shape[0], n_classes)
+  labelled_rows = jnp.arange(b) * n_classes + y_L
+  log_joint_L = state.log_prior_K[y_L] + objectives_BxK[jnp.arange(b), y_L]
+  log_post_LxK = posterior(state.log_prior_K, objectives_BxK[:b])
+  log_cond_L = jnp.take_along_axis(log_post_LxK, y_L[:, None], -1)[:, 0]
+  lam = bp.joint_weight
+  objective = lam * jnp.mean(log_joint_L) + (1.0 - lam) * jnp.mean(log_cond_L)
+  aux = {"terms": {name: t[labelled_rows] for name, t in terms_N.items()},
+         "log_posterior": jnp.mean(log_cond_L)}
+  if x_U is not None:
+    aux["unlabelled_bound"] = jnp.mean(unlabelled_bound(state.log_prior_K, objectives_BxK[b:]))
+    objective = objective + bp.unlabelled_weight * aux["unlabelled_bound"]
+  return -objective, aux
+
+
 # ------------------------------------------------------------------------------ steps
 
 
 def train_step(state: BayesVAEState, batch: dict, key: jax.Array,
                axis_name: str | None = None) -> tuple[BayesVAEState, dict]:
-  """One Adam step on the negative bound of a supervised or semi-supervised batch.
+  """One Adam step on the negative objective of a supervised or semi-supervised batch: the
+  bound (joint_weight 1) or the blend of blended_loss (joint_weight < 1).
 
   Args:
     state: the family's state.
@@ -276,7 +349,8 @@ def train_step(state: BayesVAEState, batch: dict, key: jax.Array,
   Returns:
     The new state and {"loss" (the negative objective), "elbo", "recon", "kl" (of the
     labelled (x, y)), "log_prior" (mean log p(y) of the labels)} (and "iwae" for the IWAE
-    objective, "unlabelled_bound" for semi-supervised batches), averaged over devices.
+    objective, "unlabelled_bound" for semi-supervised batches, "log_posterior" (the labels'
+    mean log p(y | x) from the training bounds) for joint_weight < 1), averaged over devices.
   """
   hp, bp, m = state.hparams, state.bayes, state.model
   semi = "labelled_image" in batch
@@ -292,6 +366,8 @@ def train_step(state: BayesVAEState, batch: dict, key: jax.Array,
                            hp.k, hp.z_dims, axis_name)
 
   def loss_fn(params):
+    if bp.joint_weight < 1.0:
+      return blended_loss(state, params, x_L, y_L, eps_L, x_U, eps_U)
     terms = vae.log_weights(m.module, params, x_L, y_L, eps_L)
     objective = jnp.mean(log_py_L + example_objective(hp, terms))
     aux = {"terms": terms}
@@ -311,8 +387,9 @@ def train_step(state: BayesVAEState, batch: dict, key: jax.Array,
              "log_prior": jnp.mean(log_py_L)}
   if hp.objective == "iwae":
     metrics["iwae"] = jnp.mean(vae.iwae(terms))
-  if semi:
-    metrics["unlabelled_bound"] = aux["unlabelled_bound"]
+  for name in ("unlabelled_bound", "log_posterior"):
+    if name in aux:
+      metrics[name] = aux[name]
   return state.replace(step=state.step + 1, model=model), pmean_if(metrics, axis_name)
 
 
