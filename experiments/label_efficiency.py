@@ -20,7 +20,6 @@ steps; the table says which budget each row was made with.
 """
 
 import json
-import math
 import os
 import sys
 
@@ -66,67 +65,45 @@ def labels_value(label: str) -> int:
 
 def model_config(model: str, dataset: str, label: str, steps: int | None):
   """The config of one model at one number of labels (unlocked, population unset)."""
-  from genjax import config as gconfig
   from genjax import family as family_lib
+  from genjax import studies
   _, name, how = MODELS[model]
   n = labels_value(label)
   path = os.path.join(CONFIGS, f"{name}.py")
-  if how == "arg":
-    c = gconfig.load(f"{path}:{dataset},{label}")
-  else:
-    c = gconfig.load(f"{path}:{dataset}")
-  c.unlock()
-  if how == "fields":
+  c = studies.load_config(f"{path}:{dataset},{label}" if how == "arg" else f"{path}:{dataset}")
+  is_step = family_lib.is_step(family_lib.load(c.family))
+  if how == "fields" and is_step:
+    # Supervised on n examples: batches no larger than the labelled set.
+    studies.with_labels(c, n)
+  elif how == "fields":
     c.data.num_labels = n
     if "train_size" in c.data:
       c.data.train_size = 0
-  is_step = family_lib.is_step(family_lib.load(c.family))
-  if is_step and how == "fields" and n > 0:
-    # Supervised on n examples: batches no larger than the labelled set.
-    c.data.batch_size = min(c.data.batch_size, n)
   if is_step and steps is not None:
-    c.train.num_epochs, c.train.num_steps = -1, steps
-    c.train.log_every = min(c.train.log_every, steps)
-    c.train.checkpoint_every = c.train.log_every * max(1, steps // c.train.log_every)
-    if c.optim.get("decay_steps", -1) > 0:
-      c.optim.decay_steps = steps
-    if c.model.get("ema_decay", 0.0) > 1.0 - 10.0 / steps:
-      # A weight average over ~10 % of the budget (the configs' 0.9999 would average the
-      # whole of a short run, its first steps' weights included).
-      c.model.ema_decay = 1.0 - 10.0 / steps
-  if "progress" in c.train:
-    c.train.progress = False
+    studies.set_num_steps(c, steps)
   return c, is_step
-
-
-def test_error(results: dict) -> float:
-  test = results.get("test", {})
-  return test["error"] if "error" in test else 1.0 - test["accuracy"]
 
 
 def run_point(model: str, label: str, seeds: int, workdir: str, dataset: str,
               steps: int | None) -> dict:
   """Train (or read) one model at one number of labels over `seeds` seeds."""
-  from genjax import population, train
+  from genjax import studies, train
   config, is_step = model_config(model, dataset, label, steps)
   if is_step:
     config.population = seeds
     results = train.train_and_evaluate(config, workdir)
-    members = [json.load(open(os.path.join(population.member_dir(workdir, i), "results.json")))
-               for i in range(seeds)] if seeds > 1 else [results]
+    members = studies.member_results(config, workdir, results)
   else:
     members = []
     for seed in range(seeds):
       config.seed = seed
       members.append(train.train_and_evaluate(config, os.path.join(workdir, f"seed{seed}")))
-  errors = [test_error(r) for r in members]
-  mean = sum(errors) / len(errors)
-  sd = (math.sqrt(sum((e - mean) ** 2 for e in errors) / (len(errors) - 1))
-        if len(errors) > 1 else 0.0)
+  errors = [studies.test_error(r) for r in members]
+  mean, sd = studies.mean_sd(errors)
   return {"model": model, "side": MODELS[model][0], "labels": label, "error_mean": mean,
           "error_sd": sd, "errors": errors, "seeds": list(range(seeds)),
-          "steps": steps if is_step else None, "fitted": not is_step, "train_seconds": sum(r.get("train_seconds", r.get("fit_seconds", 0.0))
-                                              for r in members)}
+          "steps": steps if is_step else None, "fitted": not is_step,
+          "train_seconds": sum(r.get("train_seconds", r.get("fit_seconds", 0.0)) for r in members)}
 
 
 def table(rows: list[dict], labels: list[str], seeds: int, dataset: str) -> str:
@@ -156,7 +133,7 @@ def plot(rows: list[dict], labels: list[str], path: str, num_train: int) -> None
   for m in dict.fromkeys(r["model"] for r in rows):
     pts = [(num_train if r["labels"] == "all" else int(r["labels"]), 100 * r["error_mean"],
             100 * r["error_sd"]) for r in rows if r["model"] == m]
-    x, y, e = zip(*sorted(pts))
+    x, y, e = zip(*sorted(pts), strict=True)
     ax.errorbar(x, y, yerr=e, marker="o" if MODELS[m][0] == "generative" else "s",
                 linestyle="-" if MODELS[m][0] == "generative" else "--", capsize=3, label=m)
   ax.set_xscale("log")

@@ -37,6 +37,10 @@ import ml_collections
 from genjax import config as gconfig
 from genjax.families import bayes_vae, vae
 
+# Its row in experiments/compare.py's table (genjax.studies reads it without importing).
+CLASSIFIER = {"name": "deep Bayes classifier (conditional VAE)", "side": "generative",
+              "datasets": ("mnist", "fashion_mnist"), "arg": "{dataset},all"}
+
 BATCH = 128
 EPOCHS = 20
 STEPS_PER_EPOCH = 60_000 // BATCH  # 468

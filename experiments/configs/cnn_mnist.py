@@ -26,6 +26,10 @@ Expected (2 CPU cores, about 4 minutes each at 44 ms a step): test error <= 0.8 
 
 from genjax.families import neural_classifier
 
+# Its row in experiments/compare.py's table (genjax.studies reads it without importing).
+CLASSIFIER = {"name": "small CNN", "side": "discriminative",
+              "datasets": ("mnist", "fashion_mnist")}
+
 DATASETS = neural_classifier.DATASETS
 parse_arg = neural_classifier.parse_dataset_arg
 

@@ -22,6 +22,9 @@ iris 0.947 / 8.97, digits 0.989 / 0.44.
 
 from genjax.families.classical import classical_config
 
+# Its row in experiments/compare.py's table (genjax.studies reads it without importing).
+CLASSIFIER = {"name": "RBF SVM (Nystroem)", "side": "discriminative"}
+
 
 def get_config(arg: str | None = None):
   return classical_config("kernel_svm", arg,

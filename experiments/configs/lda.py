@@ -19,6 +19,9 @@ Expected (README, test split): MNIST accuracy 0.8791; Fashion-MNIST 0.8157.
 
 from genjax.families.classical import classical_config
 
+# Its row in experiments/compare.py's table (genjax.studies reads it without importing).
+CLASSIFIER = {"name": "LDA", "side": "generative"}
+
 
 def get_config(arg: str | None = None):
   return classical_config("lda", arg, image_hp={"shrinkage": 0.3})

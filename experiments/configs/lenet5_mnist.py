@@ -22,6 +22,10 @@ about 10 % on Fashion-MNIST. Measured so far on a shared CPU, 2 epochs only
 
 from genjax.families import neural_classifier
 
+# Its row in experiments/compare.py's table (genjax.studies reads it without importing).
+CLASSIFIER = {"name": "LeNet-5", "side": "discriminative",
+              "datasets": ("mnist", "fashion_mnist")}
+
 DATASETS = neural_classifier.DATASETS
 parse_arg = neural_classifier.parse_dataset_arg
 

@@ -21,6 +21,9 @@ wine 1.000 / 0.00, iris 1.000 / 0.04, digits 0.951 / 0.35.
 
 from genjax.families.classical import classical_config
 
+# Its row in experiments/compare.py's table (genjax.studies reads it without importing).
+CLASSIFIER = {"name": "linear SVM", "side": "discriminative"}
+
 
 def get_config(arg: str | None = None):
   return classical_config("linear_svm", arg,

@@ -19,6 +19,9 @@ Expected (README, test split; preconditioned L-BFGS, 2-core CPU): MNIST accuracy
 
 from genjax.families.classical import classical_config
 
+# Its row in experiments/compare.py's table (genjax.studies reads it without importing).
+CLASSIFIER = {"name": "logistic regression", "side": "discriminative"}
+
 
 def get_config(arg: str | None = None):
   return classical_config("logistic", arg)

@@ -31,6 +31,10 @@ import ml_collections
 
 from genjax.families import ssvae
 
+# Its row in experiments/compare.py's table (genjax.studies reads it without importing).
+CLASSIFIER = {"name": "M2 (semi-supervised VAE), all labels", "side": "generative",
+              "datasets": ("mnist", "fashion_mnist"), "arg": "{dataset},all"}
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   return ssvae.experiment_config("m2", arg, num_epochs=300)

@@ -19,6 +19,9 @@ Expected (README, test split): MNIST accuracy 0.9328; Fashion-MNIST 0.7269.
 
 from genjax.families.classical import classical_config
 
+# Its row in experiments/compare.py's table (genjax.studies reads it without importing).
+CLASSIFIER = {"name": "QDA", "side": "generative"}
+
 
 def get_config(arg: str | None = None):
   return classical_config("qda", arg, image_hp={"shrinkage": 0.3})
