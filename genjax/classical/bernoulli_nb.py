@@ -74,6 +74,45 @@ def joint_log_likelihood(params: dict, x_NxD: jax.Array) -> jax.Array:
 log_proba, predict = bayes_rule.posterior(joint_log_likelihood)
 
 
+def hybrid_start(x_NxD: jax.Array, y_N: jax.Array, num_classes: int,
+                 priors: jax.Array | None = None, alpha: float = 1.0,
+                 binarize: float | None = 0.0) -> tuple[dict, dict, dict, jax.Array]:
+  """The closed-form fit as genjax.classical.hybrid starts from it.
+
+  Returns (params, u, const, phi_NxD): the closed form's params; its unconstrained form u,
+  {"logit_CxD": log P(x_d = 1 | c) - log P(x_d = 0 | c)}; the constants `hybrid_terms` reads
+  (the statistics and alpha); the binary features that `hybrid_linear`'s scores are linear in.
+  """
+  stats = update_stats(init_stats(x_NxD.shape[1], num_classes, binarize), x_NxD, y_N)
+  params = finalize(stats, priors, alpha=alpha)
+  u = {"logit_CxD": params["log_p_CxD"] - params["log_q_CxD"]}
+  return params, u, {**stats, "alpha": jnp.float32(alpha)}, _binary(x_NxD, stats["threshold"])
+
+
+def hybrid_terms(u: dict, const: dict, log_prior_C: jax.Array) -> tuple[dict, jax.Array,
+                                                                        jax.Array]:
+  """(params, the sum over the training rows of log P(x | y), the log prior) at u.
+
+  The prior is Beta(alpha + 1, alpha + 1) on every P(x_d = 1 | c), as a density in that
+  probability and without its normaliser: alpha (log p + log(1 - p)), whose MAP together with
+  the likelihood is the closed form's (count + alpha) / (n + 2 alpha).
+  """
+  log_p_CxD = jax.nn.log_sigmoid(u["logit_CxD"])
+  log_q_CxD = jax.nn.log_sigmoid(-u["logit_CxD"])
+  fc_CxD, count_C = const["feature_count_CxD"], const["count_C"]
+  joint = jnp.sum(fc_CxD * log_p_CxD + (count_C[:, None] - fc_CxD) * log_q_CxD)
+  log_prior = const["alpha"] * jnp.sum(log_p_CxD + log_q_CxD)
+  params = {"log_p_CxD": log_p_CxD, "log_q_CxD": log_q_CxD, "log_prior_C": log_prior_C,
+            "threshold": const["threshold"]}
+  return params, joint, log_prior
+
+
+def hybrid_linear(params: dict) -> tuple[jax.Array, jax.Array]:
+  """(w_DxC, b_C) with log P(x, y) = phi w + b on `hybrid_start`'s binary features phi."""
+  log_p_CxD, log_q_CxD = params["log_p_CxD"], params["log_q_CxD"]
+  return (log_p_CxD - log_q_CxD).T, log_q_CxD.sum(-1) + params["log_prior_C"]
+
+
 @jax.jit
 def sample(params: dict, key: jax.Array, y_N: jax.Array) -> jax.Array:
   """Draw binary x [N, D] (float32 0/1) from the fitted P(x | y) for classes y [N]."""

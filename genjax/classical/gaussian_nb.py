@@ -32,10 +32,17 @@ def finalize(stats: dict, priors: jax.Array | None = None, var_smoothing: float 
   as in scikit-learn's GaussianNB (there from the first batch; here from all of them).
   """
   count_C, mean_CxD, m2_CxD = stats["count_C"], stats["mean_CxD"], stats["m2_CxD"]
-  epsilon = var_smoothing * jnp.max(nb.pooled_variance(count_C, mean_CxD, m2_CxD))
+  epsilon = smoothing(stats, var_smoothing)
   var_CxD = m2_CxD / jnp.maximum(count_C, 1.0)[:, None] + epsilon
   return {"mean_CxD": mean_CxD, "var_CxD": var_CxD,
           "log_prior_C": bayes_rule.log_prior(count_C, priors)}
+
+
+def smoothing(stats: dict, var_smoothing: float) -> jax.Array:
+  """The variance epsilon added to every class variance: var_smoothing times the largest
+  variance of any feature over all rows."""
+  return var_smoothing * jnp.max(nb.pooled_variance(stats["count_C"], stats["mean_CxD"],
+                                                    stats["m2_CxD"]))
 
 
 def fit(x_NxD: jax.Array, y_N: jax.Array, num_classes: int, priors: jax.Array | None = None,
@@ -59,6 +66,60 @@ def joint_log_likelihood(params: dict, x_NxD: jax.Array) -> jax.Array:
 
 
 log_proba, predict = bayes_rule.posterior(joint_log_likelihood)
+
+
+def hybrid_start(x_NxD: jax.Array, y_N: jax.Array, num_classes: int,
+                 priors: jax.Array | None = None,
+                 var_smoothing: float = 1e-9) -> tuple[dict, dict, dict, jax.Array]:
+  """The closed-form fit as genjax.classical.hybrid starts from it.
+
+  Returns (params, u, const, phi_NxF): the closed form's params; its unconstrained form u,
+  {"scaled_mean_CxD": means in units of the closed form's standard deviations, "log_var_CxD"}
+  (the scale makes the Hessian in the means about n_c / N, where in the means themselves it is
+  n_c / (N var), 1e9 apart between MNIST's constant and varying pixels); the constants
+  `hybrid_terms` reads; the features [x, x^2] [N, 2D] that `hybrid_linear`'s scores are
+  linear in.
+  """
+  x_NxD = jnp.asarray(x_NxD, jnp.float32)
+  stats = update_stats(init_stats(x_NxD.shape[1], num_classes), x_NxD, y_N)
+  params = finalize(stats, priors, var_smoothing=var_smoothing)
+  sd_CxD = jnp.sqrt(params["var_CxD"])
+  u = {"scaled_mean_CxD": params["mean_CxD"] / sd_CxD, "log_var_CxD": jnp.log(params["var_CxD"])}
+  const = {**stats, "sd_CxD": sd_CxD, "epsilon": smoothing(stats, var_smoothing)}
+  return params, u, const, jnp.concatenate([x_NxD, jnp.square(x_NxD)], axis=1)
+
+
+def hybrid_terms(u: dict, const: dict, log_prior_C: jax.Array) -> tuple[dict, jax.Array,
+                                                                        jax.Array]:
+  """(params, the sum over the training rows of log P(x | y), the log prior) at u.
+
+  The prior adds -n_c epsilon / (2 var) for every class and feature (an inverse-gamma-like
+  prior on the variance without its normaliser): with the likelihood its MAP is the closed
+  form's M2 / n_c + epsilon.
+  """
+  count_Cx1 = const["count_C"][:, None]
+  mean_CxD = u["scaled_mean_CxD"] * const["sd_CxD"]
+  var_CxD = jnp.exp(u["log_var_CxD"])
+  # sum over a class's rows of (x - mean)^2: the centred squares plus the shift of the mean.
+  sq_CxD = const["m2_CxD"] + count_Cx1 * jnp.square(const["mean_CxD"] - mean_CxD)
+  joint = -0.5 * jnp.sum(count_Cx1 * jnp.log(2.0 * jnp.pi * var_CxD) + sq_CxD / var_CxD)
+  log_prior = -0.5 * const["epsilon"] * jnp.sum(count_Cx1 / var_CxD)
+  return {"mean_CxD": mean_CxD, "var_CxD": var_CxD, "log_prior_C": log_prior_C}, joint, log_prior
+
+
+def hybrid_linear(params: dict) -> tuple[jax.Array, jax.Array]:
+  """(w_FxC, b_C) with log P(x, y) = [x, x^2] w + b (F = 2D).
+
+  The expanded quadratic cancels where a variance is tiny and x and the mean both far from 0;
+  on MNIST such variances are those of pixels constant at 0 in a class, where x = mean = 0 and
+  nothing cancels (`joint_log_likelihood` keeps the direct form for evaluation).
+  """
+  precision_CxD = 1.0 / params["var_CxD"]
+  mean_CxD = params["mean_CxD"]
+  w_FxC = jnp.concatenate([mean_CxD * precision_CxD, -0.5 * precision_CxD], axis=1).T
+  b_C = params["log_prior_C"] - 0.5 * jnp.sum(
+      jnp.square(mean_CxD) * precision_CxD + jnp.log(2.0 * jnp.pi * params["var_CxD"]), axis=-1)
+  return w_FxC, b_C
 
 
 @jax.jit

@@ -14,6 +14,12 @@ split's `x`, an image split's pixels flattened, as `data.preprocess` gives them 
 seeded subset of that many training rows (`np.random.default_rng(config.seed)`, as
 experiments/classify.py's --train_size drew it); the smoke configs use it.
 
+Bernoulli and Gaussian naive Bayes and LDA (genjax.classical.hybrid.MODELS) have
+`model.joint_weight` (default 1.0) and `model.max_iter`: the fit maximises joint_weight *
+log p(x, y) + (1 - joint_weight) * log p(y | x) over the same parameters (1: the core's closed
+form; below 1: L-BFGS from it, at most max_iter iterations). A weight outside [0, 1], or one on
+a model without a joint likelihood, fails in create_state, before anything compiles.
+
 The state holds the core's fitted params (dicts of arrays, or flax struct dataclasses such as
 SVMParams and KNNParams) and the model's settings as static fields, rebuilt from the config;
 `create_state` gives zeros of the fitted shapes (`jax.eval_shape` of the core's fit on the
@@ -32,7 +38,7 @@ import ml_collections
 import numpy as np
 from flax import struct
 
-from genjax.classical import estimators
+from genjax.classical import estimators, hybrid
 from genjax.families.nearest_mean import features
 
 DEFAULT_EVALS = {"classification": {}}
@@ -72,6 +78,9 @@ class ClassicalState:
   num_classes: int = struct.field(pytree_node=False)
   train_size: int = struct.field(pytree_node=False, default=0)
   subset_seed: int = struct.field(pytree_node=False, default=0)
+  # (name, value) pairs of the blended objective (genjax.classical.hybrid): joint_weight and
+  # max_iter, for the models whose config has model.joint_weight; () for the others.
+  objective: tuple = struct.field(pytree_node=False, default=())
 
 
 def module(name: str) -> ModuleType:
@@ -129,9 +138,21 @@ def subset_indices(n: int, train_size: int, seed: int) -> np.ndarray:
   return np.sort(np.random.default_rng(seed).permutation(n)[:train_size])
 
 
+def objective_settings(name: str, model: ml_collections.ConfigDict) -> dict:
+  """The blended objective's settings of a config's `model` section, {"joint_weight",
+  "max_iter"}, or {} where it has no joint_weight. Raises a one-line ValueError for a weight
+  outside [0, 1], a model without a joint likelihood, or a max_iter that is not positive."""
+  if "joint_weight" not in model:
+    return {}
+  return {"joint_weight": hybrid.check_joint_weight(name, model.joint_weight),
+          "max_iter": hybrid.check_max_iter(model.get("max_iter", hybrid.DEFAULT_MAX_ITER))}
+
+
 def _fit_params(state: ClassicalState, x_NxD, y_N):
-  return module(state.name).fit(x_NxD, y_N, state.num_classes,
-                                **_core_kwargs(dict(state.hyperparameters)))
+  hp = _core_kwargs(dict(state.hyperparameters))
+  if state.objective:  # at joint_weight 1 hybrid.fit is the core's closed-form fit itself
+    return hybrid.fit(state.name, x_NxD, y_N, state.num_classes, **hp, **dict(state.objective))
+  return module(state.name).fit(x_NxD, y_N, state.num_classes, **hp)
 
 
 def create_state(key: jax.Array, config: ml_collections.ConfigDict, train) -> ClassicalState:
@@ -142,6 +163,7 @@ def create_state(key: jax.Array, config: ml_collections.ConfigDict, train) -> Cl
   """
   del key
   name = config.model.name
+  objective = objective_settings(name, config.model)
   hp = hyperparameters(name, config.model.get("hp"))
   if train.num_classes is None:
     raise ValueError(f"the training split of {config.data.name!r} has no class labels")
@@ -154,7 +176,7 @@ def create_state(key: jax.Array, config: ml_collections.ConfigDict, train) -> Cl
     hp["num_categories"] = int(x_NxD.max()) + 1
   state = ClassicalState(params=None, name=name, hyperparameters=tuple(sorted(hp.items())),
                          num_classes=int(train.num_classes), train_size=train_size,
-                         subset_seed=int(config.seed))
+                         subset_seed=int(config.seed), objective=tuple(sorted(objective.items())))
   spec = train.element_spec
   d = int(np.prod((spec["x"] if "x" in spec else spec["image"]).shape))
   shapes = jax.eval_shape(functools.partial(_fit_params, state),
@@ -218,8 +240,12 @@ def classical_config(name: str, arg: str | None = None, hp: dict | None = None, 
   if mode not in modes:
     raise ValueError(f"unknown data.preprocess {mode!r} for {dataset!r}; expected 'auto' or one "
                      f"of {modes}")
-  c = gconfig.fit_config("classical", gconfig.dataset(dataset, preprocess=mode),
-                         {"name": name, "hp": hp})
+  model = {"name": name, "hp": hp}
+  if name in hybrid.MODELS:
+    # The weight of log p(x, y) against log p(y | x) (1: the closed-form generative fit), and
+    # the L-BFGS iteration cap below 1.
+    model.update(joint_weight=1.0, max_iter=hybrid.DEFAULT_MAX_ITER)
+  c = gconfig.fit_config("classical", gconfig.dataset(dataset, preprocess=mode), model)
   # A seeded subset of the training rows, drawn by this family's fit (0: all of them).
   c.data.train_size = SMOKE_TRAIN_SIZE if smoke and is_image else 0
   return c
