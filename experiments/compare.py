@@ -32,7 +32,6 @@ iris, wine, breast_cancer, digits.
 """
 
 import dataclasses
-import json
 import os
 
 from genjax import cli
@@ -45,7 +44,6 @@ from genjax import studies  # noqa: E402
 
 COLUMNS = ("model", "family", "accuracy", "log_loss", "ece", "joint_weight", "training",
            "fit_seconds", "predict_seconds")
-BUDGET_FILE = "budget.json"
 
 flags.DEFINE_string("dataset", "mnist", "mnist, fashion_mnist, iris, wine, breast_cancer, digits.")
 flags.DEFINE_string("workdir", None, "Where each model's workdir and the table go.")
@@ -115,38 +113,17 @@ def config_for(entry: Entry, dataset: str, smoke: bool, idx_dir: str | None = No
   return config
 
 
-def budget_steps(config, workdir: str, minutes: float) -> dict:
-  """{minutes, steps, steps_per_sec, backend} of a step family trained `minutes` minutes here:
-  read from `workdir`'s budget.json when it was timed for the same budget, else timed now and
-  recorded there (a later invocation then makes the very same config)."""
-  import jax
-
-  from genjax.writers import write_json
-  path = os.path.join(workdir, BUDGET_FILE)
-  if os.path.exists(path):
-    with open(path) as f:
-      budget = json.load(f)
-    if budget["minutes"] == minutes:
-      return budget
-  rate = studies.steps_per_second(config)
-  budget = {"minutes": minutes, "steps": max(1, int(minutes * 60 * rate)),
-            "steps_per_sec": rate, "backend": jax.default_backend()}
-  os.makedirs(workdir, exist_ok=True)
-  write_json(path, budget)
-  return budget
-
-
 def run_model(config, workdir: str, budget_minutes: float | None = None) -> tuple[dict, str]:
   """(results.json, how it was trained) of `config` in `workdir`: a finished run of the same
   config read back, else trained or fitted now; a step family with `budget_minutes` trained
-  that many minutes' worth of steps (budget_steps)."""
+  that many minutes' worth of steps (genjax.studies.budget_steps)."""
   from genjax import family as family_lib
   if not family_lib.is_step(family_lib.load(config.family)):
     return studies.read_or_train(config, workdir), "fit"
   if budget_minutes is None:
     training = "config's schedule"
   else:
-    budget = budget_steps(config, workdir, budget_minutes)
+    budget = studies.budget_steps(config, workdir, budget_minutes)
     studies.set_num_steps(config, budget["steps"])
     training = (f"{budget_minutes:g} min ({budget['steps_per_sec']:.3g} steps/s on "
                 f"{budget['backend']})")

@@ -306,3 +306,28 @@ def steps_per_second(config: ml_collections.ConfigDict, window_seconds: float = 
 
   seconds = timing.time_interleaved({"step": one_step}, windows, window_seconds)["step"]
   return 1.0 / seconds
+
+
+BUDGET_FILE = "budget.json"
+
+
+def budget_steps(config: ml_collections.ConfigDict, workdir: str, minutes: float) -> dict:
+  """{minutes, steps, steps_per_sec, backend}: the steps of `minutes` minutes of a step family's
+  training here. Read from `workdir`'s budget.json when it was timed for the same budget, else
+  timed now (steps_per_second) and recorded there, so that a later invocation makes the very
+  same config and reads the finished run back."""
+  import jax
+
+  from genjax.writers import write_json
+  path = os.path.join(workdir, BUDGET_FILE)
+  if os.path.exists(path):
+    with open(path) as f:
+      budget = json.load(f)
+    if budget["minutes"] == minutes:
+      return budget
+  rate = steps_per_second(config)
+  budget = {"minutes": minutes, "steps": max(1, int(minutes * 60 * rate)),
+            "steps_per_sec": rate, "backend": jax.default_backend()}
+  os.makedirs(workdir, exist_ok=True)
+  write_json(path, budget)
+  return budget

@@ -45,6 +45,19 @@ import ml_collections
 from genjax import config as gconfig
 from genjax.families import classrbm
 
+# Its rows in experiments/compare.py's table, one per variant (genjax.studies reads them without
+# importing); the side follows the variant's joint_weight (0 < hybrid < 1).
+CLASSIFIER = [
+    {"variant": "generative", "name": "classification RBM, generative", "side": "generative",
+     "datasets": ("mnist",), "arg": "{variant}"},
+    {"variant": "discriminative", "name": "classification RBM, discriminative",
+     "side": "discriminative", "datasets": ("mnist",), "arg": "{variant}"},
+    {"variant": "hybrid", "name": "classification RBM, hybrid", "side": "hybrid",
+     "datasets": ("mnist",), "arg": "{variant}"},
+    {"variant": "sparse_hybrid", "name": "classification RBM, sparse hybrid", "side": "hybrid",
+     "datasets": ("mnist",), "arg": "{variant}"},
+]
+
 VARIANTS = ("generative", "discriminative", "hybrid", "sparse_hybrid")
 HYBRID_ALPHA = 0.01  # Larochelle & Bengio (2008)'s weight of log p(x, y) against log p(y | x)
 NUM_TRAIN = 50_000  # the 60,000 training images less the validation split
