@@ -2,6 +2,7 @@
 
 import itertools
 import types
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +16,7 @@ from genjax.evals import ais as ais_eval
 from genjax.evals import likelihood as likelihood_eval
 from genjax.structured import ais, classrbm
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 D, H, C = 6, 4, 3
 # float32 rounding accumulated over K annealing steps: each step adds a log-ratio of terms no
 # larger than ~16 in size (|b| + |W h| <= 6 + 4 * 2 here), each rounded to 2^-24 relative, so
@@ -198,3 +200,36 @@ def test_a_path_given_only_its_log_weight_anneals_the_same():
   got = np.asarray(ais.anneal(bare, betas, jax.random.key(1), h0))
   np.testing.assert_allclose(got, want, atol=2 * 200 * ROUNDING_PER_STEP)
   assert np.std(want) > 0.01  # the runs differ: the weights are not a constant
+
+
+def test_ais_evaluator_on_the_family_state():
+  """The family's own state (classrbm_mnist's smoke model, 784 x 16): the evaluator runs on it
+  through experiments/evaluate.py's path, and its log Z matches 2^16 enumerated hidden states."""
+  from conftest import load_config_module
+
+  from genjax.families import classrbm as family
+  config = load_config_module(REPO_ROOT / "experiments" / "configs" /
+                              "classrbm_mnist.py").get_config("hybrid,smoke")
+  state = family.create_state(jax.random.key(0), config)
+  # Weights large enough that the model is far from the base rates (init_scale 0.01 is not).
+  r = np.random.default_rng(11)
+  state = state.replace(params=state.params.replace(
+      w=jnp.asarray(0.1 * r.normal(size=state.params.w.shape), jnp.float32),
+      u=jnp.asarray(r.normal(size=state.params.u.shape), jnp.float32)))
+  exact = float(classrbm.exact_log_partition(state.params))
+
+  def split(name, n):
+    return splits.ArraySplit(name, {"image": r.integers(0, 256, (n, 28, 28, 1)).astype(np.uint8),
+                                    "label": r.integers(0, 10, n).astype(np.int32)})
+
+  ctx = evals.Context(family=family, state=state, config=config, step=0, key=jax.random.key(0),
+                      workdir="")
+  ctx.add_split(split("train", 100))
+  ctx.add_split(split("test", 20))
+  out = ais_eval.ais(ctx, "test", num_runs=50, num_repeats=4, num_betas=500, num_train_eval=20)
+  spread = out["log_z_repeat_std"]
+  # Each step's increment sums D + C + H terms as large in all as log p* itself (~ log Z),
+  # rounded to 2^-24 of that: at most 500 * 2^-24 * |log Z| over the 500 steps.
+  rounding = 500 * 2.0**-24 * abs(exact)
+  assert abs(out["log_z"] - exact) < 4 * spread / 2 + spread**2 / 2 + rounding, (out, exact)
+  assert 0 < spread < 0.3 and out["details"]["num_hidden"] == 16

@@ -18,6 +18,7 @@ import time
 import jax
 import numpy as np
 
+from genjax import family as family_lib
 from genjax.evals.base import Context
 from genjax.evals.likelihood import BINARIZE_SEED, binarization, binarized
 from genjax.structured import ais as ais_lib
@@ -38,7 +39,7 @@ def ais(ctx: Context, split: str, num_runs: int | None = None, num_repeats: int 
   if grids:
     ctx.require(*hooks)
   elif grids is None:
-    grids = all(hasattr(ctx.family, h) for h in hooks)
+    grids = all(family_lib.has_hook(ctx.family, h) for h in hooks)
   a = ctx.config.get("ais") or {}
   num_runs = num_runs or a.get("num_runs", 100)
   num_repeats = num_repeats or a.get("num_repeats", 5)
