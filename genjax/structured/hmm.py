@@ -481,6 +481,26 @@ def pack_batches(batches: Iterable[tuple], row_length: int | None = None,
   return pack(seqs, states if any_states else None, row_length, chunk_tokens)
 
 
+def packed_log_likelihood(hmm: HMM, data: Packed) -> jax.Array:
+  """log p(x) summed over `pack`ed sequences (and their observed states, where `data.states`
+  has them): the scaled forward recursion, one chunk at a time under lax.scan. Not jitted, so
+  that it can sit inside a caller's objective; jax.grad differentiates through the recursion."""
+  pi_K, A_KxK = jnp.exp(hmm.log_pi_K), jnp.exp(hmm.log_A_KxK)
+
+  def chunk_ll(total, chunk):
+    x, mask, start, states = chunk
+    # Time-major, as in _chunk_stats: the scan runs over the rows' steps.
+    x, mask, start = jnp.swapaxes(x, 0, 1), mask.T, start.T
+    log_B = clamp(log_emissions(hmm, x), None if states is None else states.T)
+    b, shift = scaled_emissions(log_B, mask)
+    _, c = scaled_forward(pi_K, A_KxK, b, start | ~mask)
+    return total + jnp.sum(_scaled_log_likelihood(c, shift, mask)), None
+
+  total, _ = jax.lax.scan(chunk_ll, jnp.zeros((), pi_K.dtype),
+                          (data.x, data.mask, data.start, data.states))
+  return total
+
+
 # ---------------------------------------------------------------- learning
 
 

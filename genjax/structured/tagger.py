@@ -18,6 +18,7 @@ import numpy as np
 
 from genjax.data.sequences import Vocabulary, pad
 from genjax.structured import hmm as H
+from genjax.structured import hmm_hybrid
 
 END = "<END>"
 BUCKETS = (8, 16, 24, 32, 48, 64, 96, 128)
@@ -147,11 +148,35 @@ class Tagger:
       tag_sequences = [[*t, END] for t in tag_sequences]
     return self._fit(sentences, tag_sequences)
 
-  def _fit(self, sentences, tag_sequences) -> H.HMM:
+  def fit_blended(self, sentences: list[list[str]], tag_sequences: list[list[str]],
+                  joint_weight: float, max_iter: int = 500,
+                  tol: float = 1e-5) -> tuple[H.HMM, dict]:
+    """(HMM, info): the HMM fitted to joint_weight * log p(x, y) + (1 - joint_weight) *
+    log p(y | x) of the sentences this tagger was built from, with the add-k smoothing as a
+    Dirichlet(k + 1) prior (genjax.structured.hmm_hybrid), by L-BFGS from the counted HMM.
+    joint_weight = 1 is `fit_hmm` itself (info empty). Unknown words keep the suffix model
+    estimated from the counts: it scores them at decoding whatever the weight."""
+    joint_weight = hmm_hybrid.check_joint_weight(joint_weight)
+    if self.end_state:
+      sentences = [[*s, END] for s in sentences]
+      tag_sequences = [[*t, END] for t in tag_sequences]
+    hmm = self._fit(sentences, tag_sequences)
+    if joint_weight == 1.0:
+      return hmm, {}
+    x, z, mask = self._encode(sentences, tag_sequences)
+    data = hmm_hybrid.labelled(x, z, mask, len(self.tags), len(self.words))
+    return hmm_hybrid.fit(hmm, data, joint_weight, self.trans_k, self.emit_k,
+                          max_iter=max_iter, tol=tol)
+
+  def _encode(self, sentences, tag_sequences) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, z, mask): word ids, tag ids (0 at padding) and the mask, padded in order."""
     x, mask = padded_in_order([self.words.encode(s) for s in sentences])
     z, _ = padded_in_order([self.tags.encode(t) for t in tag_sequences], -1)
-    return H.fit_supervised(self.empty_hmm().emission, x, np.maximum(z, 0), mask,
-                            pseudo_count=self.trans_k)
+    return x, np.maximum(z, 0), mask
+
+  def _fit(self, sentences, tag_sequences) -> H.HMM:
+    x, z, mask = self._encode(sentences, tag_sequences)
+    return H.fit_supervised(self.empty_hmm().emission, x, z, mask, pseudo_count=self.trans_k)
 
   def unknown(self, sentences: list[list[str]]) -> list[list[bool]]:
     """Which tokens were never seen in training."""
