@@ -1,8 +1,13 @@
 """Writers for a run's workdir: metrics.jsonl, TensorBoard events and PNG sample grids."""
 
+import io
+import itertools
 import json
 import math
 import os
+import re
+import socket
+import time
 
 import numpy as np
 from PIL import Image
@@ -31,28 +36,71 @@ def save_png(path: str, image_HxWxC: np.ndarray) -> None:
   Image.fromarray(img).save(path)
 
 
+_EVENT_FILE = re.compile(r"events\.out\.tfevents\.(\d+)\.")
+_writer_ids = itertools.count()
+
+
+def _event_file_name(logdir: str) -> str:
+  """A new event file's name, `events.out.tfevents.<seconds>.<host>.<pid>.<n>`, ordered after
+  every event file already in `logdir`: TensorBoard reads a folder's files in name order, and a
+  resumed run's purge must come after the events it discards (even within the same second)."""
+  stamps = [int(m.group(1)) for m in map(_EVENT_FILE.match, os.listdir(logdir)) if m]
+  stamp = max([int(time.time()), *(s + 1 for s in stamps)])
+  host, pid = socket.gethostname(), os.getpid()
+  return f"events.out.tfevents.{stamp:010d}.{host}.{pid}.{next(_writer_ids)}"
+
+
 class _TensorBoard:
-  """TensorBoard event files through tf.summary (TensorFlow is already needed by TFDS)."""
+  """TensorBoard event files written without TensorFlow: the `tensorboard` package's Event and
+  Summary protos in TFRecord framing (its RecordWriter), one file per writer."""
 
   def __init__(self, logdir: str):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-    self._tf = tf
-    self._writer = tf.summary.create_file_writer(logdir)
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.record_writer import RecordWriter
+    self._event_pb2, self._summary_pb2 = event_pb2, summary_pb2
+    os.makedirs(logdir, exist_ok=True)
+    self.path = os.path.join(logdir, _event_file_name(logdir))
+    self._file = open(self.path, "wb")
+    self._records = RecordWriter(self._file)
+    # Version 2 makes TensorBoard purge by SessionLog.START (restart) rather than by step order.
+    self._write(event_pb2.Event(file_version="brain.Event:2"))
+    self.flush()
+
+  def _write(self, event) -> None:
+    event.wall_time = time.time()
+    self._records.write(event.SerializeToString())
+
+  def _summary(self, step: int, value) -> None:
+    self._write(self._event_pb2.Event(step=int(step),
+                                      summary=self._summary_pb2.Summary(value=[value])))
 
   def scalar(self, tag: str, value: float, step: int) -> None:
-    with self._writer.as_default():
-      self._tf.summary.scalar(tag, value, step=step)
+    self._summary(step, self._summary_pb2.Summary.Value(tag=tag, simple_value=value))
 
   def image(self, tag: str, image_HxWxC: np.ndarray, step: int) -> None:
-    with self._writer.as_default():
-      self._tf.summary.image(tag, image_HxWxC[None], step=step)
+    """A uint8 image (1 or 3 channels), PNG-encoded."""
+    h, w, c = image_HxWxC.shape
+    png = io.BytesIO()
+    Image.fromarray(image_HxWxC[..., 0] if c == 1 else image_HxWxC).save(png, format="PNG")
+    image = self._summary_pb2.Summary.Image(height=h, width=w, colorspace=c,
+                                            encoded_image_string=png.getvalue())
+    self._summary(step, self._summary_pb2.Summary.Value(tag=tag, image=image))
+
+  def restart(self, step: int) -> None:
+    """Mark a restart at `step`: TensorBoard then discards the events of earlier files whose step
+    is `step` or later (SessionLog.START, as TensorFlow's Supervisor wrote at each start).
+
+    TensorBoard's fast loader (its Rust data server) ignores the marker but does the same per
+    time series when a step comes again, which the resumed run's first log does."""
+    log = self._event_pb2.SessionLog(status=self._event_pb2.SessionLog.START)
+    self._write(self._event_pb2.Event(step=int(step), session_log=log))
+    self.flush()
 
   def flush(self) -> None:
-    self._writer.flush()
+    self._records.flush()
 
   def close(self) -> None:
-    self._writer.close()
+    self._records.close()
 
 
 def read_metrics(path: str) -> list[dict]:
@@ -79,12 +127,18 @@ class MetricWriter:
       if tensorboard:
         try:
           self._tb = _TensorBoard(os.path.join(workdir, "tensorboard"))
-        except ImportError:  # an accelerator image without TensorFlow: metrics.jsonl only
-          print("TensorFlow is not installed: no TensorBoard event files (metrics.jsonl only)")
+        except ImportError:  # an image without the `tensorboard` package: metrics.jsonl only
+          print("tensorboard is not installed: no TensorBoard event files (metrics.jsonl only)")
 
   def truncate_after(self, step: int) -> None:
-    """Drop records logged after `step` (they are recomputed when a run resumes there)."""
-    if not self.enabled or not os.path.exists(self.path):
+    """Drop records logged after `step` (they are recomputed when a run resumes there): from
+    metrics.jsonl, and from TensorBoard's view of the event files (a restart at `step + 1`, so
+    that `step`'s own record, which is not logged again, stays)."""
+    if not self.enabled:
+      return
+    if self._tb is not None:
+      self._tb.restart(step + 1)
+    if not os.path.exists(self.path):
       return
     kept = [r for r in read_metrics(self.path) if r["step"] <= step]
     tmp = self.path + ".tmp"

@@ -1,8 +1,10 @@
 """Tests of genjax.writers: image grids, PNGs, metrics.jsonl, TensorBoard events, JSON files."""
 
 import glob
+import io
 import json
 import os
+import time
 
 import jax.numpy as jnp
 import numpy as np
@@ -139,24 +141,95 @@ def test_write_json_atomic_round_trip(tmp_path):
   assert os.listdir(tmp_path / "out") == ["results.json"]  # no temporary left behind
 
 
-def test_tensorboard_events_hold_scalars_and_images(tmp_path):
-  import tensorflow as tf
+def _tensorboard_view(workdir) -> tuple[dict, dict]:
+  """What TensorBoard's Python loader shows of a workdir's event files: {tag: [(step, value)]} of
+  the scalars and {tag: [(step, decoded uint8 image)]} of the images, in the order shown (a step
+  shown twice appears twice)."""
+  from tensorboard.backend.event_processing import event_accumulator
 
+  acc = event_accumulator.EventAccumulator(os.path.join(workdir, "tensorboard"),
+                                           size_guidance={"scalars": 0, "images": 0})
+  acc.Reload()
+  tags = acc.Tags()
+  scalars = {t: [(e.step, e.value) for e in acc.Scalars(t)] for t in tags["scalars"]}
+  images = {}
+  for t in tags["images"]:
+    images[t] = []
+    for e in acc.Images(t):
+      with Image.open(io.BytesIO(e.encoded_image_string)) as f:
+        images[t].append((e.step, np.asarray(f)))
+      assert (e.height, e.width) == images[t][-1][1].shape[:2]
+  return scalars, images
+
+
+def test_tensorboard_events_hold_scalars_and_images(tmp_path):
   w = writers.MetricWriter(str(tmp_path))
   w.write_scalars(7, {"d_loss": 0.75}, jsonl=False)
-  w.write_scalars(8, {"d_loss": 0.5})
-  w.write_grid(8, "samples", np.full((4, 3, 3, 1), 0.5, np.float32))
+  w.write_scalars(8, {"d_loss": 0.1, "g_loss": -3})
+  grey = np.linspace(0.0, 1.0, 4 * 3 * 3).reshape(4, 3, 3, 1)
+  rgb = np.random.default_rng(0).uniform(size=(2, 5, 4, 3))
+  w.write_grid(8, "samples", grey)
+  w.write_grid(9, "colour", rgb, ncol=1)
   w.flush()
   files = glob.glob(os.path.join(tmp_path, "tensorboard", "events.out.tfevents.*"))
   assert len(files) == 1 and os.path.getsize(files[0]) > 0
-  scalars, images = {}, []
-  for event in tf.compat.v1.train.summary_iterator(files[0]):
-    for v in event.summary.value:
-      if v.tag == "d_loss":
-        scalars[event.step] = float(tf.make_ndarray(v.tensor))
-      elif v.tag == "samples":
-        images.append(event.step)
-  assert scalars == {7: 0.75, 8: 0.5}
-  assert images == [8]
+  scalars, images = _tensorboard_view(tmp_path)
+  # Event files hold float32 scalars: 0.1 comes back as float32(0.1), the others exactly.
+  assert scalars == {"d_loss": [(7, 0.75), (8, float(np.float32(0.1)))], "g_loss": [(8, -3.0)]}
+  assert set(images) == {"samples", "colour"}
+  assert [s for s, _ in images["samples"]] == [8] and [s for s, _ in images["colour"]] == [9]
+  np.testing.assert_array_equal(images["samples"][0][1], writers.image_grid(grey)[..., 0])
+  np.testing.assert_array_equal(images["colour"][0][1], writers.image_grid(rgb, ncol=1))
   assert [r["step"] for r in writers.read_metrics(w.path)] == [8]  # jsonl=False skipped step 7
   w.close()
+
+
+def test_a_resumed_run_replaces_the_later_tensorboard_events(tmp_path):
+  """A run that logged steps 10..40 and resumes from its step-20 checkpoint logs 30 and 40 again:
+  TensorBoard shows steps 10 and 20 of the first run and 30 and 40 of the second, once each."""
+  first = writers.MetricWriter(str(tmp_path))
+  first.truncate_after(0)  # a new run starts at step 0: drops nothing, hides nothing of its own
+  for step in (10, 20, 30, 40):
+    first.write_scalars(step, {"loss": step / 8})
+    first.write_grid(step, "samples", np.zeros((1, 2, 2, 1)))
+  first.close()  # the run dies after step 40, its last checkpoint at step 20
+  second = writers.MetricWriter(str(tmp_path))
+  second.truncate_after(20)
+  for step in (30, 40):
+    second.write_scalars(step, {"loss": -step / 8})
+    second.write_grid(step, "samples", np.ones((1, 2, 2, 1)))
+  second.close()
+  assert len(os.listdir(tmp_path / "tensorboard")) == 2
+  scalars, images = _tensorboard_view(tmp_path)
+  assert scalars == {"loss": [(10, 1.25), (20, 2.5), (30, -3.75), (40, -5.0)]}
+  assert [s for s, _ in images["samples"]] == [10, 20, 30, 40]
+  # The padding is white; the cells are black (first run) or white (second run).
+  assert [int(x.min()) for _, x in images["samples"]] == [0, 0, 255, 255]
+  np.testing.assert_array_equal(images["samples"][3][1],
+                                writers.image_grid(np.ones((1, 2, 2, 1)))[..., 0])
+  assert writers.read_metrics(second.path) == [
+      {"step": 10, "loss": 1.25}, {"step": 20, "loss": 2.5}, {"step": 30, "loss": -3.75},
+      {"step": 40, "loss": -5.0}]
+
+
+def test_a_new_event_file_sorts_after_the_existing_ones(tmp_path):
+  # TensorBoard reads a folder's event files in name order: a file stamped in the future (a
+  # clock set back, or a run in the same second) must still come before the new one.
+  logdir = tmp_path / "tensorboard"
+  logdir.mkdir()
+  stamp = int(time.time()) + 1000
+  future = f"events.out.tfevents.{stamp:010d}.otherhost.1.0"
+  (logdir / future).write_bytes(b"")
+  w = writers.MetricWriter(str(tmp_path))
+  w.close()
+  names = sorted(os.listdir(logdir))
+  assert len(names) == 2 and names[0] == future
+  assert names[1].startswith(f"events.out.tfevents.{stamp + 1:010d}.")
+
+
+def test_disabled_tensorboard_leaves_no_event_files_on_resume(tmp_path):
+  w = writers.MetricWriter(str(tmp_path), tensorboard=False)
+  w.write_scalars(1, {"loss": 1.0})
+  w.truncate_after(0)
+  assert writers.read_metrics(w.path) == []
+  assert not os.path.exists(tmp_path / "tensorboard")
