@@ -77,7 +77,7 @@ def hybrid_start(x_NxD: jax.Array, y_N: jax.Array, num_classes: int,
   {"scaled_mean_CxD": means in units of the closed form's standard deviations, "log_var_CxD"}
   (the scale makes the Hessian in the means about n_c / N, where in the means themselves it is
   n_c / (N var), 1e9 apart between MNIST's constant and varying pixels); the constants
-  `hybrid_terms` reads; the features [x, x^2] [N, 2D] that `hybrid_linear`'s scores are
+  `hybrid_terms` reads; the features [x, x^2], shape [N, 2D], that `hybrid_linear`'s scores are
   linear in.
   """
   x_NxD = jnp.asarray(x_NxD, jnp.float32)
