@@ -108,15 +108,15 @@ def classifiers(config_dir: str = CONFIG_DIR) -> list[Classifier]:
 def parse_model(spec: str) -> tuple[str, dict[str, str]]:
   """(`CONFIG[:VARIANT]`, {dotted field: value text}) of `NAME@field.path=value,...`; a bare
   field name means `model.FIELD`. Raises ValueError for a malformed override."""
-  name, _, rest = spec.partition("@")
+  name, at, rest = spec.partition("@")
   overrides = {}
-  for item in filter(None, (p.strip() for p in rest.split(","))) if rest else ():
+  for item in filter(None, (p.strip() for p in rest.split(","))):
     field, eq, value = item.partition("=")
     if not eq or not field.strip() or not value.strip():
       raise ValueError(f"bad override {item!r} in {spec!r}; expected NAME@field=value,...")
     field = field.strip()
     overrides[field if "." in field else f"model.{field}"] = value.strip()
-  if rest and not overrides:
+  if (at and not overrides) or not name.strip():
     raise ValueError(f"bad model {spec!r}; expected NAME or NAME@field=value,...")
   return name.strip(), overrides
 
