@@ -21,13 +21,15 @@ BATCH = 16  # 2 examples per device: batch norm must still see all 16
 # case -> (config, overrides). The default cases cover each family's data-parallel surface
 # with the networks that compile fastest: cross-device batch norm (the MLP GAN's generator),
 # per-example noise and dropout drawn by global example index (vae's dynamic binarisation, the
-# MLP classifier's dropout), persistent chains (rbm). The slow ones add the convolutional
-# networks, several critic steps per step (wgan_gp) and labels (cgan).
+# MLP classifier's dropout), persistent chains (rbm), per-example label draws in a Gibbs chain
+# and an exact gradient blended with a CD one (classrbm's hybrid). The slow ones add the
+# convolutional networks, several critic steps per step (wgan_gp) and labels (cgan).
 CASES = {
     "gan_mlp": ("gan_mnist.py:smoke", {}),
     "vae": ("vae_mnist.py:smoke", {}),
     "neural_classifier_mlp": ("mlp_mnist.py:smoke", {}),
     "rbm": ("rbm_mnist.py:smoke", {}),
+    "classrbm_hybrid": ("classrbm_mnist.py:hybrid,smoke", {}),
     "softmax_sgd": ("softmax_sgd.py:iris,smoke", {}),
 }
 SLOW_CASES = {
@@ -42,6 +44,9 @@ SLOW_CASES = {
     # Semi-supervised steps: an unlabelled and a labelled batch, both split over the devices.
     "ssgan": ("ssgan_mnist.py:smoke", {}),
     "bayes_vae_semi": ("bayes_vae_mnist.py:100,smoke", {"data.labelled_batch_size": 16}),
+    # Persistent (x, y) chains shared by the labelled and the unlabelled log p(x) terms.
+    "classrbm_semi_pcd": ("classrbm_mnist.py:hybrid,100,smoke",
+                          {"model.method": "pcd", "data.labelled_batch_size": 16}),
 }
 
 
