@@ -36,6 +36,10 @@ def get_config(arg: str | None = None):
       "rare_count": 10,  # words seen at most this often train the suffix model
       "max_suffix": 10,  # the longest suffix the unknown-word model looks at
       "max_train_sentences": 300 if "smoke" in parts else 0,  # 0: all 8,936
+      # lambda of lambda * log p(x, y) + (1 - lambda) * log p(y | x): 1 counts, < 1 is L-BFGS.
+      "joint_weight": 1.0,
+      "max_iterations": 500,  # L-BFGS
+      "tol": 1e-5,  # L-BFGS stop: gradient norm of the per-token objective
   })
   c.evals = hmm_tagger.evals_for(target)
   return c

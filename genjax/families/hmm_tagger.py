@@ -7,6 +7,14 @@ the "specialised" HMM of Molina & Pla 2002; scored by `chunking`). Hyper-paramet
 and `emit_k` (add-k smoothing of transitions and emissions), `rare_count` and `max_suffix`
 (the suffix model), `max_train_sentences` (0: all).
 
+`joint_weight` (lambda, in [0, 1]) is the objective: lambda * log p(x, y) + (1 - lambda) *
+log p(y | x) per sentence, with the add-k smoothing as a Dirichlet(k + 1) prior at full weight
+(genjax.structured.hmm_hybrid). 1 (the default) is the counted HMM, in closed form; below 1 the
+same HMM's initial, transition and emission logits are fitted by full-batch L-BFGS from the
+counted HMM (`max_iterations`, and `tol` on the per-token objective's gradient norm), 0 being
+the conditional-likelihood fit. Unknown words keep the suffix model estimated from the counts
+for every lambda (it scores them at decoding only; L-BFGS sees no unknown word).
+
 The checkpointed state is the fitted HMM's arrays; the vocabularies and the suffix model are
 static fields that `create_state` rebuilds from the training split (deterministically).
 """
@@ -16,6 +24,7 @@ import ml_collections
 from flax import struct
 
 from genjax.structured import hmm as H
+from genjax.structured import hmm_hybrid
 from genjax.structured import tagger as tagger_lib
 
 TARGETS = ("pos", "chunk")
@@ -34,6 +43,9 @@ class TaggerState:
   target: str = struct.field(pytree_node=False, default="pos")
   paired_states: bool = struct.field(pytree_node=False, default=False)
   max_train_sentences: int = struct.field(pytree_node=False, default=0)
+  joint_weight: float = struct.field(pytree_node=False, default=1.0)
+  max_iterations: int = struct.field(pytree_node=False, default=500)
+  tol: float = struct.field(pytree_node=False, default=1e-5)
 
 
 def observations(state_or_target, sentences) -> list[list[str]]:
@@ -62,6 +74,8 @@ def create_state(key: jax.Array, config: ml_collections.ConfigDict, train) -> Ta
   m = config.model
   if m.target not in TARGETS:
     raise ValueError(f"unknown model.target {m.target!r}; expected one of {TARGETS}")
+  # A workdir recorded before joint_weight existed was fitted by counting: weight 1.
+  joint_weight = hmm_hybrid.check_joint_weight(m.get("joint_weight", 1.0))
   paired = bool(m.get("paired_states", False)) and m.target == "chunk"
   n = int(m.get("max_train_sentences", 0))
   sentences = train_sentences(train, n)
@@ -70,15 +84,21 @@ def create_state(key: jax.Array, config: ml_collections.ConfigDict, train) -> Ta
   tagger = tagger_lib.Tagger(observations(m.target, sentences),
                              _states(m.target, paired, sentences), m.trans_k, m.emit_k, rare,
                              suffix, fit=False)
-  return TaggerState(tagger.empty_hmm(), tagger, m.target, paired, n)
+  return TaggerState(tagger.empty_hmm(), tagger, m.target, paired, n, joint_weight,
+                     int(m.get("max_iterations", 500)), float(m.get("tol", 1e-5)))
 
 
 def fit(state: TaggerState, train, key: jax.Array, log=None) -> TaggerState:
-  """Counts of the training split (the same sentences create_state saw)."""
-  del key, log
+  """The HMM of the training split (the same sentences create_state saw): counted, or fitted to
+  the blended objective by L-BFGS from the counts where joint_weight < 1 (`log` then gets the
+  solver's iterations, evaluations, final objective and gradient norm)."""
+  del key
   sentences = train_sentences(train, state.max_train_sentences)
-  hmm = state.tagger.fit_hmm(observations(state, sentences),
-                             _states(state.target, state.paired_states, sentences))
+  hmm, info = state.tagger.fit_blended(observations(state, sentences),
+                                       _states(state.target, state.paired_states, sentences),
+                                       state.joint_weight, state.max_iterations, state.tol)
+  if info and log is not None:
+    log(int(info["num_iterations"]), {k: float(v) for k, v in info.items()})
   return state.replace(hmm=hmm)
 
 
