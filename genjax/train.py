@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -263,6 +264,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   is_writer = jax.process_index() == 0
 
   in_memory = config.data.get("in_memory", True)
+  if not in_memory:
+    pipeline.check_streamed(config.data)  # before the lock creates the workdir
   train_split = None
   if in_memory or family_lib.has_hook(family, "init_from_data"):
     train_split = load_split(config, "train")
@@ -317,28 +320,148 @@ def _make_input(members: _Members, dp: DataParallel, train_split):
   return population.PopulationInput([first, *rest])
 
 
-def _train_locked(config, workdir, family, evaluators, dp, train_split, changes, on_eval,
-                  resume_step) -> dict:
+class _Window:
+  """Steps and wall clock since the last log step: the logged steps_per_sec (evaluations are
+  not training time, so they restart the clock)."""
+
+  def __init__(self):
+    self.restart()
+
+  def restart(self) -> None:
+    self.start, self.steps = time.perf_counter(), 0
+
+  def pause_ended(self) -> None:
+    """Time so far was not training time (an evaluation): count from now, keep the steps."""
+    self.start = time.perf_counter()
+
+  def steps_per_sec(self) -> float:
+    return self.steps / (time.perf_counter() - self.start)
+
+
+@dataclasses.dataclass
+class _Run:
+  """One invocation's training run: the members, their input, checkpoints and writers, and
+  what the loop does at each of its cadences (log, evaluate, sample, checkpoint, finish)."""
+
+  config: ml_collections.ConfigDict
+  family: ModuleType
+  members: _Members
+  dp: DataParallel
+  source: Any
+  ckpt: Checkpointer
+  writer: writers.MetricWriter
+  member_writers: list
+  metric_names: dict
+  is_writer: bool
+  eval_split: Any = None
+
+  @property
+  def all_writers(self) -> list:
+    """The workdir's writer and the members' (each once)."""
+    return list({id(w): w for w in (self.writer, *self.member_writers)}.values())
+
+  def accumulator(self, extra: dict | None = None):
+    """Zeroed running sums of the step metrics (or those a checkpoint kept), on the devices."""
+    return self.dp.replicate(_accumulator_from_json(extra, self.metric_names,
+                                                    len(self.members.configs)))
+
+  def states(self, state_d) -> list:
+    """Each member's state, on the host."""
+    return self.members.split(self.dp.unreplicate(state_d))
+
+  def log(self, step: int, acc, window: _Window, progress) -> None:
+    """Write the means since the last log step; stop on a non-finite one."""
+    summary = jax.device_get(self.dp.unreplicate(acc))
+    first_bad = int(np.min(summary["first_bad_step"]))
+    if first_bad != np.iinfo(np.int32).max:
+      raise NonFiniteLossError(f"non-finite loss at step {first_bad}: training stopped; "
+                               f"{_last_good(self.ckpt)}")
+    means = {k: v / summary["count"] for k, v in summary["sum"].items()}
+    _write_member_scalars(self.writer, self.member_writers, step, means, self.members.stacked)
+    self.writer.write_scalars(step, {"steps_per_sec": window.steps_per_sec()}, jsonl=False)
+    progress.set_postfix({k: f"{np.mean(v):.4f}" for k, v in means.items()}, refresh=False)
+    window.restart()
+
+  def periodic_eval(self, step: int, state_d, on_eval) -> bool:
+    """Log eval_step's metrics on the evaluation split; whether `on_eval` asks to stop."""
+    metrics = [evaluate(self.family, s, self.eval_split, jax.random.fold_in(k.eval, step))
+               for s, k in zip(self.states(state_d), self.members.keys)]
+    metrics = {k: np.array([float(m[k]) for m in metrics]) for k in metrics[0]}
+    if not self.members.stacked:
+      metrics = {k: v[0] for k, v in metrics.items()}
+    _write_member_scalars(self.writer, self.member_writers, step,
+                          {f"{self.eval_split.name}/{k}": v for k, v in metrics.items()},
+                          self.members.stacked)
+    return on_eval is not None and bool(on_eval(step, {k: float(np.mean(v))
+                                                       for k, v in metrics.items()}))
+
+  def sample_grids(self, step: int, state_d) -> None:
+    """Each member's sample grid of this step."""
+    from genjax.evals.samples import write_sample_grid
+    for s, k, w in zip(self.states(state_d), self.members.keys, self.member_writers):
+      write_sample_grid(self.family, s, k.eval, self.source.postprocess, w, step,
+                        self.config.train.sample_grid)
+
+  def save(self, step: int, state_d, acc) -> None:
+    """Checkpoint the state, with the running metric sums beside it (exact resume between
+    log steps)."""
+    self.ckpt.save(step, jax.device_get(self.dp.unreplicate(state_d)),
+                   extra=_accumulator_to_json(self.dp.unreplicate(acc)))
+
+  def finish(self, state, workdir: str, evaluators: dict, train_split,
+             train_seconds: float) -> dict:
+    """Every member's final evaluation (a population's aggregated into the workdir's
+    results.json); closes the writers and the checkpointer."""
+    splits = {"train": train_split} if train_split is not None else {}
+    stacked = self.members.stacked
+    results = [final_evaluation(self.family, s, c, k.eval, w, d, evaluators, splits,
+                                extra={"train_seconds": train_seconds,
+                                       **({"seed": c.seed} if stacked else {})})
+               for s, c, k, w, d in zip(self.members.split(state), self.members.configs,
+                                        self.members.keys, self.member_writers,
+                                        self.members.dirs)]
+    if stacked:
+      results = population.aggregate(results, [c.seed for c in self.members.configs])
+      if self.is_writer:
+        writers.write_json(os.path.join(workdir, "results.json"), results)
+    else:
+      results = results[0]
+    for w in self.all_writers:
+      w.close()
+    self.ckpt.close()
+    return results
+
+
+def _start_run(config, workdir, family, dp, train_split, changes, resume_step):
+  """The run's members, input, writers and checkpointer, and its state: restored from the
+  newest good checkpoint (with the metric sums kept beside it), else freshly created. Records
+  of steps after the restored one are dropped, to be recomputed.
+
+  Returns (run, state, step, extra)."""
   is_writer = jax.process_index() == 0
   members = _Members.of(config, workdir)
   in_memory = config.data.get("in_memory", True)
   source = _make_input(members, dp, train_split if in_memory else None)
-  num_steps = total_steps(config, source.steps_per_epoch)
-
   states = [family.create_state(k.init, c) for c, k in zip(members.configs, members.keys)]
-  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints,
-                      cleanup=is_writer)
   writer = writers.MetricWriter(workdir, enabled=is_writer, tensorboard=config.train.tensorboard)
-  member_writers = ([writers.MetricWriter(d, enabled=is_writer, tensorboard=False)
-                     for d in members.dirs] if members.stacked else [writer])
   batch_spec = {k: jax.ShapeDtypeStruct((2, *v.shape), v.dtype)
                 for k, v in source.element_spec.items()}
-  metric_names = jax.eval_shape(lambda s, b, k: family.train_step(s, b, k)[1], states[0],
-                                batch_spec, members.keys[0].train)
+  run = _Run(
+      config=config, family=family, members=members, dp=dp, source=source,
+      ckpt=Checkpointer(os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints,
+                        cleanup=is_writer),
+      writer=writer,
+      member_writers=([writers.MetricWriter(d, enabled=is_writer, tensorboard=False)
+                       for d in members.dirs] if members.stacked else [writer]),
+      metric_names=jax.eval_shape(lambda s, b, k: family.train_step(s, b, k)[1], states[0],
+                                  batch_spec, members.keys[0].train),
+      is_writer=is_writer,
+      eval_split=(load_split(config, eval_split_name(config))
+                  if config.train.get("eval_every", 0) > 0 else None))
   extra = None
-  if ckpt.latest_step() is not None or resume_step is not None:
-    restored_step, state = ckpt.restore_good(members.stack(states), resume_step, warn=_warn)
-    extra = ckpt.extra(restored_step)
+  if run.ckpt.latest_step() is not None or resume_step is not None:
+    restored_step, state = run.ckpt.restore_good(members.stack(states), resume_step, warn=_warn)
+    extra = run.ckpt.extra(restored_step)
   else:
     if family_lib.has_hook(family, "init_from_data"):
       states = [family.init_from_data(s, train_split, k.init)
@@ -350,31 +473,37 @@ def _train_locked(config, workdir, family, evaluators, dp, train_split, changes,
     # Records and sample grids of steps after the restored checkpoint (after step 0 when there
     # is none: a run that died before its first checkpoint) are recomputed: drop them rather
     # than keep two versions.
-    for w in {id(w): w for w in (writer, *member_writers)}.values():
+    for w in run.all_writers:
       w.truncate_after(step)
       workdir_lib.remove_artefacts_after(w.workdir, step)
+  return run, state, step, extra
 
+
+def _train_locked(config, workdir, family, evaluators, dp, train_split, changes, on_eval,
+                  resume_step) -> dict:
+  """The step loop, its cadences in order: dispatch, log, evaluate, sample, checkpoint, stop."""
+  run, state, step, extra = _start_run(config, workdir, family, dp, train_split, changes,
+                                       resume_step)
+  members, source, t = run.members, run.source, config.train
+  num_steps = total_steps(config, source.steps_per_epoch)
   loop_fn = make_loop_step(family, source)
   if members.stacked:
     loop_fn = population.member_step(loop_fn, source.member_axes)
-  t = config.train
   per_dispatch = t.get("steps_per_dispatch", 1)
   advance = _dispatcher(loop_fn, dp, source.kinds, per_dispatch)
+  eval_every = t.get("eval_every", 0)
+  samples = family_lib.has_hook(family, "sample")
   # The host acts at these steps' multiples, so a dispatch of several steps ends there.
-  periods = [t.log_every, source.steps_per_epoch,
-             *([t.eval_every] if t.get("eval_every", 0) > 0 else []),
-             *([t.sample_every] if family_lib.has_hook(family, "sample") else [])]
+  periods = [t.log_every, source.steps_per_epoch, *([eval_every] if eval_every > 0 else []),
+             *([t.sample_every] if samples else [])]
   state_d = dp.replicate(state)
   train_key_d, data_key_d = dp.replicate((members.stack([k.train for k in members.keys]),
                                           members.stack([k.data for k in members.keys])))
-  acc = dp.replicate(_accumulator_from_json(extra, metric_names, len(members.configs)))
-
-  eval_every = t.get("eval_every", 0)
+  acc = run.accumulator(extra)
   checkpoint_seconds = t.get("checkpoint_every_seconds", DEFAULT_CHECKPOINT_SECONDS)
-  eval_split = load_split(config, eval_split_name(config)) if eval_every > 0 else None
-  progress = _progress(is_writer and t.progress, step, num_steps)
+  progress = _progress(run.is_writer and t.progress, step, num_steps)
   loop_start = time.perf_counter()
-  window_start, window_steps = loop_start, 0
+  window = _Window()
   last_save = time.monotonic()
   single_process = jax.process_count() == 1
   try:
@@ -383,45 +512,19 @@ def _train_locked(config, workdir, family, evaluators, dp, train_split, changes,
         count = dispatch_end(step, num_steps, per_dispatch, periods) - step
         state_d, acc = advance(state_d, acc, train_key_d, data_key_d, count, *source.args(step))
         step += count
-        window_steps += count
+        window.steps += count
         progress.update(count)
         last = step == num_steps
         log_step = step % t.log_every == 0 or last
         if log_step:
-          summary = jax.device_get(dp.unreplicate(acc))
-          first_bad = int(np.min(summary["first_bad_step"]))
-          if first_bad != np.iinfo(np.int32).max:
-            raise NonFiniteLossError(
-                f"non-finite loss at step {first_bad}: training stopped; "
-                f"{_last_good(ckpt)}")
-          means = {k: v / summary["count"] for k, v in summary["sum"].items()}
-          _write_member_scalars(writer, member_writers, step, means, members.stacked)
-          elapsed = time.perf_counter() - window_start
-          writer.write_scalars(step, {"steps_per_sec": window_steps / elapsed}, jsonl=False)
-          progress.set_postfix({k: f"{np.mean(v):.4f}" for k, v in means.items()},
-                               refresh=False)
-          window_start, window_steps = time.perf_counter(), 0
-          acc = dp.replicate(_accumulator_from_json(None, metric_names, len(members.configs)))
+          run.log(step, acc, window, progress)
+          acc = run.accumulator()
         stop = False
         if eval_every > 0 and step % eval_every == 0 and step >= t.get("eval_from", 0):
-          states = members.split(dp.unreplicate(state_d))
-          metrics = [evaluate(family, s, eval_split, jax.random.fold_in(k.eval, step))
-                     for s, k in zip(states, members.keys)]
-          metrics = {k: np.array([float(m[k]) for m in metrics]) for k in metrics[0]}
-          if not members.stacked:
-            metrics = {k: v[0] for k, v in metrics.items()}
-          _write_member_scalars(writer, member_writers, step,
-                                {f"{eval_split.name}/{k}": v for k, v in metrics.items()},
-                                members.stacked)
-          mean_metrics = {k: float(np.mean(v)) for k, v in metrics.items()}
-          stop = on_eval is not None and bool(on_eval(step, mean_metrics))
-          window_start = time.perf_counter()  # the evaluation is not training time
-        if step % t.sample_every == 0 and not last and family_lib.has_hook(family, "sample"):
-          # The final evaluation draws the last grid.
-          from genjax.evals.samples import write_sample_grid
-          for s, k, w in zip(members.split(dp.unreplicate(state_d)), members.keys,
-                             member_writers):
-            write_sample_grid(family, s, k.eval, source.postprocess, w, step, t.sample_grid)
+          stop = run.periodic_eval(step, state_d, on_eval)
+          window.pause_ended()
+        if samples and step % t.sample_every == 0 and not last:  # the final evaluation draws
+          run.sample_grids(step, state_d)                         # the last grid
         # A signal or the time-based cadence checkpoints this step (every process decides
         # alike: a multi-host run agrees at its log steps).
         interrupted = due = False
@@ -430,39 +533,21 @@ def _train_locked(config, workdir, family, evaluators, dp, train_split, changes,
           due = _any_process(checkpoint_seconds > 0
                              and time.monotonic() - last_save >= checkpoint_seconds)
         if step % t.checkpoint_every == 0 or last or stop or interrupted or due:
-          ckpt.save(step, jax.device_get(dp.unreplicate(state_d)),
-                    extra=_accumulator_to_json(dp.unreplicate(acc)))
+          run.save(step, state_d, acc)
           last_save = time.monotonic()
         if interrupted:
-          writer.flush()
+          run.writer.flush()
           raise preemption.Interrupted(stop_requests.signum or signal.SIGTERM, step,
-                                       ckpt.directory)
+                                       run.ckpt.directory)
         if stop:
           break
     state = dp.unreplicate(state_d)
   finally:
     progress.close()
-    writer.flush()
-
+    run.writer.flush()
   # Wall clock of this invocation's steps (compilation included; a resumed run counts only the
   # steps it took).
-  train_seconds = time.perf_counter() - loop_start
-  splits = {"train": train_split} if train_split is not None else {}
-  results = [final_evaluation(family, s, c, k.eval, w, d, evaluators, splits,
-                              extra={"train_seconds": train_seconds,
-                                     **({"seed": c.seed} if members.stacked else {})})
-             for s, c, k, w, d in zip(members.split(state), members.configs, members.keys,
-                                      member_writers, members.dirs)]
-  if members.stacked:
-    results = population.aggregate(results, [c.seed for c in members.configs])
-    if is_writer:
-      writers.write_json(os.path.join(workdir, "results.json"), results)
-  else:
-    results = results[0]
-  for w in {id(w): w for w in (writer, *member_writers)}.values():
-    w.close()
-  ckpt.close()
-  return results
+  return run.finish(state, workdir, evaluators, train_split, time.perf_counter() - loop_start)
 
 
 def _last_good(ckpt: Checkpointer) -> str:
