@@ -233,6 +233,20 @@ def test_every_config_has_a_row_in_the_model_tables():
     assert not missing, f"{page}'s model table lacks {missing}"
 
 
+def test_the_configs_said_to_have_the_dial_have_it():
+  from genjax import config as gconfig
+  (paragraph,) = re.findall(r"^The dial between the two sides.*?\n\n",
+                            (ROOT / "README.md").read_text(), flags=re.S | re.M)
+  configs = {p.stem for p in (ROOT / "experiments" / "configs").glob("*.py")}
+  named = [name for name in re.findall(r"`(\w+)`", paragraph) if name in configs]
+  assert len(named) >= 4, paragraph
+  variant = {"classrbm_mnist": ":hybrid"}  # a config that needs an argument
+  for name in named:
+    path = ROOT / "experiments" / "configs" / f"{name}.py"
+    config = gconfig.load(f"{path}{variant.get(name, '')}")
+    assert "joint_weight" in config.model, f"README: {name} has no model.joint_weight"
+
+
 def test_readme_is_a_front_page():
   assert len((ROOT / "README.md").read_text().splitlines()) <= MAX_README_LINES
 
