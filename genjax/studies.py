@@ -174,10 +174,10 @@ def check_joint_weight(value, where: str = "model.joint_weight") -> float:
   try:
     w = float(value)
   except (TypeError, ValueError):
-    raise ValueError(f"{where}: joint_weight must be a number in [0, 1], got {value!r}") from None
+    raise ValueError(f"{where}: joint_weight must be a number in [0, 1], got {value}") from None
   if not 0.0 <= w <= 1.0:
     raise ValueError(f"{where}: joint_weight must be in [0, 1] (1 generative, 0 "
-                     f"discriminative), got {value!r}")
+                     f"discriminative), got {value}")
   return w
 
 
