@@ -10,7 +10,9 @@ later one compares its config with the recorded one *before it writes anything*:
   appended to `config_changes.jsonl`;
 - a field that only extends or reports (`EXTENDING`: num_steps / num_epochs, log, checkpoint
   and sample cadence, progress, evaluation settings, data location) may change; the change is
-  recorded the same way.
+  recorded the same way. Except train.num_steps where the learning rate decays over it
+  (`schedule_reads_num_steps`): there it sets every step's learning rate, so it is refused as a
+  change of the computation.
 
 `Lock` makes one process the workdir's writer for the life of a run (an advisory `flock`: the
 kernel releases it when the holder dies, so a `kill -9` never blocks the next run).
@@ -66,6 +68,24 @@ def extends_only(field: str) -> bool:
   return any(field.startswith(p) if p.endswith(".") else field == p for p in EXTENDING)
 
 
+# The learning-rate schedules whose length is train.num_steps unless optim.decay_steps > 0 fixes
+# it: the neural classifiers' optim.schedule `cosine` and `step`, SSGAN's optim.decay_fraction
+# > 0, and the RBMs' optim.decay_start < 1 (which have no decay_steps). The families read only
+# the config, so these fields say it.
+NUM_STEPS_SCHEDULES = ("cosine", "step")
+
+
+def schedule_reads_num_steps(config) -> bool:
+  """Whether `config`'s learning rate at a step depends on train.num_steps (see
+  NUM_STEPS_SCHEDULES): then changing train.num_steps changes the computation of every step."""
+  o = _normal(config).get("optim") or {}
+  if (o.get("decay_steps") or -1) > 0:
+    return False
+  decay_start = o.get("decay_start")
+  return (o.get("schedule") in NUM_STEPS_SCHEDULES or (o.get("decay_fraction") or 0.0) > 0.0
+          or (decay_start is not None and decay_start < 1.0))
+
+
 # Fields added to the configs after workdirs were recorded without them, and the value their
 # absence meant: a workdir of an earlier version continues when the new field holds it.
 ADDED_LATER = {"population": 1, "data.num_labels": -1, "data.label_seed": None,
@@ -114,9 +134,12 @@ def check(config, workdir: str, override: bool = False) -> dict:
         f"{workdir} holds a {old.get('family')!r} run, not {new.get('family')!r}: "
         "use a new --workdir")
   changes = diff(old, new)
-  computational = [k for k in changes if not extends_only(k)]
+  decays = schedule_reads_num_steps(old) or schedule_reads_num_steps(new)
+  computational = [k for k in changes
+                   if not extends_only(k) or (k == "train.num_steps" and decays)]
   if computational and not override:
-    shown = ", ".join(f"{k} {_show(changes[k][0])} -> {_show(changes[k][1])}"
+    why = {"train.num_steps": " (the learning rate decays over it)"} if decays else {}
+    shown = ", ".join(f"{k} {_show(changes[k][0])} -> {_show(changes[k][1])}{why.get(k, '')}"
                       for k in computational[:6])
     more = f" and {len(computational) - 6} more" if len(computational) > 6 else ""
     raise WorkdirError(
@@ -140,7 +163,7 @@ def record(config, workdir: str, changes: dict, step: int) -> None:
 
 
 def _now() -> str:
-  return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+  return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 class Lock:

@@ -95,7 +95,8 @@ def test_changed_config_is_refused_before_anything_is_written(run_copy):
 def test_override_continues_and_records_the_change_and_its_step(run_copy):
   changed = softmax_config({"optim.learning_rate": 0.05, "train.num_steps": 21})
   train.train_and_evaluate(changed, str(run_copy), override=True)
-  entries = [json.loads(line) for line in (run_copy / workdir.CHANGES_FILE).read_text().splitlines()]
+  lines = (run_copy / workdir.CHANGES_FILE).read_text().splitlines()
+  entries = [json.loads(line) for line in lines]
   assert len(entries) == 1 and entries[0]["step"] == 14
   assert entries[0]["changes"] == {"optim.learning_rate": {"old": 0.1, "new": 0.05},
                                    "train.num_steps": {"old": 14, "new": 21}}
@@ -288,3 +289,97 @@ def test_evaluate_refuses_a_workdir_in_use(run_copy, experiment_script):
     with pytest.raises(workdir.WorkdirError, match="in use by pid"):
       evaluate(str(run_copy))
   assert evaluate(str(run_copy))["test"]["accuracy"] > 0.5  # free again
+
+
+def test_streamed_input_errors_come_before_the_workdir_exists(tmp_path, gan_config, monkeypatch):
+  """A misspelt dataset, or streaming without TensorFlow, fails before the lock creates the
+  workdir."""
+  from genjax.data import images, splits
+
+  path = tmp_path / "new"
+  with pytest.raises(splits.UnknownDatasetError, match="did you mean 'mnist'"):
+    train.train_and_evaluate(gan_config({"data.name": "mnistt", "data.in_memory": False}),
+                             str(path))
+  assert not path.exists()
+  monkeypatch.setattr(images, "has_tensorflow", lambda: False)
+  with pytest.raises(images.TensorFlowMissingError) as e:
+    train.train_and_evaluate(gan_config({"data.in_memory": False}), str(path))
+  message = str(e.value)
+  assert "data.in_memory = False" in message and "'.[tf]'" in message and "\n" not in message
+  assert isinstance(e.value, ValueError) and isinstance(e.value, ImportError)
+  assert not path.exists()
+
+
+# --- a learning rate that decays over train.num_steps ------------------------------------------
+
+CONFIGS = REPO_ROOT / "experiments" / "configs"
+
+
+def _config(name: str, arg: str, overrides: dict):
+  config = load_config_module(CONFIGS / f"{name}.py").get_config(arg)
+  apply_overrides(config, overrides)
+  return config
+
+
+def _learning_rates(config, steps) -> list[float] | None:
+  """The family's learning rate at `steps`, or None for a family whose schedule does not read
+  the config's train section."""
+  family = train.load_family(config.family)
+  if hasattr(family, "learning_rate_schedule"):
+    schedule = family.learning_rate_schedule(config)
+    return [float(schedule(s)) for s in steps]
+  if config.family in ("rbm", "classrbm"):
+    from genjax.families import rbm
+    hp = rbm._hparams(config)
+    return [float(rbm.learning_rate(hp, s)) for s in steps]
+  return None
+
+
+@pytest.mark.parametrize("name, arg, overrides", [
+    ("cnn_mnist", "smoke", {}),
+    ("cnn_mnist", "smoke", {"optim.schedule": "step"}),
+    ("cnn_mnist", "smoke", {"optim.schedule": "constant"}),
+    ("cnn_mnist", "smoke", {"optim.decay_steps": 30}),
+    ("ssgan_mnist", "smoke", {}),
+    ("ssgan_mnist", "smoke", {"optim.decay_fraction": 0.0}),
+    ("ssgan_mnist", "smoke", {"optim.decay_steps": 30}),
+    ("rbm_mnist", "smoke", {}),
+    ("rbm_mnist", "smoke", {"optim.decay_start": 1.0}),
+    ("classrbm_mnist", "hybrid,smoke", {}),
+    ("vae_burda1_cpu", "smoke", {}),
+    ("gan_mnist", "smoke", {}),
+])
+def test_schedule_reads_num_steps_as_the_family_does(name, arg, overrides):
+  """The rule's verdict from the config equals the family's: do its learning rates over the first
+  40 steps move when train.num_steps goes from 40 to 80?"""
+  short = _config(name, arg, {**overrides, "train.num_steps": 40})
+  long = _config(name, arg, {**overrides, "train.num_steps": 80})
+  rates = _learning_rates(short, range(40)), _learning_rates(long, range(40))
+  moved = rates[0] is not None and rates[0] != rates[1]
+  assert workdir.schedule_reads_num_steps(short) == moved
+  assert workdir.schedule_reads_num_steps(long) == moved
+
+
+def test_the_rule_knows_every_family_that_reads_train_num_steps():
+  """A family that reads train.num_steps must be one whose fields schedule_reads_num_steps
+  checks (else extending its runs would silently change their schedule)."""
+  readers = {p.stem for p in (REPO_ROOT / "genjax" / "families").glob("*.py")
+             if "train.num_steps" in p.read_text() or "t.num_steps" in p.read_text()}
+  assert readers == {"neural_classifier", "ssgan", "rbm"}
+
+
+def test_num_steps_is_refused_where_the_learning_rate_decays_over_it(tmp_path):
+  recorded = _config("cnn_mnist", "smoke", {})
+  workdir.record(recorded, str(tmp_path), {}, 20)
+  longer = _config("cnn_mnist", "smoke", {"train.num_steps": 40})
+  with pytest.raises(workdir.WorkdirError) as e:
+    workdir.check(longer, str(tmp_path))
+  message = str(e.value)
+  assert "train.num_steps 20 -> 40 (the learning rate decays over it)" in message
+  assert "--override" in message and "\n" not in message
+  assert workdir.check(longer, str(tmp_path), override=True) == {"train.num_steps": (20, 40)}
+  # A schedule of fixed length (optim.decay_steps) is extended like any other run.
+  fixed = _config("cnn_mnist", "smoke", {"optim.decay_steps": 20})
+  workdir.record(fixed, str(tmp_path), {}, 20)
+  fixed.train.num_steps = 40
+  assert workdir.check(fixed, str(tmp_path)) == {"train.num_steps": (20, 40)}

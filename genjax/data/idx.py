@@ -4,10 +4,12 @@ A directory holding `train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz
 `t10k-images-idx3-ubyte[.gz]` and `t10k-labels-idx1-ubyte[.gz]` (MNIST, Fashion-MNIST,
 KMNIST, ...) is a dataset: set `data.idx_dir` to it. The splits are genjax's usual
 deterministic ones (train less its last `validation_size` examples, validation, test),
-in file order, and each process reads a contiguous shard of equal size.
+in file order, and each process reads a contiguous shard of equal size. `order="tfds"` reads
+the examples in the order of TFDS's prepared copy of the same files instead (`tfds_order`).
 """
 
 import gzip
+import hashlib
 import os
 import zlib
 
@@ -55,12 +57,36 @@ def read_split_files(directory: str, part: str) -> tuple[np.ndarray, np.ndarray]
   return images[..., None], labels.astype(np.int32)
 
 
+def tfds_order(num_examples: int, part: str) -> np.ndarray:
+  """The file indices (int64, (N,)) of the 'train' or 'test' examples in the order TFDS's
+  builders of these files (mnist, fashion_mnist, ...) write them: example i is keyed by i and
+  sorted by the md5 of the split name followed by the key (tensorflow_datasets.core.hashing)."""
+  salt = hashlib.md5(part.encode())
+
+  def key(i: int) -> bytes:
+    h = salt.copy()
+    h.update(str(i).encode())
+    return h.digest()
+
+  return np.array(sorted(range(num_examples), key=key), np.int64)
+
+
+ORDERS = ("file", "tfds")
+
+
 def split_arrays(directory: str, split: str, validation_size: int, process_index: int,
-                 process_count: int) -> tuple[np.ndarray, np.ndarray]:
-  """This process's shard of a genjax split: uint8 images (n, H, W, 1), int32 labels (n,)."""
+                 process_count: int, order: str = "file") -> tuple[np.ndarray, np.ndarray]:
+  """This process's shard of a genjax split: uint8 images (n, H, W, 1), int32 labels (n,), the
+  examples in file order or TFDS's (`order`: one of ORDERS)."""
   if split not in ("train", "validation", "test"):
     raise ValueError(f"unknown split {split!r}; expected train, validation or test")
-  images, labels = read_split_files(directory, "test" if split == "test" else "train")
+  if order not in ORDERS:
+    raise ValueError(f"unknown IDX order {order!r}; expected one of {ORDERS}")
+  part = "test" if split == "test" else "train"
+  images, labels = read_split_files(directory, part)
+  if order == "tfds":
+    perm = tfds_order(len(labels), part)
+    images, labels = images[perm], labels[perm]
   n = len(labels)
   if split != "test" and not 0 <= validation_size < n:
     raise ValueError(f"validation_size={validation_size} must be in [0, {n})")

@@ -1,9 +1,15 @@
-"""Image datasets through TensorFlow Datasets: deterministic splits, per-process shards,
-preprocessing on the device, and an in-memory sampler that draws shuffled batches there.
+"""Image datasets through TensorFlow Datasets or raw IDX files: deterministic splits,
+per-process shards, preprocessing on the device, and an in-memory sampler that draws shuffled
+batches there.
 
 Splits: `train` is TFDS's train split less its last `validation_size` examples,
 `validation` is those last examples, `test` is TFDS's test split. Multi-host runs
 give each process an even, disjoint shard of the split (`tfds.even_splits`).
+
+Reading TFDS's prepared files and streaming through tf.data need TensorFlow (the `tf` extra).
+Without it, a split is read from IDX files (genjax.data.idx): `data.idx_dir`, else the
+project's raw copy `PROJECT_DATA_DIR/<name>`, the latter in the order of TFDS's prepared copy
+so that a config gives the same arrays with or without TensorFlow.
 """
 
 import dataclasses
@@ -26,8 +32,18 @@ class DatasetNotFoundError(FileNotFoundError):
   """A dataset that is neither prepared in the data directory nor downloadable."""
 
 
+TF_EXTRA = "pip install -e '.[tf]'"
+
+
+class TensorFlowMissingError(ImportError, ValueError):
+  """A setting that needs TensorFlow (the `tf` extra) where it is not installed: an ImportError,
+  and a ValueError so that the scripts report it in one line like any other bad setting."""
+
+
 def _import_tfds():
   # TensorFlow is only needed for reading TFDS files: keep it quiet and off the accelerators.
+  # It is imported first, so that without it nothing of TFDS's reading starts (TFDS would print
+  # a banner about the missing TensorFlow before failing).
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   import tensorflow as tf
   tf.config.set_visible_devices([], "GPU")
@@ -35,11 +51,31 @@ def _import_tfds():
   return tfds
 
 
+def has_tensorflow() -> bool:
+  """Whether TensorFlow imports (it is then imported, as TFDS's readers would)."""
+  try:
+    _import_tfds()
+  except ImportError:
+    return False
+  return True
+
+
+def require_tensorflow(what: str) -> None:
+  """Raise TensorFlowMissingError, one line naming `what` needs it and the `tf` extra, unless
+  TensorFlow imports."""
+  if not has_tensorflow():
+    raise TensorFlowMissingError(f"{what} needs TensorFlow, which is not installed: "
+                                 f"{TF_EXTRA}")
+
+
 # Where the project keeps prepared datasets beside a checkout (`../shared/tfds`): used when
 # neither `data.data_dir` nor TFDS_DATA_DIR is set and TFDS's own folder lacks the dataset.
 PROJECT_TFDS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__))))), "shared", "tfds")
 TFDS_DEFAULT_DIR = os.path.expanduser("~/tensorflow_datasets")
+# Where the project keeps raw datasets beside a checkout (`../shared/data/<name>`): the IDX files
+# read without TensorFlow when `data.idx_dir` is not set.
+PROJECT_DATA_DIR = os.path.join(os.path.dirname(PROJECT_TFDS_DIR), "data")
 # The host TFDS downloads MNIST-like datasets from; probed once before a download so that an
 # offline machine fails at once instead of retrying for minutes.
 DOWNLOAD_HOST = ("storage.googleapis.com", 443)
@@ -96,7 +132,9 @@ def builder(name: str, data_dir: str | None = None, download: bool | None = None
   Raises:
     DatasetNotFoundError: the dataset is not prepared and cannot be downloaded,
       with one message naming the dataset and TFDS_DATA_DIR.
+    TensorFlowMissingError: TensorFlow is not installed.
   """
+  require_tensorflow(f"reading TFDS's copy of dataset {name!r}")
   tfds = _import_tfds()
   explicit = data_dir or os.environ.get("TFDS_DATA_DIR")
   if not explicit and not os.path.isdir(os.path.join(TFDS_DEFAULT_DIR, name)) and os.path.isdir(
@@ -179,13 +217,30 @@ def load_arrays(name: str, split: str, *, validation_size: int = 0,
   """Read one split of an image dataset into memory (this process's shard of it).
 
   The dataset is TFDS's `name`, or, when `idx_dir` is given, the raw IDX files in
-  that directory (genjax.data.idx; no TensorFlow needed).
+  that directory (genjax.data.idx, in file order; no TensorFlow needed). Without TensorFlow,
+  the IDX files in PROJECT_DATA_DIR/<name>, in the order of TFDS's copy (the same arrays).
+
+  Raises:
+    DatasetNotFoundError: as `builder`; without TensorFlow, where neither `idx_dir` nor
+      PROJECT_DATA_DIR holds the dataset (one line naming the dataset, data.idx_dir and the
+      `tf` extra).
   """
+  process_index = jax.process_index() if process_index is None else process_index
+  process_count = jax.process_count() if process_count is None else process_count
+  fallback = not idx_dir and not has_tensorflow()
+  if fallback:
+    idx_dir = os.path.join(PROJECT_DATA_DIR, name)
   if idx_dir:
-    images, labels = idx.split_arrays(
-        idx_dir, split, validation_size,
-        jax.process_index() if process_index is None else process_index,
-        jax.process_count() if process_count is None else process_count)
+    try:
+      images, labels = idx.split_arrays(idx_dir, split, validation_size, process_index,
+                                        process_count, "tfds" if fallback else "file")
+    except FileNotFoundError as e:
+      if not fallback:
+        raise
+      raise DatasetNotFoundError(
+          f"dataset {name!r} cannot be read: TensorFlow is not installed for TFDS's copy "
+          f"({TF_EXTRA}) and there is {e}; set data.idx_dir to a folder of its IDX "
+          "files") from None
     if image_shape is not None and tuple(image_shape) != images.shape[1:]:
       raise ValueError(f"{idx_dir} has images of shape {images.shape[1:]}, but the config "
                        f"expects {tuple(image_shape)} (data.image_shape)")
@@ -210,8 +265,9 @@ def tf_dataset(name: str, split: str, *, batch_size: int, seed: int, epoch: int,
   """A streamed epoch of uint8 batches for datasets too large to hold in memory.
 
   The order is a pure function of (seed, epoch), so a resumed run can skip to
-  where it stopped with `.skip(steps_done_in_epoch)`.
+  where it stopped with `.skip(steps_done_in_epoch)`. Needs TensorFlow (the `tf` extra).
   """
+  require_tensorflow("streamed input (data.in_memory = False)")
   tfds = _import_tfds()
   import tensorflow as tf
   b = builder(name, data_dir, download)

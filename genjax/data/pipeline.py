@@ -13,8 +13,10 @@ import ml_collections
 
 from genjax.data import images as image_data
 from genjax.data import labelled
-from genjax.data.splits import ArraySplit
+from genjax.data.splits import ArraySplit, check_name
 from genjax.parallel import DataParallel
+
+STREAMED = "streamed input (data.in_memory = False)"
 
 
 def process_batch_size(global_batch: int, dp: DataParallel) -> int:
@@ -69,14 +71,25 @@ class DeviceInput:
     return self.split.preprocess(rows, image_data.noise_key(data_key, step), axis_name)
 
 
+def check_streamed(data: ml_collections.ConfigDict) -> None:
+  """Raise, before anything is written, where the data section `data` cannot be streamed: an
+  unknown name (splits.UnknownDatasetError), no TensorFlow (images.TensorFlowMissingError,
+  naming the `tf` extra), a dataset TFDS cannot provide (images.DatasetNotFoundError)."""
+  check_name(data.name)
+  image_data.require_tensorflow(STREAMED)
+  image_data.builder(data.name, data.get("data_dir"), data.get("download"))
+
+
 class StreamingInput:
-  """Batches streamed from TFDS through tf.data, split over the devices each step."""
+  """Batches streamed from TFDS through tf.data, split over the devices each step (needs
+  TensorFlow, the `tf` extra)."""
 
   kinds = "s"
 
   def __init__(self, data: ml_collections.ConfigDict, batch_size: int, seed: int,
                data_key: jax.Array, dp: DataParallel):
     del data_key  # the order comes from `seed`; preprocessing noise from the loop's data key
+    image_data.require_tensorflow(STREAMED)
     b = image_data.builder(data.name, data.get("data_dir"), data.get("download"))
     n = b.info.splits["train"].num_examples - data.validation_size
     self._data, self._batch, self._seed, self._dp = data, batch_size, seed, dp
@@ -126,7 +139,7 @@ def make_input(config: ml_collections.ConfigDict, dp: DataParallel, data_key: ja
                train: ArraySplit | None = None, arrays: dict | None = None):
   """The training input a config asks for: with `data.num_labels > 0`, few labels
   (genjax.data.labelled); with `data.in_memory` (default True), the device-resident training
-  split `train`; otherwise image batches streamed from TFDS."""
+  split `train`; otherwise image batches streamed from TFDS (needs TensorFlow)."""
   batch = process_batch_size(config.data.batch_size, dp)
   if labelled.num_labels(config.data) > 0 or config.data.get("semi_supervised", False):
     if not isinstance(train, ArraySplit):

@@ -2,7 +2,8 @@
 
 `load(data_config, split)` reads one split of what `config.data.name` names:
 
-- images (`mnist`, `fashion_mnist`, any TFDS image set, or raw IDX files with `data.idx_dir`):
+- images (`mnist`, `fashion_mnist`, any TFDS image set, or raw IDX files with `data.idx_dir`;
+  without TensorFlow, TFDS's sets come from the project's IDX copies, genjax.data.images):
   an `ArraySplit` with uint8 `image` [N, H, W, C] and int32 `label` [N], preprocessed on the
   device by `data.preprocess` (unit | symmetric | binarize_dynamic | binarize_fixed);
 - the UCI sets bundled with scikit-learn (`iris`, `wine`, `breast_cancer`, `digits`): an
