@@ -1,7 +1,8 @@
 """The README and the docs stay true: their examples run, their commands name what exists.
 
 The research-code example runs on 2 simulated CPU devices and the classical-model examples on
-small random data; every other Python block must say it is an excerpt (`...`). Every command
+small random data; every other Python block must say it is an excerpt (`...`), and the
+"Adding a model" excerpts must be the template families' own code. Every command
 in a code block or in inline code names a script, flags, a config and config fields that
 exist; every config has a row in the model tables; CI runs the README's set-up and test lines.
 """
@@ -133,6 +134,28 @@ def test_every_genjax_import_in_the_examples_resolves():
         for alias in node.names:
           assert hasattr(module, alias.name) or importlib.util.find_spec(
               f"{node.module}.{alias.name}"), f"{page}: from {node.module} import {alias.name}"
+
+
+def test_the_adding_a_model_excerpts_are_the_templates_code():
+  # Each excerpt follows the paragraph naming its module; its functions must have the module's
+  # argument names and its statements (bar `...`) must be statements of the module's code.
+  text = (ROOT / "docs" / "adding_a_model.md").read_text()
+  pairs = re.findall(r"\(`(genjax/families/\w+\.py)`[^\n]*\n\n```python\n(.*?)```", text, re.S)
+  assert len(pairs) == 2
+  for module_path, excerpt in pairs:
+    module = ast.parse((ROOT / module_path).read_text())
+    functions = {node.name: node for node in module.body if isinstance(node, ast.FunctionDef)}
+    top_level = {ast.dump(node) for node in module.body}
+    for node in ast.parse(excerpt).body:
+      if not isinstance(node, ast.FunctionDef):
+        assert ast.dump(node) in top_level, f"{module_path}: {ast.unparse(node)}"
+        continue
+      real = functions[node.name]
+      assert [a.arg for a in node.args.args] == [a.arg for a in real.args.args], node.name
+      statements = {ast.dump(s) for s in ast.walk(real) if isinstance(s, ast.stmt)}
+      for statement in node.body:
+        if ast.unparse(statement) != "...":
+          assert ast.dump(statement) in statements, f"{module_path}: {ast.unparse(statement)}"
 
 
 # ----------------------------------------------------------------------------- commands
