@@ -60,17 +60,27 @@ USER_ERRORS = (ValueError, KeyError, FileNotFoundError, FileExistsError, Floatin
 
 def run(main, flags_parser=None) -> None:
   """absl's app.run(main); user errors become one line on stderr and exit status 2
-  (`--debug` in argv keeps the traceback)."""
+  (`--debug` in argv keeps the traceback). JAX's persistent compilation cache is on
+  (genjax.compilation_cache.enable_for_scripts) unless argv has `--nocompilation_cache`."""
   from absl import app
   debug = "--debug" in sys.argv
   if debug:
     sys.argv.remove("--debug")
+  cache = "--nocompilation_cache" not in sys.argv
+  if not cache:
+    sys.argv.remove("--nocompilation_cache")
+
+  def main_with_cache(argv):
+    from genjax import compilation_cache
+    compilation_cache.enable_for_scripts(cache)
+    return main(argv)
+
   from genjax.preemption import Interrupted
   try:
     if flags_parser is None:
-      app.run(main)
+      app.run(main_with_cache)
     else:
-      app.run(main, flags_parser=flags_parser)
+      app.run(main_with_cache, flags_parser=flags_parser)
   except Interrupted as e:
     print(str(e), file=sys.stderr)
     sys.exit(e.exit_code)

@@ -18,7 +18,7 @@ the class covariances' diagonals (GENJAX_SETTINGS); scikit-learn's LDA (solver "
 pseudo-inverse and its QDA reg_param 0.01 (PEER_SETTINGS).
 
 Then genjax alone again with the persistent compilation cache
-(genjax.classical.compilation_cache) in a fresh temporary directory: its first run compiles
+(genjax.compilation_cache) in a fresh temporary directory: its first run compiles
 and writes the cache ("cold_cache_seconds"), the next ones, from cleared in-process caches,
 load the programs from disk ("warm_cache_seconds", the median; "warm_cache_ratio" is it over
 the peer's median).
@@ -91,7 +91,7 @@ def _with_cache(out: dict, x_tr, y_tr, x_te, runs: int) -> None:
 
   import jax
 
-  from genjax.classical import compilation_cache
+  from genjax import compilation_cache
 
   with tempfile.TemporaryDirectory() as tmp:
     compilation_cache.enable(tmp)
