@@ -86,15 +86,21 @@ def parse_labels(items: list[str]) -> list[str]:
 
 
 def weighable() -> list[str]:
-  """The declared classifiers (genjax.studies) whose config has model.joint_weight."""
-  out = []
+  """The configs in experiments/configs whose model has joint_weight: each at its default
+  argument, or at the arguments of the classifiers it declares (genjax.studies)."""
+  declared = {}
   for c in studies.classifiers():
-    try:
-      config = studies.load_config(c.spec(c.datasets[0]))
-    except Exception:  # noqa: BLE001 - a config that does not load here weighs nothing
-      continue
-    if "joint_weight" in config.get("model", {}):
-      out.append(c.key)
+    declared.setdefault(c.config, []).append(c.spec(c.datasets[0]))
+  out = []
+  for name, _ in cli.list_configs(studies.CONFIG_DIR):
+    for spec in declared.get(name, [os.path.join(studies.CONFIG_DIR, f"{name}.py")]):
+      try:
+        config = studies.load_config(spec)
+      except Exception:  # noqa: BLE001 - a config that does not load here weighs nothing
+        continue
+      if "joint_weight" in config.get("model", {}):
+        out.append(name)
+        break
   return out
 
 
