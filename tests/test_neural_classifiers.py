@@ -367,6 +367,28 @@ def test_smoke_configs_end_to_end(tmp_path, run_train_cli, arch):
   assert _check_smoke_run(workdir, result)["model"]["arch"] == arch
 
 
+@pytest.mark.slow  # ~40 s: each step also runs 20 SGLD steps
+def test_mlp_smoke_config_trains_as_a_jem(tmp_path, run_train_cli):
+  """mlp_mnist's smoke run with joint_weight 0.5 through experiments/train.py: the JEM metrics
+  logged and finite, the weight in results.json, the replay buffer in the checkpoint."""
+  workdir = tmp_path / "jem"
+  result = run_train_cli(workdir, {"train.tensorboard": False, "model.joint_weight": 0.5},
+                         config=CONFIG_FILES["mlp"])
+  assert result.returncode == 0, result.stderr[-4000:]
+  records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  assert [r["step"] for r in records] == [10, 20]
+  assert all(set(r) == {"step", "loss", "accuracy", "cross_entropy", "energy_data",
+                        "energy_sample"} for r in records)
+  assert all(np.isfinite(v) for r in records for v in r.values())
+  results = json.loads((workdir / "results.json").read_text())
+  assert results["joint_weight"] == 0.5 and results["step"] == 20
+  assert np.isfinite(results["test"]["loss"]) and 0.0 <= results["test"]["accuracy"] <= 1.0
+  _, config, state = train.restore_for_eval(str(workdir))
+  assert config.model.joint_weight == 0.5
+  assert state.buffer.shape == (config.model.buffer_size, 28, 28, 1)
+  assert np.all(np.isfinite(np.asarray(state.buffer)))
+
+
 @pytest.mark.parametrize("arch", sorted(CONFIG_FILES))
 def test_configs_name_their_dataset(arch):
   assert _config(arch, arg="fashion_mnist").data.name == "fashion_mnist"

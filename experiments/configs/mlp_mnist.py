@@ -19,6 +19,7 @@ Expected (2 CPU cores, about 2 minutes each on an idle machine): test error <= 1
 MLPClassifier). Measured: 1.29 % on MNIST (log-loss 0.047), 11.12 % on Fashion-MNIST (0.306).
 """
 
+from genjax import jem
 from genjax.families import neural_classifier
 
 # Its row in experiments/compare.py's table (genjax.studies reads it without importing).
@@ -30,7 +31,10 @@ parse_arg = neural_classifier.parse_dataset_arg
 
 
 def get_config(arg: str | None = None):
-  model = {"arch": "mlp", "hidden": (800, 800), "dropout_rate": 0.5, "input_dropout_rate": 0.2}
+  _, smoke = parse_arg(arg)
+  model = {"arch": "mlp", "hidden": (800, 800), "dropout_rate": 0.5, "input_dropout_rate": 0.2,
+           # JEM (genjax.jem), off at joint_weight 0; a smoke run's buffer holds two batches.
+           **jem.config_fields(buffer_size=256 if smoke else 10_000)}
   # 20 epochs of 468 batches; the cosine schedule decays over the run.
   return neural_classifier.config_for(arg, model, learning_rate=1e-3, num_steps=9360, log_every=234,
                                checkpoint_every=2340)

@@ -1,4 +1,4 @@
-"""Classifier family: state, and pure train/eval steps for softmax cross-entropy on labels."""
+"""Classifier family: state, and pure train/eval steps for cross-entropy (or JEM's blend)."""
 
 import jax
 import jax.numpy as jnp
@@ -7,7 +7,7 @@ import optax
 from flax import linen as nn
 from flax import struct
 
-from genjax import optimizers, rng
+from genjax import jem, optimizers, rng
 from genjax.nn.classifiers import LeNet5, MLPClassifier, SmallCNN
 from genjax.nn.cnn import DomainCNN
 from genjax.parallel import pmean_if
@@ -16,14 +16,21 @@ from genjax.state import ModelState, init_variables
 ARCHS = ("domain_cnn", "mlp", "lenet5", "cnn")
 OPTIMIZERS = optimizers.OPTIMIZERS
 SCHEDULES = ("constant", "cosine", "step")
+_BUFFER_STREAM = 1  # folded into create_state's key for the JEM replay buffer's noise
+_SGLD_STREAM = 1  # folded into a training step's key for the JEM sampler
+_SAMPLE_DROPOUT_STREAM = 2  # ... and for the dropout of the samples' forward pass
 
 
 @struct.dataclass
 class ClassifierState:
-  """One network's state and the step count."""
+  """One network's state and the step count; for JEM training (`model.joint_weight` > 0) the
+  SGLD replay buffer (buffer_size, H, W, C), in the state so that checkpoints carry it, and the
+  objective's hyper-parameters."""
 
   step: jax.Array
   model: ModelState
+  buffer: jax.Array | None = None
+  jem_hparams: jem.JEMHParams = struct.field(pytree_node=False, default=jem.JEMHParams())
 
 
 def build_model(config: ml_collections.ConfigDict) -> nn.Module:
@@ -98,13 +105,28 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
 
 
 def create_state(key: jax.Array, config: ml_collections.ConfigDict) -> ClassifierState:
-  """Initialise the network and its optimiser from `config`."""
+  """Initialise the network and its optimiser from `config`, and with `model.joint_weight` > 0
+  the JEM replay buffer (uniform noise, genjax.jem.init_buffer)."""
+  hp = jem.hparams(config.model, config.data.batch_size)
   model = build_model(config)
   tx = make_optimizer(config)
   x = jnp.zeros((2, *config.data.image_shape), jnp.float32)
+  # SGLD's samples would enter the batch statistics, and the paper drops batch norm; the
+  # variables' shapes (traced, not compiled) say whether the network has it.
+  if hp.joint_weight > 0.0 and "batch_stats" in jax.eval_shape(
+      lambda: init_variables(model, key, x, train=False)):
+    raise ValueError(f"model.joint_weight > 0 needs a network without batch norm; "
+                     f"model.arch={config.model.arch!r} has it")
   variables = init_variables(model, key, x, train=False)
+  buffer = None
+  if hp.joint_weight > 0.0:
+    buffer = jem.init_buffer(jax.random.fold_in(key, _BUFFER_STREAM), hp.buffer_size,
+                             tuple(config.data.image_shape))
+  else:  # the sampler's settings are unused: the state (and its compiled step) ignores them
+    hp = jem.JEMHParams()
   return ClassifierState(step=jnp.zeros((), jnp.int32),
-                         model=ModelState.create(model, variables, tx))
+                         model=ModelState.create(model, variables, tx), buffer=buffer,
+                         jem_hparams=hp)
 
 
 def cross_entropy(logits_BxK: jax.Array, labels_B: jax.Array) -> jax.Array:
@@ -119,7 +141,15 @@ def accuracy(logits_BxK: jax.Array, labels_B: jax.Array) -> jax.Array:
 
 def train_step(state: ClassifierState, batch: dict, key: jax.Array,
                axis_name: str | None = None) -> tuple[ClassifierState, dict]:
-  """One optimiser step on the mean cross-entropy of `batch`.
+  """One optimiser step on the mean cross-entropy of `batch`, or with `model.joint_weight` =
+  lambda > 0 on JEM's (1 - lambda) * CE + lambda * (-log p(x, y)) (genjax.jem).
+
+  The JEM loss is CE + lambda * (mean E(x_data) - mean E(x_sgld)): -log p(x, y) = CE - log p(x),
+  whose gradient is estimated by the energy difference (log Z's gradient is minus the mean
+  energy gradient under the model). The samples x_sgld come from genjax.jem.replay_sgld, run on
+  the network in inference mode (the density the classifier defines at test time); the two
+  energies go through the training-mode network as the cross-entropy does (the data's from the
+  cross-entropy's own forward pass), so dropout enters both sides alike.
 
   Args:
     state: the classifier state.
@@ -130,8 +160,11 @@ def train_step(state: ClassifierState, batch: dict, key: jax.Array,
       N devices drops what a one-device run drops.
     axis_name: the device axis to average gradients, metrics and batch statistics over.
   Returns:
-    The new state and {"loss", "accuracy"} (averaged over devices).
+    The new state and {"loss", "accuracy"} (with JEM also "cross_entropy", "energy_data",
+    "energy_sample"), averaged over devices.
   """
+  if state.jem_hparams.joint_weight > 0.0:
+    return _jem_train_step(state, batch, key, axis_name)
   m = state.model
   dropout_key = rng.step_key(key, state.step)
   module = m.module.clone(bn_axis_name=axis_name)
@@ -153,6 +186,35 @@ def train_step(state: ClassifierState, batch: dict, key: jax.Array,
   model = m.apply_gradients(pmean_if(grads, axis_name), batch_stats=batch_stats)
   metrics = {"loss": loss, "accuracy": accuracy(logits, labels)}
   return state.replace(step=state.step + 1, model=model), pmean_if(metrics, axis_name)
+
+
+def _jem_train_step(state: ClassifierState, batch: dict, key: jax.Array,
+                    axis_name: str | None = None) -> tuple[ClassifierState, dict]:
+  """train_step's JEM branch (joint_weight > 0; create_state refused batch norm)."""
+  m, hp = state.model, state.jem_hparams
+  step_key = rng.step_key(key, state.step)
+  module = m.module.clone(bn_axis_name=axis_name)
+  x, labels = batch["image"], batch["label"]
+  x_sample, buffer = jem.replay_sgld(
+      state.buffer, lambda x: module.apply({"params": m.params}, x, train=False),
+      jax.random.fold_in(step_key, _SGLD_STREAM), x.shape[0], hp, axis_name)
+  sample_dropout_key = jax.random.fold_in(step_key, _SAMPLE_DROPOUT_STREAM)
+
+  def loss_fn(params):
+    logits = module.apply({"params": params}, x, train=True, rngs={"dropout": step_key})
+    logits_sample = module.apply({"params": params}, x_sample, train=True,
+                                 rngs={"dropout": sample_dropout_key})
+    ce = cross_entropy(logits, labels)
+    e_data, e_sample = jnp.mean(jem.energy(logits)), jnp.mean(jem.energy(logits_sample))
+    loss = ce + hp.joint_weight * (e_data - e_sample)
+    return loss, {"logits": logits, "cross_entropy": ce, "energy_data": e_data,
+                  "energy_sample": e_sample}
+
+  (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(m.params)
+  model = m.apply_gradients(pmean_if(grads, axis_name))
+  metrics = {"loss": loss, "accuracy": accuracy(aux.pop("logits"), labels), **aux}
+  new = state.replace(step=state.step + 1, model=model, buffer=buffer)
+  return new, pmean_if(metrics, axis_name)
 
 
 def log_proba(state: ClassifierState, batch: dict) -> jax.Array:
