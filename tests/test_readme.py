@@ -270,6 +270,21 @@ def test_the_configs_said_to_have_the_dial_have_it():
     assert "joint_weight" in config.model, f"README: {name} has no model.joint_weight"
 
 
+def github_anchor(heading: str) -> str:
+  """The anchor GitHub (and the site: mkdocs.yml's slugify) gives a Markdown heading."""
+  return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_readme_link_finds_its_page_and_heading():
+  links = re.findall(r"\]\(([^)#:]+)(?:#([^)]+))?\)", (ROOT / "README.md").read_text())
+  assert len(links) > 10
+  for target, anchor in links:
+    assert (ROOT / target).exists(), f"README links {target}, which does not exist"
+    if anchor:
+      headings = re.findall(r"^#+ (.*)$", (ROOT / target).read_text(), flags=re.M)
+      assert anchor in {github_anchor(h) for h in headings}, f"README links {target}#{anchor}"
+
+
 def test_readme_is_a_front_page():
   assert len((ROOT / "README.md").read_text().splitlines()) <= MAX_README_LINES
 
