@@ -156,3 +156,15 @@ def test_steps_per_second_times_the_loop_step():
   config = studies.load_config(f"{studies.CONFIG_DIR}/softmax_sgd.py:iris,smoke")
   rate = studies.steps_per_second(config, window_seconds=0.05, windows=1)
   assert 0 < rate < float("inf")
+
+
+def test_a_budgeted_step_family_trains_the_timed_steps_once(compare, tmp_path, monkeypatch):
+  from genjax import train
+  config = studies.load_config(f"{studies.CONFIG_DIR}/softmax_sgd.py:iris,smoke")
+  monkeypatch.setattr(studies, "steps_per_second", lambda c: 100.0)
+  results, training = compare.run_model(config, str(tmp_path), budget_minutes=0.05)
+  assert results["step"] == 300  # 0.05 min x 60 s x 100 steps/s
+  assert training == "300 steps, 0.05 min (100 steps/s on cpu)"
+  monkeypatch.setattr(train, "train_and_evaluate", lambda *a, **k: pytest.fail("trained again"))
+  config = studies.load_config(f"{studies.CONFIG_DIR}/softmax_sgd.py:iris,smoke")
+  assert compare.run_model(config, str(tmp_path), budget_minutes=0.05) == (results, training)

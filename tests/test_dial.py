@@ -142,3 +142,48 @@ def test_the_command_line_refuses_in_one_line(tmp_path, subprocess_env):
                       "discriminative), got 2")
   assert len(lines) == 2 and "--debug" in lines[1]
   assert not (tmp_path / "w").exists()
+
+
+STAND_IN = '''"""softmax_sgd with a model.joint_weight its objective ignores: cheap, stepped."""
+
+import os
+
+from genjax import config as gconfig
+from genjax import studies
+
+
+def get_config(arg=None):
+  c = gconfig.load(os.path.join(studies.CONFIG_DIR, "softmax_sgd.py") + ":" + (arg or "iris"))
+  c.unlock()
+  c.model.joint_weight = 1.0
+  return c
+'''
+
+
+def test_a_step_family_trains_each_point_as_a_population_for_its_budget(dial, fits, tmp_path,
+                                                                        monkeypatch):
+  from genjax import studies
+  config = tmp_path / "softmax_weighted.py"
+  config.write_text(STAND_IN)
+  monkeypatch.setattr(studies, "steps_per_second", lambda c: 50.0)
+  workdir = tmp_path / "dial"
+  rows = dial.dial(f"{config}:iris,smoke", str(workdir), ["0", "1"], ["all"], SEEDS,
+                   budget_minutes=0.01)
+  assert read(workdir / "budget.json")["steps"] == 30  # 0.01 min x 60 s x 50 steps/s
+  assert sorted(fits) == [str(workdir / "w0_lall"), str(workdir / "w1_lall")]
+  for r in rows:
+    point = workdir / f"w{r['joint_weight']:g}_lall"
+    recorded = read(point / "config.json")
+    assert (recorded["population"], recorded["train"]["num_steps"]) == (SEEDS, 30)
+    assert recorded["model"]["joint_weight"] == r["joint_weight"]
+    members = [read(point / "members" / str(i) / "results.json") for i in range(SEEDS)]
+    assert [m["seed"] for m in members] == list(range(SEEDS))
+    errors = np.array([m["test"]["error"] if "error" in m["test"] else 1 - m["test"]["accuracy"]
+                       for m in members])
+    assert r["error_mean"] == pytest.approx(errors.mean(), abs=1e-12)
+    assert r["error_sd"] == pytest.approx(errors.std(ddof=1), abs=1e-12)
+    assert r["steps"] == 30
+  monkeypatch.setattr(studies, "steps_per_second", lambda c: pytest.fail("timed again"))
+  assert dial.dial(f"{config}:iris,smoke", str(workdir), ["0", "1"], ["all"], SEEDS,
+                   budget_minutes=0.01) == rows
+  assert len(fits) == 2
