@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from genjax.data import idx
 from genjax.data import images as image_data
 
 # Prepared TFDS data lives next to the repository; CI sets TFDS_DATA_DIR=../shared/tfds.
@@ -116,6 +117,83 @@ def test_wrong_image_shape_raises_naming_both_shapes():
     image_data.load_arrays("mnist", "test", image_shape=(32, 32, 3))
   assert "(32, 32, 3)" in str(info.value)
   assert "mnist" in str(info.value)
+
+
+# ----------------------------------------------------------------------------- without TensorFlow
+
+# The project's raw copies of MNIST and Fashion-MNIST (IDX files), which TFDS's were built from.
+IDX_MNIST = os.path.join(image_data.PROJECT_DATA_DIR, "mnist")
+IDX_FASHION = os.path.join(image_data.PROJECT_DATA_DIR, "fashion_mnist")
+
+
+def test_tfds_order_is_tfds_hashing_of_the_example_indices():
+  from tensorflow_datasets.core import hashing
+  for part in ("train", "test"):
+    want = sorted(range(1000), key=hashing.Hasher(part).hash_key)
+    np.testing.assert_array_equal(idx.tfds_order(1000, part), want)
+  assert sorted(idx.tfds_order(1000, "train")) == list(range(1000))
+
+
+def test_idx_files_in_tfds_order_are_the_tfds_splits(splits):
+  """The reader without TensorFlow gives TFDS's arrays: every split, every example in place."""
+  for s in image_data.SPLITS:
+    images, labels = idx.split_arrays(IDX_MNIST, s, 5000, 0, 1, order="tfds")
+    np.testing.assert_array_equal(images, splits[s].images)
+    np.testing.assert_array_equal(labels, splits[s].labels)
+
+
+def test_idx_file_order_holds_the_same_examples_in_another_order(splits):
+  """data.idx_dir reads the files in their own order: the same test examples, not TFDS's order."""
+  tested = image_data.load_arrays("mnist", "test", idx_dir=IDX_MNIST)
+  assert _hashes(tested.images) == _hashes(splits["test"].images)
+  assert not np.array_equal(tested.labels, splits["test"].labels)
+  order = idx.tfds_order(10000, "test")
+  np.testing.assert_array_equal(tested.images[order], splits["test"].images)
+
+
+def test_fashion_mnist_shards_agree_between_the_readers():
+  for i in range(3):
+    want = image_data.load_arrays("fashion_mnist", "test", process_index=i, process_count=3)
+    images, labels = idx.split_arrays(IDX_FASHION, "test", 0, i, 3, order="tfds")
+    np.testing.assert_array_equal(images, want.images)
+    np.testing.assert_array_equal(labels, want.labels)
+
+
+@pytest.fixture
+def without_tensorflow(monkeypatch):
+  """genjax.data.images as it runs where TensorFlow is not installed: TFDS's readers fail."""
+
+  def no_tfds():
+    raise ModuleNotFoundError("No module named 'tensorflow'")
+
+  monkeypatch.setattr(image_data, "_import_tfds", no_tfds)
+
+
+def test_without_tensorflow_the_project_idx_copy_serves(without_tensorflow, splits):
+  assert not image_data.has_tensorflow()
+  got = image_data.load_arrays("mnist", "validation", validation_size=5000,
+                               image_shape=(28, 28, 1))
+  np.testing.assert_array_equal(got.images, splits["validation"].images)
+  np.testing.assert_array_equal(got.labels, splits["validation"].labels)
+  with pytest.raises(ValueError, match=r"\(32, 32, 3\) \(data.image_shape\)"):
+    image_data.load_arrays("mnist", "test", image_shape=(32, 32, 3))
+
+
+def test_without_tensorflow_a_missing_dataset_is_one_line(without_tensorflow, monkeypatch,
+                                                          tmp_path):
+  monkeypatch.setattr(image_data, "PROJECT_DATA_DIR", str(tmp_path))
+  with pytest.raises(image_data.DatasetNotFoundError) as info:
+    image_data.load_arrays("mnist", "test")
+  msg = str(info.value)
+  assert "'mnist'" in msg and "data.idx_dir" in msg and "pip install -e '.[tf]'" in msg
+  assert str(tmp_path / "mnist") in msg and "\n" not in msg
+
+
+def test_without_tensorflow_streaming_names_the_tf_extra(without_tensorflow):
+  with pytest.raises(image_data.TensorFlowMissingError, match=r"data.in_memory = False.*\[tf\]"):
+    image_data.tf_dataset("mnist", "train", batch_size=8, seed=0, epoch=0)
+  with pytest.raises(ImportError, match=r"'mnist'.*\[tf\]"):
+    image_data.builder("mnist")
 
 
 @pytest.fixture
