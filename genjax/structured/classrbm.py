@@ -150,15 +150,18 @@ def statistics(params: ClassRBMParams, x_BxD: jax.Array, q_BxC: jax.Array) -> Cl
   """Batch means of the sufficient statistics -dE/dtheta, in expectation over y ~ q(y) (rows
   of q_BxC: one-hot labels, or a distribution such as p(y | x)) and h ~ p(h | x, y).
 
-  Each is -dF(x, y)/dtheta averaged over q: x h^T, e_y h^T, x, h and e_y, with h replaced by
-  p(h = 1 | x, y). Returns a ClassRBMParams of the same shapes as `params`.
+  Each is -dF(x, y)/dtheta summed over y with weights q_y: x h^T, e_y h^T, x, h and e_y, with h
+  replaced by p(h = 1 | x, y). (Rows of q need not sum to 1: weights N p(x, y) over all N
+  visible states give the model's exact expectation.) Returns a ClassRBMParams of the same
+  shapes as `params`.
   """
   o_BxCxH = jax.nn.sigmoid(_hidden_inputs(params, x_BxD))
   qo_BxCxH = q_BxC[:, :, None] * o_BxCxH
   h_BxH = jnp.sum(qo_BxCxH, axis=1)
   n = x_BxD.shape[0]
   return ClassRBMParams(w=x_BxD.T @ h_BxH / n, u=jnp.sum(qo_BxCxH, axis=0) / n,
-                        b=jnp.mean(x_BxD, 0), c=jnp.mean(h_BxH, 0), d=jnp.mean(q_BxC, 0))
+                        b=jnp.sum(q_BxC, -1) @ x_BxD / n, c=jnp.mean(h_BxH, 0),
+                        d=jnp.mean(q_BxC, 0))
 
 
 def _difference(a: ClassRBMParams, b: ClassRBMParams) -> ClassRBMParams:
