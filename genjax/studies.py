@@ -156,7 +156,9 @@ def override(config: ml_collections.ConfigDict, overrides: dict, where: str) -> 
         break
       node = node[p]
     if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
-      raise ValueError(f"{where} has no field {dotted!r}")
+      why = (" (its model has no joint likelihood to weigh)" if dotted == "model.joint_weight"
+             else "")
+      raise ValueError(f"{where} has no field {dotted!r}{why}")
     if isinstance(value, str):
       value = _parse_value(value, node[leaf])
     if dotted == "model.joint_weight":

@@ -131,7 +131,8 @@ def test_override_rows_have_their_own_workdir_and_config(compare, tmp_path, monk
 
 
 def test_bad_models_fail_before_anything_trains(compare, tmp_path):
-  for models, message in ((["knn@joint_weight=0"], "knn.py:iris has no field 'model.joint_weight'"),
+  for models, message in ((["knn@joint_weight=0"], "knn.py:iris has no field 'model.joint_weight' "
+                                                   r"\(its model has no joint likelihood"),
                           (["bernoulli_nb@joint_weight=2"], r"must be in \[0, 1\]"),
                           (["mlp_mnist"], "does not run on iris"),
                           (["no_such"], "no classifier config 'no_such'")):
