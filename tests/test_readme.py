@@ -244,6 +244,23 @@ def test_every_path_named_exists():
       assert (ROOT / named).exists(), f"{path.name} names {named}, which does not exist"
 
 
+def test_every_genjax_name_in_code_resolves():
+  # `genjax.a.b.c` in inline code: modules and their attributes (a renamed module or function
+  # breaks the page, as a moved file does).
+  for path in PAGES:
+    for name in set(re.findall(r"`(genjax(?:\.\w+)+)", path.read_text())):
+      parts = name.split(".")
+      target = importlib.import_module("genjax")
+      for end, attribute in enumerate(parts[1:], start=2):
+        if not hasattr(target, attribute):
+          try:  # a submodule not imported yet becomes its package's attribute
+            importlib.import_module(".".join(parts[:end]))
+          except ModuleNotFoundError:
+            pass
+        assert hasattr(target, attribute), f"{path.name} names {name}, which does not exist"
+        target = getattr(target, attribute)
+
+
 # ----------------------------------------------------------------------------- the README
 
 def test_every_config_has_a_row_in_the_model_tables():
