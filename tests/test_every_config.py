@@ -34,7 +34,7 @@ SMOKE = {
     "tan": "smoke", "hmm_tagger": "smoke", "crf_chunker": "smoke",
     # Classifiers from generative models, with few labels.
     "ssgan_mnist": "smoke", "m2_mnist": "smoke", "m1m2_mnist": "smoke",
-    "bayes_vae_mnist": "100,smoke",
+    "bayes_vae_mnist": "100,smoke", "classrbm_mnist": "hybrid,smoke",
 }
 # The default run trains one config of each step family and network kind (the MLP GAN; the MLP
 # VAE; the MLP and small CNN classifiers; the RBM; softmax SGD) and every fit config; the convolutional GANs and VAE (40 s each, mostly
@@ -47,7 +47,8 @@ SLOW = {"dcgan_mnist", "vae_conv_mnist", "dcgan_fashion_mnist", "wgan_gp_mnist",
         "vae_burda1_cpu", "lenet5_mnist",  # the MLP VAE's and the small CNN's code again
         "vae_cond_mnist",  # conditioning: test_vae.py and test_bayes_vae.py
         # Each family's own test file runs one of its configs through the loop by default.
-        "ssgan_mnist", "m2_mnist", "m1m2_mnist", "bayes_vae_mnist"}
+        "ssgan_mnist", "m2_mnist", "m1m2_mnist", "bayes_vae_mnist",
+        "classrbm_mnist"}  # test_classrbm.py runs each of its variants' smoke runs by default
 
 
 @pytest.fixture(scope="module", autouse=True)
