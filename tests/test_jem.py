@@ -5,6 +5,9 @@ classifier bit for bit, and bad settings."""
 
 import dataclasses
 import math
+import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -235,3 +238,33 @@ def test_hparams_read_every_field():
   assert hp == dataclasses.replace(jem.JEMHParams(), joint_weight=0.25, sgld_steps=3,
                                    sgld_step_size=0.5, sgld_noise=0.1, buffer_size=32,
                                    reinit_prob=0.5)
+
+
+_CONFORMANCE = """
+import sys
+sys.path.insert(0, {tests!r})
+from conftest import apply_overrides
+from genjax import config as gconfig, conformance
+config = gconfig.load({config!r})
+config.unlock()
+apply_overrides(config, {{"data.batch_size": 16, "model.joint_weight": 0.5,
+                         "model.hidden": (64,)}})
+problems = conformance.check(config, num_steps=2)
+print(problems)
+sys.exit(any(problems.values()))
+"""
+
+
+@pytest.mark.slow  # 1 to 5 minutes: eight simulated devices, compiled twice
+def test_jem_step_on_eight_devices_is_the_one_device_step(tfds_data_dir):
+  del tfds_data_dir  # the subprocess reads TFDS_DATA_DIR from the environment
+  # Each device samples its slice of the batch with the global batch's per-example keys and
+  # every device writes all the samples to its copy of the buffer (genjax.conformance: the
+  # state after each step under pmap and shard_map against one device, and every device's copy
+  # the same).
+  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+         "JAX_PLATFORMS": "cpu"}
+  code = _CONFORMANCE.format(tests=str(REPO_ROOT / "tests"), config=f"{MLP_CONFIG}:smoke")
+  result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=900, cwd=REPO_ROOT)
+  assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
