@@ -54,6 +54,7 @@ flags.DEFINE_string("idx_dir", None, "Read mnist/fashion_mnist from these raw ID
 flags.DEFINE_float("budget_minutes", None,
                    "Train each step family this many minutes' worth of steps (timed here).")
 FLAGS = flags.FLAGS
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +86,7 @@ class Entry:
 def models_for(dataset: str, only: list[str]) -> list[Entry]:
   """The rows to make on `dataset`: every classifier declared for it, or those `only` names
   (with their overrides). Raises ValueError for an unknown name or one without `dataset`."""
-  declared = studies.classifiers()
+  declared = studies.classifiers(CONFIG_DIR)
   chosen = [c for c in declared if dataset in c.datasets]
   if not only:
     return [Entry(c) for c in chosen]

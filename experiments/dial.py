@@ -47,6 +47,7 @@ from genjax import studies  # noqa: E402
 WEIGHTS = ("0", "0.01", "0.1", "0.3", "0.5", "0.7", "0.9", "0.99", "1")
 LABELS = ("100", "1000", "all")
 RESULTS = "dial.json"
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 
 flags.DEFINE_string("config", None, "CONFIG[:ARG]: a config file or a name in experiments/configs.")
 flags.DEFINE_string("workdir", None, "Where the points' workdirs, the table and the figure go.")
@@ -62,7 +63,7 @@ def config_spec(spec: str) -> tuple[str, str]:
   name of one in experiments/configs."""
   path, colon, arg = spec.partition(":")
   if not os.path.exists(path) and not path.endswith(".py"):
-    path = os.path.join(studies.CONFIG_DIR, f"{path}.py")
+    path = os.path.join(CONFIG_DIR, f"{path}.py")
   if not os.path.exists(path):
     raise ValueError(f"--config: no config file {path}")
   name = os.path.splitext(os.path.basename(path))[0]
@@ -89,11 +90,11 @@ def weighable() -> list[str]:
   """The configs in experiments/configs whose model has joint_weight: each at its default
   argument, or at the arguments of the classifiers it declares (genjax.studies)."""
   declared = {}
-  for c in studies.classifiers():
+  for c in studies.classifiers(CONFIG_DIR):
     declared.setdefault(c.config, []).append(c.spec(c.datasets[0]))
   out = []
-  for name, _ in cli.list_configs(studies.CONFIG_DIR):
-    for spec in declared.get(name, [os.path.join(studies.CONFIG_DIR, f"{name}.py")]):
+  for name, _ in cli.list_configs(CONFIG_DIR):
+    for spec in declared.get(name, [os.path.join(CONFIG_DIR, f"{name}.py")]):
       try:
         config = studies.load_config(spec)
       except Exception:  # noqa: BLE001 - a config that does not load here weighs nothing

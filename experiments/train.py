@@ -13,6 +13,7 @@ overrides) and exits without touching the workdir.
 """
 
 import json
+import os
 import sys
 
 from genjax import cli
@@ -34,6 +35,7 @@ flags.DEFINE_integer("resume_step", None,
                      "Resume from this checkpoint instead of the newest (newer ones are moved "
                      "to checkpoints.superseded/).")
 FLAGS = flags.FLAGS
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 
 
 def parse_flags(argv: list[str]) -> list[str]:
@@ -52,7 +54,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if FLAGS.list:
-    configs = cli.list_configs()
+    configs = cli.list_configs(CONFIG_DIR)
     width = max(len(name) for name, _ in configs)
     for name, line in configs:
       print(f"{name:<{width}}  {line}")

@@ -29,7 +29,6 @@ import ml_collections
 
 from genjax import cli
 
-CONFIG_DIR = cli.CONFIG_DIR
 # A hybrid trains a blend of the two objectives (0 < model.joint_weight < 1).
 SIDES = ("generative", "discriminative", "hybrid")
 DATASETS = ("mnist", "fashion_mnist", "iris", "wine", "breast_cancer", "digits")
@@ -39,10 +38,11 @@ _KEYS = {"name", "side", "datasets", "arg", "variant"}
 
 @dataclasses.dataclass(frozen=True)
 class Classifier:
-  """A classifier row that a config declares: its config file's name, display name, side
-  (generative or discriminative), the datasets it runs on, its config argument template and
-  its variant (None for a config with one row)."""
+  """A classifier row that a config declares: its config file's folder and name, display
+  name, side (generative or discriminative), the datasets it runs on, its config argument
+  template and its variant (None for a config with one row)."""
 
+  config_dir: str
   config: str
   name: str
   side: str
@@ -58,7 +58,7 @@ class Classifier:
   def spec(self, dataset: str, smoke: bool = False) -> str:
     """`path/to/config.py:ARG` of this classifier on `dataset` (its smoke variant)."""
     arg = self.arg.format(dataset=dataset, variant=self.variant) + (",smoke" if smoke else "")
-    return os.path.join(CONFIG_DIR, f"{self.config}.py") + f":{arg.strip(',')}"
+    return os.path.join(self.config_dir, f"{self.config}.py") + f":{arg.strip(',')}"
 
 
 def declaration(path: str):
@@ -77,7 +77,7 @@ def declaration(path: str):
   return None
 
 
-def _classifier(config: str, entry, several: bool) -> Classifier:
+def _classifier(config_dir: str, config: str, entry, several: bool) -> Classifier:
   where = f"{config}.py's {DECLARATION}"
   if not isinstance(entry, dict) or not {"name", "side"} <= set(entry) or set(entry) - _KEYS:
     raise ValueError(f"{where} must be a dict with 'name' and 'side' and optionally "
@@ -87,11 +87,11 @@ def _classifier(config: str, entry, several: bool) -> Classifier:
   if several != ("variant" in entry):
     raise ValueError(f"{where}: a list of rows names each by 'variant'; a single row has none")
   datasets = tuple(entry.get("datasets", DATASETS))
-  return Classifier(config, entry["name"], entry["side"], datasets,
+  return Classifier(config_dir, config, entry["name"], entry["side"], datasets,
                     entry.get("arg", "{dataset}"), entry.get("variant"))
 
 
-def classifiers(config_dir: str = CONFIG_DIR) -> list[Classifier]:
+def classifiers(config_dir: str) -> list[Classifier]:
   """Every classifier the configs in `config_dir` declare, by config name, then in the order
   a config lists its variants."""
   out = []
@@ -101,7 +101,7 @@ def classifiers(config_dir: str = CONFIG_DIR) -> list[Classifier]:
       continue
     entries = value if isinstance(value, (list, tuple)) else [value]
     several = isinstance(value, (list, tuple))
-    out.extend(_classifier(name, e, several) for e in entries)
+    out.extend(_classifier(config_dir, name, e, several) for e in entries)
   return out
 
 

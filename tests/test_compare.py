@@ -6,8 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
 
 from genjax import studies
+
+CONFIG_DIR = str(REPO_ROOT / "experiments" / "configs")
 
 # compare.py's hard-coded table before the configs declared themselves: it must still be there.
 EARLIER = ("gaussian_nb", "bernoulli_nb", "multinomial_nb", "categorical_nb", "lda", "qda", "tan",
@@ -23,12 +26,12 @@ def compare(experiment_script):
 def declaring_configs() -> set[str]:
   """Config files with a module-level CLASSIFIER, found by reading their text (not by
   genjax.studies' parser)."""
-  return {p.stem for p in sorted(Path(studies.CONFIG_DIR).glob("*.py"))
+  return {p.stem for p in sorted(Path(CONFIG_DIR).glob("*.py"))
           if re.search(r"^CLASSIFIER\s*=", p.read_text(), re.MULTILINE)}
 
 
 def test_every_declared_classifier_is_discovered_and_its_configs_load(compare):
-  found = studies.classifiers()
+  found = studies.classifiers(CONFIG_DIR)
   assert {c.config for c in found} == declaring_configs()
   assert set(EARLIER) <= {c.config for c in found}
   for name in ("ssgan_mnist", "m2_mnist", "bayes_vae_mnist"):
@@ -84,11 +87,11 @@ def test_model_specs_and_overrides():
   for bad in ("nb@", "nb@joint_weight", "nb@=1"):
     with pytest.raises(ValueError, match="override|bad model"):
       studies.parse_model(bad)
-  config = studies.load_config(f"{studies.CONFIG_DIR}/bernoulli_nb.py:iris",
+  config = studies.load_config(f"{CONFIG_DIR}/bernoulli_nb.py:iris",
                                {"model.hp.alpha": "2", "seed": 3})
   assert config.model.hp.alpha == 2.0 and config.seed == 3
   with pytest.raises(ValueError, match="has no field 'model.nope'"):
-    studies.load_config(f"{studies.CONFIG_DIR}/knn.py:iris", {"model.nope": "1"})
+    studies.load_config(f"{CONFIG_DIR}/knn.py:iris", {"model.nope": "1"})
   with pytest.raises(ValueError, match=r"joint_weight must be in \[0, 1\]"):
     studies.check_joint_weight(1.5)
   with pytest.raises(ValueError, match="joint_weight must be a number"):
@@ -142,7 +145,7 @@ def test_bad_models_fail_before_anything_trains(compare, tmp_path):
 
 
 def test_budget_steps_are_timed_once_and_recorded(tmp_path, monkeypatch):
-  config = studies.load_config(f"{studies.CONFIG_DIR}/softmax_sgd.py:iris,smoke")
+  config = studies.load_config(f"{CONFIG_DIR}/softmax_sgd.py:iris,smoke")
   monkeypatch.setattr(studies, "steps_per_second", lambda c: 12.5)
   budget = studies.budget_steps(config, str(tmp_path), 0.5)
   assert budget["steps"] == 375  # 0.5 min x 60 s x 12.5 steps/s
@@ -154,18 +157,18 @@ def test_budget_steps_are_timed_once_and_recorded(tmp_path, monkeypatch):
 
 
 def test_steps_per_second_times_the_loop_step():
-  config = studies.load_config(f"{studies.CONFIG_DIR}/softmax_sgd.py:iris,smoke")
+  config = studies.load_config(f"{CONFIG_DIR}/softmax_sgd.py:iris,smoke")
   rate = studies.steps_per_second(config, window_seconds=0.05, windows=1)
   assert 0 < rate < float("inf")
 
 
 def test_a_budgeted_step_family_trains_the_timed_steps_once(compare, tmp_path, monkeypatch):
   from genjax import train
-  config = studies.load_config(f"{studies.CONFIG_DIR}/softmax_sgd.py:iris,smoke")
+  config = studies.load_config(f"{CONFIG_DIR}/softmax_sgd.py:iris,smoke")
   monkeypatch.setattr(studies, "steps_per_second", lambda c: 100.0)
   results, training = compare.run_model(config, str(tmp_path), budget_minutes=0.05)
   assert results["step"] == 300  # 0.05 min x 60 s x 100 steps/s
   assert training == "300 steps, 0.05 min (100 steps/s on cpu)"
   monkeypatch.setattr(train, "train_and_evaluate", lambda *a, **k: pytest.fail("trained again"))
-  config = studies.load_config(f"{studies.CONFIG_DIR}/softmax_sgd.py:iris,smoke")
+  config = studies.load_config(f"{CONFIG_DIR}/softmax_sgd.py:iris,smoke")
   assert compare.run_model(config, str(tmp_path), budget_minutes=0.05) == (results, training)

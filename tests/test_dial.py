@@ -13,6 +13,7 @@ from conftest import REPO_ROOT
 CONFIG = "bernoulli_nb:breast_cancer"
 LABELS = ["50", "all"]
 SEEDS = 2
+CONFIG_DIR = str(REPO_ROOT / "experiments" / "configs")
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,7 @@ def test_dial_resumes_adds_rows_and_tabulates_the_points(dial, fits, tmp_path):
   # lambda = 1 on every row is the config as it is: the same fit as a plain run of it.
   from genjax import studies, train
   plain = train.train_and_evaluate(
-      studies.load_config(f"{studies.CONFIG_DIR}/bernoulli_nb.py:breast_cancer"),
+      studies.load_config(f"{CONFIG_DIR}/bernoulli_nb.py:breast_cancer"),
       str(tmp_path / "plain"))
   point = read(tmp_path / "w1_lall_s0" / "results.json")["test"]
   assert (plain["test"]["accuracy"], plain["test"]["log_loss"]) == (point["accuracy"],
@@ -153,7 +154,7 @@ from genjax import studies
 
 
 def get_config(arg=None):
-  c = gconfig.load(os.path.join(studies.CONFIG_DIR, "softmax_sgd.py") + ":" + (arg or "iris"))
+  c = gconfig.load(os.path.join(CONFIG_DIR, "softmax_sgd.py") + ":" + (arg or "iris"))
   c.unlock()
   c.model.joint_weight = 1.0
   return c

@@ -1,0 +1,102 @@
+"""genjax.cli: renamed flags and `--config.FIELD` overrides fail or pass in one line, before absl
+parses argv; the library computes no path into experiments/."""
+
+import ast
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from conftest import REPO_ROOT
+
+from genjax import cli
+
+RENAMED = {"c2": "--config.model.c2", "conll_dir": "--config.data.data_dir",
+           "verbose": "--config.train.progress"}
+
+
+@pytest.mark.parametrize("arg", ["--c2=0.5", "-c2=0.5", "--c2", "--conll_dir=/x"])
+def test_a_renamed_flag_names_its_new_form(arg):
+  old = arg.lstrip("-").partition("=")[0]
+  assert cli.renamed_flag_error(RENAMED, ["prog", "--workdir=w", arg]) == (
+      f"--{old} is now {RENAMED[old]}")
+
+
+def test_a_renamed_boolean_flag_is_caught_in_its_no_form():
+  assert cli.renamed_flag_error(RENAMED, ["prog", "--noverbose"]) == (
+      "--verbose is now --config.train.progress")
+
+
+@pytest.mark.parametrize("argv", [
+    ["prog", "--workdir=w", "--c2x=1", "--config.model.c2=1"],  # other flags, new forms
+    ["prog", "c2", "--", "--c2=1"],  # a positional value; anything after `--`
+    ["prog"],
+])
+def test_other_arguments_pass(argv):
+  assert cli.renamed_flag_error(RENAMED, argv) is None
+
+
+def test_config_overrides_are_taken_out_of_argv():
+  argv = ["prog", "--workdir=w", "--config.model.l2=0.5", "-config.data.data_dir=/d",
+          "--config.model.name=a=b", "--", "--config.model.l1=1"]
+  rest, overrides = cli.split_config_overrides(argv)
+  assert rest == ["prog", "--workdir=w", "--", "--config.model.l1=1"]
+  assert overrides == {"model.l2": "0.5", "data.data_dir": "/d", "model.name": "a=b"}
+
+
+@pytest.mark.parametrize("arg", ["--config.model.l2", "--config.=1"])
+def test_a_config_override_without_a_value_is_refused(arg):
+  with pytest.raises(ValueError, match="--config.FIELD=VALUE"):
+    cli.split_config_overrides(["prog", arg])
+
+
+SCRIPT = textwrap.dedent("""\
+    from absl import flags
+    from genjax import cli
+    flags.DEFINE_string("workdir", None, "A folder.")
+
+    def main(argv, overrides):
+      print(sorted(overrides.items()), flags.FLAGS.workdir, argv[1:])
+
+    cli.run(main, renamed={"c2": "--config.model.c2"}, config_overrides=True)
+    """)
+
+
+def run_script(tmp_path, *args):
+  path = tmp_path / "script.py"
+  path.write_text(SCRIPT)
+  return subprocess.run([sys.executable, str(path), *args], capture_output=True, text=True,
+                        timeout=120, cwd=REPO_ROOT)
+
+
+def test_run_refuses_a_renamed_flag_in_one_line_with_exit_2(tmp_path):
+  proc = run_script(tmp_path, "--workdir=w", "--c2=0.5")
+  assert proc.returncode == 2
+  assert proc.stderr.strip() == "error: --c2 is now --config.model.c2"
+  assert proc.stdout == ""
+
+
+def test_run_hands_the_overrides_to_main(tmp_path):
+  proc = run_script(tmp_path, "--config.model.c2=0.5", "--workdir=w")
+  assert proc.returncode == 0, proc.stderr
+  assert proc.stdout.strip() == "[('model.c2', '0.5')] w []"
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+  return {id(node.body[0].value) for node in ast.walk(tree)
+          if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+          and node.body and isinstance(node.body[0], ast.Expr)
+          and isinstance(node.body[0].value, ast.Constant)}
+
+
+def test_the_library_computes_no_path_into_experiments():
+  """A path into experiments/ needs the word in a string; docstrings may name the scripts."""
+  found = []
+  for path in sorted((REPO_ROOT / "genjax").rglob("*.py")):
+    tree = ast.parse(path.read_text())
+    docs = _docstrings(tree)
+    found += [f"{path.relative_to(REPO_ROOT)}:{node.lineno}" for node in ast.walk(tree)
+              if isinstance(node, ast.Constant) and isinstance(node.value, str)
+              and "experiments" in node.value and id(node) not in docs]
+  assert found == []
+  assert not hasattr(cli, "CONFIG_DIR")
