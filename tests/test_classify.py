@@ -22,12 +22,13 @@ def classify(experiment_script):
   return experiment_script("classify")
 
 
-def test_parse_hyperparameters(classify):
-  assert classify.parse_hyperparameters("l2=1e-4, kernel=nystroem,k=3,priors=None") == {
-      "l2": 1e-4, "kernel": "nystroem", "k": 3, "priors": None}
-  assert classify.parse_hyperparameters("") == {}
-  with pytest.raises(ValueError, match="name=value"):
-    classify.parse_hyperparameters("l2")
+def test_config_overrides_set_hyperparameters_and_data_fields(classify):
+  config = classify.build_config("kernel_svm", "wine", {}, overrides={
+      "model.hp.l2": "2e-6", "model.hp.num_features": "300", "data.train_size": "50"})
+  assert config.model.hp.l2 == 2e-6 and config.model.hp.num_features == 300
+  assert config.data.train_size == 50
+  with pytest.raises(ValueError, match="no field 'model.hp.C'"):
+    classify.build_config("logistic", "wine", {}, overrides={"model.hp.C": "1"})
 
 
 def test_preprocessing_uses_training_statistics():
@@ -88,8 +89,9 @@ def test_unknown_names_fail_before_loading_data(classify, tmp_path):
 @pytest.mark.skipif(not IDX_DIR.is_dir(), reason="needs ../shared/data/mnist")
 def test_command_line_on_mnist(tmp_path, subprocess_env):
   proc = subprocess.run(
-      [sys.executable, str(SCRIPT), "--model=knn", "--dataset=mnist", "--hp=k=1",
-       "--train_size=1000", f"--idx_dir={IDX_DIR}", f"--workdir={tmp_path}"],
+      [sys.executable, str(SCRIPT), "--model=knn", "--dataset=mnist", "--config.model.hp.k=1",
+       "--config.data.train_size=1000", f"--config.data.idx_dir={IDX_DIR}",
+       f"--workdir={tmp_path}"],
       cwd=ROOT, env=subprocess_env(1), capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-2000:]
   results = json.loads((tmp_path / "results.json").read_text())
