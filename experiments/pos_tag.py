@@ -24,28 +24,27 @@ of Baum-Welch itself, on the helpers of genjax.structured.tagger.
   semi-supervised EM with the tags of 5 % of the sentences observed (clamped), against the
   supervised tagger fit on those 5 % alone.
 
-Everything numeric goes to <workdir>/results.json (--outdir: the old name of --workdir).
+`--config.FIELD=VALUE` overrides a field of the pos and chunk fits' config (e.g.
+`--config.model.trans_k=0.2`); `--config.data.data_dir` is the CoNLL-2000 folder of every part
+(default ../shared/data/conll2000). Everything numeric goes to <workdir>/results.json.
 """
 
 import os
 import resource
 import time
 
-import numpy as np
-from absl import app, flags, logging
+from genjax import cli
 
-from genjax.structured.tagger import bucketed, many_to_one, padded_in_order
+cli.quiet_startup()
+
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from genjax.structured.tagger import bucketed, many_to_one, padded_in_order  # noqa: E402
 
 flags.DEFINE_string("workdir", "runs/pos_tag", "Where results.json (and each fit's workdir) go.")
-flags.DEFINE_alias("outdir", "workdir")
 flags.DEFINE_list("parts", ["pos", "chunk", "em"], "Which of pos, chunk, em to run.")
-flags.DEFINE_string("data_dir", None, "CoNLL-2000 directory (default: ../shared/data/conll2000).")
-flags.DEFINE_alias("conll_dir", "data_dir")
 flags.DEFINE_bool("dev", False, "Hold out the last 10 % of training sentences as the test set.")
-flags.DEFINE_float("trans_k", 0.1, "Add-k smoothing of tag transitions.")
-flags.DEFINE_float("emit_k", 0.0, "Add-k smoothing of a tag's emissions of training words.")
-flags.DEFINE_integer("rare_count", 10, "Words seen at most this often train the suffix model.")
-flags.DEFINE_integer("max_suffix", 10, "Longest suffix the unknown-word model looks at.")
 flags.DEFINE_integer("em_iters", 10, "Unsupervised EM iterations on the whole training text.")
 flags.DEFINE_integer("semi_iters", 5, "Semi-supervised EM iterations.")
 flags.DEFINE_float("semi_fraction", 0.05, "Fraction of training sentences whose tags are seen.")
@@ -56,22 +55,32 @@ flags.DEFINE_integer("seed", 0, "EM initialisation seed.")
 FLAGS = flags.FLAGS
 
 CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "hmm_tagger.py")
+# The fits' smoothing and suffix-model settings (config.model) that the flags below mirrored.
+MODEL_FIELDS = ("trans_k", "emit_k", "rare_count", "max_suffix")
+RENAMED = {**{f: f"--config.model.{f}" for f in MODEL_FIELDS}, "outdir": "--workdir",
+           "data_dir": "--config.data.data_dir", "conll_dir": "--config.data.data_dir"}
 
 
 # ---------------------------------------------------------------- pos and chunk: one fit each
 
 
-def fit_task(task: str, num_train: int) -> dict:
+def task_config(task: str, overrides: dict):
+  """experiments/configs/hmm_tagger.py for `task` (`pos`, `chunk` or `chunk_paired`) with
+  `overrides` ({dotted field: value text}) set; an unknown field is a ValueError naming it."""
+  from genjax import config as gconfig
+  from genjax import studies
+  config = gconfig.load(f"{CONFIG}:{task}")
+  config.unlock()
+  studies.override(config, overrides, f"hmm_tagger.py:{task}")
+  return config
+
+
+def fit_task(task: str, num_train: int, overrides: dict) -> dict:
   """One hmm_tagger fit (`pos`, `chunk` or `chunk_paired`) through the loop, in
   <workdir>/<task>; its scores on the test section (with --dev: the held-out 10 %)."""
-  from genjax import config as gconfig
   from genjax import train
 
-  config = gconfig.load(f"{CONFIG}:{task}")
-  for name in ("trans_k", "emit_k", "rare_count", "max_suffix"):
-    config.model[name] = FLAGS[name].value
-  if FLAGS.data_dir:
-    config.data.data_dir = FLAGS.data_dir
+  config = task_config(task, overrides)
   if FLAGS.dev:
     config.data.validation_size = num_train - int(0.9 * num_train)
     for options in config.evals.values():
@@ -172,31 +181,32 @@ def run_em(train, test) -> dict:
   return result
 
 
-def main(argv):
+def main(argv, overrides):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if FLAGS.chunk_size is not None:
     raise app.UsageError("--chunk_size (sentences per E-step chunk) is replaced by "
                          "--chunk_tokens (steps per chunk of packed sentences)")
-  logging.set_verbosity(logging.WARNING)  # orbax is chatty at INFO
   from genjax.data.sequences import load_conll
   from genjax.writers import write_json
 
-  train = load_conll("train", FLAGS.data_dir)
+  config = task_config("pos", overrides)  # the overrides fail here, before any fit
+  data_dir = config.data.data_dir
+  train = load_conll("train", data_dir)
   results = {"split": "dev" if FLAGS.dev else "test",
-             "flags": {f: FLAGS[f].value for f in ("trans_k", "emit_k", "rare_count",
-                                                   "max_suffix", "em_iters", "semi_iters",
-                                                   "semi_fraction", "chunk_tokens", "seed")}}
+             "flags": {**{f: config.model[f] for f in MODEL_FIELDS},
+                       **{f: FLAGS[f].value for f in ("em_iters", "semi_iters", "semi_fraction",
+                                                      "chunk_tokens", "seed")}}}
   if "pos" in FLAGS.parts:
-    results["pos"] = fit_task("pos", len(train))
+    results["pos"] = fit_task("pos", len(train), overrides)
     print("pos", results["pos"], flush=True)
   if "chunk" in FLAGS.parts:
-    results["chunk_from_pos"] = fit_task("chunk", len(train))
-    results["chunk_from_pos_paired_states"] = fit_task("chunk_paired", len(train))
+    results["chunk_from_pos"] = fit_task("chunk", len(train), overrides)
+    results["chunk_from_pos_paired_states"] = fit_task("chunk_paired", len(train), overrides)
     print("chunk", results["chunk_from_pos"], results["chunk_from_pos_paired_states"],
           flush=True)
   if "em" in FLAGS.parts:
-    test = load_conll("test", FLAGS.data_dir)
+    test = load_conll("test", data_dir)
     if FLAGS.dev:
       cut = int(0.9 * len(train))
       train, test = train[:cut], train[cut:]
@@ -206,4 +216,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, renamed=RENAMED, config_overrides=True)
