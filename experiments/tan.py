@@ -1,6 +1,6 @@
 """Tree-augmented naive Bayes vs naive Bayes on the UCI sets and binarised MNIST.
 
-  python experiments/tan.py --workdir=runs/tan [--repeats=10] [--data_dir=../shared/data/mnist]
+  python experiments/tan.py --workdir=runs/tan [--repeats=10] [--idx_dir=../shared/data/mnist]
 
 UCI sets (scikit-learn's copies: breast_cancer, wine, iris, digits): `repeats` seeded stratified
 splits, 2/3 train and 1/3 test, features in `num_bins` equal-frequency bins fitted on the
@@ -9,47 +9,53 @@ classifiers share every split, discretisation and the Lidstone pseudo-count, and
 the tree. Binarised MNIST: pixels > 0.5 (binarize_fixed), the 60,000 training images against
 the 10,000 test images. Every fit is one run of the `tan` fit family (genjax.families.tan,
 config experiments/configs/tan.py) through the generic loop, in <workdir>/<data>/<model>[_seed<k>].
-Writes <workdir>/tan.json and <workdir>/tan.md (a Markdown table). --outdir and --mnist_idx_dir
-are the old names of --workdir and --data_dir.
+Writes <workdir>/tan.json and <workdir>/tan.md (a Markdown table). `--config.FIELD=VALUE`
+overrides a field of every fit's config (`--config.model.num_bins=5`, `--config.model.alpha=1`);
+`--idx_dir` is the MNIST fits' data.idx_dir (raw IDX files; unset: TFDS).
 """
 
 import json
 import os
 import time
 
-from absl import app, flags, logging
+from genjax import cli
+
+cli.quiet_startup()
+
+from absl import app, flags  # noqa: E402
 
 flags.DEFINE_string("workdir", "runs/tan", "Where tan.json, tan.md and each fit's workdir go.")
-flags.DEFINE_alias("outdir", "workdir")
 flags.DEFINE_integer("repeats", 10, "Random 2/3-1/3 splits per UCI set.")
-flags.DEFINE_integer("num_bins", 5, "Equal-frequency bins per real feature.")
-flags.DEFINE_float("alpha", 1.0, "Lidstone pseudo-count.")
 flags.DEFINE_list("datasets", ["breast_cancer", "wine", "iris", "digits"], "UCI sets.")
-flags.DEFINE_string("data_dir", "../shared/data/mnist",
-                    "Raw MNIST IDX files ('' reads TFDS; 'skip' leaves MNIST out).")
-flags.DEFINE_alias("mnist_idx_dir", "data_dir")
+flags.DEFINE_bool("mnist", True, "Also binarised MNIST.")
+flags.DEFINE_string("idx_dir", "../shared/data/mnist",
+                    "The MNIST fits' data.idx_dir: raw MNIST IDX files ('': read TFDS).")
 FLAGS = flags.FLAGS
 
 CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "tan.py")
 MODELS = (("nb", False), ("tan", True))
+RENAMED = {"outdir": "--workdir", "data_dir": "--idx_dir", "mnist_idx_dir": "--idx_dir",
+           "num_bins": "--config.model.num_bins", "alpha": "--config.model.alpha"}
 
 
-def fit(dataset: str, tree: bool, workdir: str, **data) -> dict:
-  """One fit of the tan family through the loop; its results.json."""
-  from genjax import config as gconfig
-  from genjax import train
-
-  config = gconfig.load(f"{CONFIG}:{dataset}")
+def fit_config(dataset: str, tree: bool, overrides: dict, **data):
+  """experiments/configs/tan.py on `dataset`, `overrides` ({dotted field: value text}) set, the
+  tree on or off and the data fields `data` set; an unknown field is a ValueError naming it."""
+  from genjax import studies
+  config = studies.load_config(f"{CONFIG}:{dataset}", overrides)
   config.model.tree = tree
-  config.model.num_bins = FLAGS.num_bins
-  config.model.alpha = FLAGS.alpha
-  config.train.progress = False
   for k, v in data.items():
     config.data[k] = v
-  return train.train_and_evaluate(config, workdir)
+  return config
 
 
-def uci(name: str) -> dict:
+def fit(dataset: str, tree: bool, workdir: str, overrides: dict, **data) -> dict:
+  """One fit of the tan family through the loop; its results.json."""
+  from genjax import train
+  return train.train_and_evaluate(fit_config(dataset, tree, overrides, **data), workdir)
+
+
+def uci(name: str, overrides: dict) -> dict:
   """Mean and sd of test accuracy and log-loss of NB and TAN over seeded splits of `name`."""
   import numpy as np
 
@@ -61,11 +67,12 @@ def uci(name: str) -> dict:
   runs = {model: [] for model, _ in MODELS}
   for seed in range(FLAGS.repeats):
     for model, tree in MODELS:
-      r = fit(name, tree, os.path.join(FLAGS.workdir, name, f"{model}_seed{seed}"),
+      r = fit(name, tree, os.path.join(FLAGS.workdir, name, f"{model}_seed{seed}"), overrides,
               test_fraction=test_fraction, split_seed=seed)
       runs[model].append(r["test"])
+  num_bins = fit_config(name, True, overrides).model.num_bins
   out = {"n": n, "d": int(data.x.shape[1]), "classes": data.num_classes,
-         "protocol": f"{FLAGS.repeats} stratified 2/3-1/3 splits, {FLAGS.num_bins} "
+         "protocol": f"{FLAGS.repeats} stratified 2/3-1/3 splits, {num_bins} "
                      "equal-frequency bins"}
   for model, rs in runs.items():
     for metric in ("accuracy", "log_loss"):
@@ -75,13 +82,13 @@ def uci(name: str) -> dict:
   return out
 
 
-def mnist() -> dict:
+def mnist(overrides: dict) -> dict:
   """NB and TAN on MNIST binarised at 0.5: test accuracy, log-loss and fit seconds."""
   out = {"n": 70_000, "d": 784, "classes": 10,
          "protocol": "60,000 train / 10,000 test, pixels > 0.5"}
   for model, tree in MODELS:
-    r = fit("mnist", tree, os.path.join(FLAGS.workdir, "binarized_mnist", model),
-            idx_dir=FLAGS.data_dir or None)
+    r = fit("mnist", tree, os.path.join(FLAGS.workdir, "binarized_mnist", model), overrides,
+            idx_dir=FLAGS.idx_dir or None)
     out[f"{model}_fit_seconds"] = r["fit_seconds"]
     for metric in ("accuracy", "log_loss"):
       out[f"{model}_{metric}"] = r["test"][metric]
@@ -106,19 +113,22 @@ def markdown(results: dict) -> str:
   return "\n".join(lines) + "\n"
 
 
-def main(argv):
+def main(argv, overrides):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.set_verbosity(logging.WARNING)  # orbax is chatty at INFO
+  if FLAGS.idx_dir == "skip":
+    raise ValueError("--idx_dir=skip (no MNIST) is now --nomnist")
+  for name in FLAGS.datasets:
+    fit_config(name, True, overrides)  # a bad dataset or override fails before any fit
   os.makedirs(FLAGS.workdir, exist_ok=True)
   results = {}
   for name in FLAGS.datasets:
     t = time.perf_counter()
-    results[name] = uci(name)
+    results[name] = uci(name, overrides)
     print(name, {k: round(v, 4) for k, v in results[name].items() if isinstance(v, float)},
           f"{time.perf_counter() - t:.0f} s", flush=True)
-  if FLAGS.data_dir != "skip":
-    results["binarized_mnist"] = mnist()
+  if FLAGS.mnist:
+    results["binarized_mnist"] = mnist(overrides)
     print("binarized_mnist", results["binarized_mnist"], flush=True)
   with open(os.path.join(FLAGS.workdir, "tan.json"), "w") as f:
     json.dump(results, f, indent=1)
@@ -129,4 +139,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, renamed=RENAMED, config_overrides=True)
