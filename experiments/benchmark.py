@@ -17,6 +17,8 @@ from collections.abc import Callable
 import numpy as np
 from absl import app, flags, logging
 
+from genjax import cli
+
 flags.DEFINE_string("model", "gan_mnist",
                     "Entry: a train step of BENCHMARKS or a task of experiments/benchmarks.")
 flags.DEFINE_bool("json", False, "Print one JSON line instead of a table.")
@@ -283,4 +285,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -28,6 +28,8 @@ import os
 
 from absl import app, flags, logging
 
+from genjax import cli
+
 flags.DEFINE_string("workdir", None, "A trained GAN run (holds config.json and checkpoints/).")
 flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
 flags.DEFINE_integer("target", None, "The class (or feature) index to ascend toward.")
@@ -207,4 +209,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -11,7 +11,9 @@ CRFsuite's stopping rule (crf.fit_lbfgs). Prints one JSON line per run.
 
 import json
 
-from absl import app, flags
+from absl import flags
+
+from genjax import cli
 
 flags.DEFINE_list("grid", ["0.05", "0.1", "0.25", "0.5", "1"], "c2 values to try.")
 flags.DEFINE_float("dev_fraction", 0.1, "Fraction of training sentences (the last ones) held out.")
@@ -52,4 +54,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -21,6 +21,8 @@ import os
 
 from absl import app, flags, logging
 
+from genjax import cli
+
 flags.DEFINE_string("workdir", None, "A training workdir (holds config.json and checkpoints/).")
 flags.DEFINE_integer("step", None, "Checkpoint step to evaluate (default: the latest).")
 flags.DEFINE_list("evals", None, "Run only these evaluators (names or types; default: all).")
@@ -175,4 +177,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flag_as_required("workdir")
-  app.run(main)
+  cli.run(main)

@@ -16,6 +16,8 @@ import os
 import evaluate  # experiments/evaluate.py: --workdir, --step, --idx_dir
 from absl import app, flags, logging
 
+from genjax import cli
+
 flags.DEFINE_integer("num_bins", 15, "Equal-width confidence bins of the calibration error.")
 flags.DEFINE_integer("batch_size", 1000, "Test images per forward pass.")
 FLAGS = flags.FLAGS
@@ -41,4 +43,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flag_as_required("workdir")
-  app.run(main)
+  cli.run(main)

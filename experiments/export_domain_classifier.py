@@ -14,6 +14,8 @@ import os
 import numpy as np
 from absl import app, flags, logging
 
+from genjax import cli
+
 flags.DEFINE_string("workdir", None, "A finished experiments/configs/domain_cnn.py run.")
 flags.DEFINE_integer("step", None, "Checkpoint step to export (default: the latest).")
 flags.DEFINE_string("output_dir",
@@ -97,4 +99,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -5,7 +5,9 @@
 
 import os
 
-from absl import app, flags
+from absl import flags
+
+from genjax import cli
 
 flags.DEFINE_string("workdir", None, "A training workdir holding metrics.jsonl.")
 flags.DEFINE_string("out", None, "Output PNG (default: WORKDIR/curves.png).")
@@ -36,11 +38,11 @@ def main(argv):
   from genjax.writers import read_metrics
   records = read_metrics(os.path.join(FLAGS.workdir, "metrics.jsonl"))
   if not records:
-    raise SystemExit(f"no metrics in {FLAGS.workdir}/metrics.jsonl")
+    raise ValueError(f"--workdir: no metrics in {FLAGS.workdir}/metrics.jsonl")
   out = FLAGS.out or os.path.join(FLAGS.workdir, "curves.png")
   plot(records, out, FLAGS.metrics)
   print(f"wrote {out}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -24,7 +24,9 @@ import json
 import math
 import re
 
-from absl import app, flags
+from absl import flags
+
+from genjax import cli
 
 flags.DEFINE_string("layers", "G1,G2,G3,G4,D1,D2,D3,C1,C2,C3", "Layers to profile.")
 flags.DEFINE_integer("batch", 128, "Batch size.")
@@ -144,4 +146,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -17,6 +17,8 @@ import os
 import evaluate  # experiments/evaluate.py: --workdir, --step, --idx_dir
 from absl import app, flags, logging
 
+from genjax import cli
+
 flags.DEFINE_integer("num_runs", None, "AIS runs per estimate (default: config.ais.num_runs).")
 flags.DEFINE_integer("num_repeats", None, "Independent estimates (default: config.ais).")
 flags.DEFINE_integer("num_betas", None, "Intermediate temperatures (default: config.ais).")
@@ -40,4 +42,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flag_as_required("workdir")
-  app.run(main)
+  cli.run(main)
