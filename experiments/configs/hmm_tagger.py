@@ -39,7 +39,7 @@ def get_config(arg: str | None = None):
       # lambda of lambda * log p(x, y) + (1 - lambda) * log p(y | x): 1 counts, < 1 is L-BFGS.
       "joint_weight": 1.0,
       "max_iterations": 500,  # L-BFGS
-      "tol": 1e-5,  # L-BFGS stop: gradient norm of the per-token objective
+      "tol": 1e-6,  # L-BFGS stop: gradient norm of the per-token objective
   })
   c.evals = hmm_tagger.evals_for(target)
   return c

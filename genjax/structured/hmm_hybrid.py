@@ -124,21 +124,40 @@ def terms(logits: Logits, data: Labelled, trans_k: float, emit_k: float) -> dict
 def objective(logits: Logits, data: Labelled, joint_weight: jax.Array, trans_k: float,
               emit_k: float) -> jax.Array:
   """The negated blend plus log prior, per token: -(sum log p(x, y) - (1 - joint_weight)
-  sum log p(x) + log prior) / num_tokens (a scalar, to minimise)."""
+  sum log p(x) + log prior) / num_tokens (a scalar, to minimise).
+
+  NaN where the forward recursion underflows (p(x) = 0 in float32: far from any optimum, where
+  every training sentence keeps a probability of at least its labelled path's), so that a line
+  search rejects such a trial step instead of accepting the -inf it would give."""
   t = terms(logits, data, trans_k, emit_k)
   blend = t["joint"] - (1.0 - joint_weight) * t["marginal"] + t["prior"]
-  return -blend / data.num_tokens
+  return jnp.where(jnp.isfinite(t["marginal"]), -blend / data.num_tokens, jnp.nan)
+
+
+def step_scales(weights: Logits, num_tokens: int) -> Logits:
+  """sqrt(num_tokens / w) per cell of weight w > 0 (1 at structural zeros): about the inverse
+  square root of the per-token objective's curvature along a cell's logit at lambda = 1, whose
+  weights span counts of 0.1 to 10^5. L-BFGS on logits0 + scales * u then sees every cell at
+  one scale, and converges in tens of iterations instead of hundreds."""
+  return jax.tree.map(lambda w: jnp.where(w > 0, jnp.sqrt(num_tokens / jnp.where(w > 0, w, 1.0)),
+                                          1.0), weights)
 
 
 @functools.partial(jax.jit, static_argnames=("trans_k", "emit_k", "max_iter", "memory_size"))
 def _minimize(logits0: Logits, data: Labelled, joint_weight: jax.Array, tol: jax.Array, *,
               trans_k: float, emit_k: float, max_iter: int, memory_size: int):
-  fun = lambda logits: objective(logits, data, joint_weight, trans_k, emit_k)
-  return minimize_lbfgs(fun, logits0, max_iter=max_iter, tol=tol, memory_size=memory_size)
+  scales = step_scales(prior_counts(data, trans_k, emit_k), data.num_tokens)
+  shifted = lambda u: jax.tree.map(lambda l0, s, x: l0 + s * x, logits0, scales, u)
+  fun = lambda u: objective(shifted(u), data, joint_weight, trans_k, emit_k)
+  # The gradient in u is the logits' times the scales: tol applies to the logits' own.
+  grad_map = lambda g: jax.tree.map(jnp.divide, g, scales)
+  u, info = minimize_lbfgs(fun, jax.tree.map(jnp.zeros_like, logits0), max_iter=max_iter,
+                           tol=tol, memory_size=memory_size, grad_map=grad_map)
+  return shifted(u), info
 
 
 def fit(hmm0: H.HMM, data: Labelled, joint_weight: float, trans_k: float, emit_k: float, *,
-        max_iter: int = 500, tol: float = 1e-5, memory_size: int = 10) -> tuple[H.HMM, dict]:
+        max_iter: int = 500, tol: float = 1e-6, memory_size: int = 10) -> tuple[H.HMM, dict]:
   """L-BFGS on `objective` from `hmm0` (e.g. the closed form, `hmm.fit_supervised` with the same
   trans_k and emit_k); `tol` bounds the gradient norm of the per-token objective.
 

@@ -150,7 +150,7 @@ class Tagger:
 
   def fit_blended(self, sentences: list[list[str]], tag_sequences: list[list[str]],
                   joint_weight: float, max_iter: int = 500,
-                  tol: float = 1e-5) -> tuple[H.HMM, dict]:
+                  tol: float = 1e-6) -> tuple[H.HMM, dict]:
     """(HMM, info): the HMM fitted to joint_weight * log p(x, y) + (1 - joint_weight) *
     log p(y | x) of the sentences this tagger was built from, with the add-k smoothing as a
     Dirichlet(k + 1) prior (genjax.structured.hmm_hybrid), by L-BFGS from the counted HMM.
