@@ -1,7 +1,7 @@
 """Ng & Jordan (2001) on discriminative vs generative classifiers: learning curves of naive
 Bayes and Gaussian discriminant analysis (LDA) against logistic regression.
 
-  python experiments/ng_jordan.py --workdir=runs/ng_jordan --data_dir=../shared/data
+  python experiments/ng_jordan.py --workdir=runs/ng_jordan --idx_dir='../shared/data/{dataset}'
 
 For every dataset and training-set size m, `--splits` random training sets are drawn and
 the three models fitted on each; the splits run as one vmapped program (the closed-form
@@ -12,8 +12,10 @@ Datasets: the UCI sets bundled with scikit-learn
 (test = the rows not drawn for training; features standardised with the training rows'
 statistics; Gaussian NB) and image pairs from MNIST and Fashion-MNIST (train pool = the
 pair's training images, test = the pair's test images; pixels binarised at 0.5 for all
-three models; Bernoulli NB). Logistic regression is genjax.classical.logistic with
-l2 = 1 / m (scikit-learn's default C = 1); LDA shrinks its covariance by --lda_shrinkage.
+three models; Bernoulli NB), read from raw IDX files (`--idx_dir`, a config's data.idx_dir with
+`{dataset}` standing for mnist or fashion_mnist; empty: TFDS, TFDS_DATA_DIR). Logistic
+regression is genjax.classical.logistic with l2 = 1 / m (scikit-learn's default C = 1); LDA
+shrinks its covariance by --lda_shrinkage.
 
 Writes <workdir>/<dataset>.png, summary.png, results.json (every curve, per-split errors,
 crossings) and crossings.md: where each generative curve crosses logistic regression's, and
@@ -25,8 +27,12 @@ errors of the paired difference).
 import os
 import time
 
-import numpy as np
-from absl import app, flags
+from genjax import cli
+
+cli.quiet_startup()
+
+import numpy as np  # noqa: E402
+from absl import flags  # noqa: E402
 
 UCI = ("breast_cancer", "wine", "iris", "digits")
 # name -> (image dataset, class a, class b); labels: 0 for a, 1 for b.
@@ -42,10 +48,8 @@ LABELS = {"nb": "naive Bayes", "gda": "GDA (LDA)", "lr": "logistic regression"}
 
 flags.DEFINE_list("datasets", list(DATASETS), f"Any of {', '.join(DATASETS)}.")
 flags.DEFINE_string("workdir", "runs/ng_jordan", "Where figures and tables go.")
-flags.DEFINE_alias("outdir", "workdir")  # the earlier name
-flags.DEFINE_string("data_dir", "../shared/data", "Holds mnist/ and fashion_mnist/ IDX files; "
-                    "empty: read the image datasets through TFDS.")
-flags.DEFINE_alias("data_root", "data_dir")  # the earlier name
+flags.DEFINE_string("idx_dir", "../shared/data/{dataset}", "Raw IDX files of an image dataset, "
+                    "{dataset} its name; empty: read the image datasets through TFDS.")
 flags.DEFINE_integer("splits", 20, "Random training sets per size.")
 flags.DEFINE_integer("num_sizes", 10, "Training-set sizes per dataset (geometric grid).")
 flags.DEFINE_integer("max_train_images", 4000, "Largest training set of the image pairs.")
@@ -58,18 +62,21 @@ flags.DEFINE_integer("seed", 0, "Seed of the random splits.")
 flags.DEFINE_bool("from_results", False, "Fit nothing: recompute the crossings, tables and "
                   "figures from <workdir>/results.json.")
 FLAGS = flags.FLAGS
+RENAMED = {"outdir": "--workdir", "data_dir": "--idx_dir=FOLDER/{dataset}",
+           "data_root": "--idx_dir=FOLDER/{dataset}"}
 
 
-def load_dataset(name: str, data_root: str) -> dict:
+def load_dataset(name: str, idx_dir: str) -> dict:
   """{"x", "y", "num_classes", "x_test", "y_test" (image pairs only), "kind"}; kind is
-  "continuous" (UCI: Gaussian NB, standardised) or "binary" (images: Bernoulli NB)."""
+  "continuous" (UCI: Gaussian NB, standardised) or "binary" (images: Bernoulli NB). An image
+  pair is read from `idx_dir` with {dataset} replaced by its dataset (empty: TFDS)."""
   from genjax.data import tabular
   if name in UCI:
     d = tabular.load(name)
     return {"x": d.x, "y": d.y, "num_classes": d.num_classes, "kind": "continuous"}
   from genjax.data.images import load_arrays
   source, a, b = IMAGE_PAIRS[name]
-  idx_dir = os.path.join(data_root, source) if data_root else None
+  idx_dir = idx_dir.format(dataset=source) if idx_dir else None
   out = {"num_classes": 2, "kind": "binary"}
   for split, suffix in (("train", ""), ("test", "_test")):
     arrays = load_arrays(source, split, idx_dir=idx_dir)
@@ -298,7 +305,7 @@ def write_tables(outdir: str, results: dict, settings: dict) -> None:
     f.write(crossings_markdown(results))
 
 
-def run_study(datasets: list[str], outdir: str, data_root: str, splits: int, num_sizes: int,
+def run_study(datasets: list[str], outdir: str, idx_dir: str, splits: int, num_sizes: int,
               max_train_images: int, uci_train_fraction: float, lda_shrinkage: float,
               lr_c: float, seed: int, lr_max_iter: int = 1000) -> dict:
   """Run every dataset's curves and write the figures and tables; returns the results."""
@@ -312,7 +319,7 @@ def run_study(datasets: list[str], outdir: str, data_root: str, splits: int, num
     if name not in DATASETS:
       raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
     t = time.perf_counter()
-    data = load_dataset(name, data_root)
+    data = load_dataset(name, idx_dir)
     sizes = training_sizes(data, num_sizes, max_train_images, uci_train_fraction)
     r = run_dataset(name, data, sizes, splits, seed, lda_shrinkage, lr_c, lr_max_iter)
     r["crossings"] = {f"{gen}_vs_lr": crossing(sizes, np.array(r["curves"][gen]["per_split"]),
@@ -352,10 +359,10 @@ def main(argv):
   if FLAGS.from_results:
     retabulate(FLAGS.workdir)
     return
-  run_study(FLAGS.datasets, FLAGS.workdir, FLAGS.data_dir, FLAGS.splits, FLAGS.num_sizes,
+  run_study(FLAGS.datasets, FLAGS.workdir, FLAGS.idx_dir, FLAGS.splits, FLAGS.num_sizes,
             FLAGS.max_train_images, FLAGS.uci_train_fraction, FLAGS.lda_shrinkage, FLAGS.lr_c,
             FLAGS.seed, FLAGS.lr_max_iter)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, renamed=RENAMED)
