@@ -316,8 +316,8 @@ def path_from_data(params: RBMParams | ClassRBMParams, x_NxD: np.ndarray,
   return rbm_path(params, base_bias)
 
 
-def estimate_log_partition(params: RBMParams, base_bias_D: np.ndarray, key: jax.Array,
-                           num_runs: int = 100, num_betas: int = 14_500,
+def estimate_log_partition(params: RBMParams | ClassRBMParams, base_bias_D: np.ndarray,
+                           key: jax.Array, num_runs: int = 100, num_betas: int = 14_500,
                            base_label_bias_C: np.ndarray | None = None) -> AISEstimate:
   """One AIS estimate of log Z from `num_runs` runs along `beta_schedule(num_betas)`: of the
   density RBM, or of the classification RBM when `base_label_bias_C` is given."""
