@@ -14,11 +14,14 @@ import itertools
 import os
 import time
 
-import numpy as np
-from absl import app, flags
+from genjax import cli
+
+cli.quiet_startup()
+
+import numpy as np  # noqa: E402
+from absl import flags  # noqa: E402
 
 flags.DEFINE_string("workdir", "runs/hmm_casino", "Where results.json goes.")
-flags.DEFINE_alias("outdir", "workdir")  # the earlier name
 flags.DEFINE_integer("num_sequences", 50, "Sampled sequences.")
 flags.DEFINE_integer("length", 300, "Rolls per sequence.")
 flags.DEFINE_integer("restarts", 5, "Random EM starts.")
@@ -26,6 +29,7 @@ flags.DEFINE_integer("iters", 300, "EM iterations per start.")
 flags.DEFINE_float("tol", 1e-7, "Stop a start when the log-likelihood per roll gains less.")
 flags.DEFINE_integer("seed", 0, "Sampling and initialisation seed.")
 FLAGS = flags.FLAGS
+RENAMED = {"outdir": "--workdir"}
 
 
 def casino():
@@ -99,4 +103,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, renamed=RENAMED)
