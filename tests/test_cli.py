@@ -100,3 +100,60 @@ def test_the_library_computes_no_path_into_experiments():
               and "experiments" in node.value and id(node) not in docs]
   assert found == []
   assert not hasattr(cli, "CONFIG_DIR")
+
+
+SCRIPTS = sorted((REPO_ROOT / "experiments").glob("*.py"))
+
+
+def _main_call(tree: ast.Module) -> ast.Call | None:
+  """The call in the script's `if __name__ == "__main__":` block that runs `main`."""
+  for node in tree.body:
+    if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
+      calls = [n for n in ast.walk(node) if isinstance(n, ast.Call)
+               and any(isinstance(a, ast.Name) and a.id == "main" for a in n.args)]
+      return calls[0] if calls else None
+  return None
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.stem)
+def test_every_script_runs_main_through_cli_run(path):
+  call = _main_call(ast.parse(path.read_text()))
+  assert call is not None and ast.unparse(call.func) == "cli.run", path.name
+
+
+RENAMING = ("chunk_crf", "classify", "generative_samples", "hmm_casino", "ng_jordan", "pos_tag",
+            "tan")
+
+
+@pytest.mark.parametrize("name", RENAMING)
+def test_a_renamed_flag_is_no_longer_defined(name):
+  """A script's RENAMED names flags it no longer defines (else the old name would be refused
+  although the script still reads it); each maps to a new form, and the script passes it to
+  cli.run."""
+  import importlib.util
+
+  from absl import flags
+  before = set(flags.FLAGS)
+  path = REPO_ROOT / "experiments" / f"{name}.py"
+  spec = importlib.util.spec_from_file_location(f"renaming_{name}", path)
+  module = importlib.util.module_from_spec(spec)
+  try:
+    spec.loader.exec_module(module)
+    defined = set(flags.FLAGS) - before
+  finally:
+    for flag in set(flags.FLAGS) - before:
+      delattr(flags.FLAGS, flag)
+  assert module.RENAMED and not set(module.RENAMED) & defined
+  assert all(isinstance(v, str) and v.strip() for v in module.RENAMED.values())
+  assert "renamed=RENAMED" in ast.unparse(_main_call(ast.parse(path.read_text())))
+
+
+def test_chunk_crf_takes_its_config_fields_as_overrides(experiment_script):
+  chunk_crf = experiment_script("chunk_crf")
+  config = chunk_crf.build_config({"model.l2": "0.5", "model.optimizer": "adam",
+                                   "data.data_dir": "/conll"})
+  assert (config.model.l2, config.model.optimizer, config.data.data_dir) == (0.5, "adam",
+                                                                              "/conll")
+  assert set(chunk_crf.MODEL_FIELDS) <= set(config.model)  # each old flag names a real field
+  with pytest.raises(ValueError, match="no field 'model.c2'"):
+    chunk_crf.build_config({"model.c2": "1"})
