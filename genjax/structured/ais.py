@@ -36,9 +36,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from genjax.families.rbm import RBMParams, free_energy
 from genjax.structured import classrbm
 from genjax.structured.classrbm import ClassRBMParams
+from genjax.structured.rbm import RBMParams, free_energy
 
 
 def beta_schedule(num_betas: int = 14_500) -> np.ndarray:
