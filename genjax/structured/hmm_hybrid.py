@@ -134,19 +134,29 @@ def objective(logits: Logits, data: Labelled, joint_weight: jax.Array, trans_k: 
   return jnp.where(jnp.isfinite(t["marginal"]), -blend / data.num_tokens, jnp.nan)
 
 
-def step_scales(weights: Logits, num_tokens: int) -> Logits:
-  """sqrt(num_tokens / w) per cell of weight w > 0 (1 at structural zeros): about the inverse
-  square root of the per-token objective's curvature along a cell's logit at lambda = 1, whose
-  weights span counts of 0.1 to 10^5. L-BFGS on logits0 + scales * u then sees every cell at
-  one scale, and converges in tens of iterations instead of hundreds."""
-  return jax.tree.map(lambda w: jnp.where(w > 0, jnp.sqrt(num_tokens / jnp.where(w > 0, w, 1.0)),
-                                          1.0), weights)
+def step_scales(hmm0: H.HMM, data: Labelled, trans_k: float, emit_k: float) -> Logits:
+  """sqrt(num_tokens / (w + e)) per cell (1 at structural zeros), w its weight (counts plus k)
+  and e its expected count under hmm0 given the sentences' symbols: about the inverse square
+  root of the per-token objective's curvature along the cell's logit (w at lambda = 1; e bounds
+  what log p(x) adds below 1, as on transitions that only competing paths take). The weights
+  span 0.1 to 10^5: L-BFGS on logits0 + scales * u sees every cell at one scale, and
+  converges in tens of iterations instead of hundreds."""
+  weights = prior_counts(data, trans_k, emit_k)
+  e = H.packed_stats(hmm0, data.packed)
+  expected = Logits(e.init_K, e.trans_KxK, e.emission)
+
+  def scale(w, ec):
+    h = w + ec
+    return jnp.where(w > 0, jnp.sqrt(data.num_tokens / jnp.where(w > 0, h, 1.0)), 1.0)
+
+  return jax.tree.map(scale, weights, expected)
 
 
 @functools.partial(jax.jit, static_argnames=("trans_k", "emit_k", "max_iter", "memory_size"))
-def _minimize(logits0: Logits, data: Labelled, joint_weight: jax.Array, tol: jax.Array, *,
+def _minimize(hmm0: H.HMM, data: Labelled, joint_weight: jax.Array, tol: jax.Array, *,
               trans_k: float, emit_k: float, max_iter: int, memory_size: int):
-  scales = step_scales(prior_counts(data, trans_k, emit_k), data.num_tokens)
+  logits0 = from_hmm(hmm0, prior_counts(data, trans_k, emit_k))
+  scales = step_scales(hmm0, data, trans_k, emit_k)
   shifted = lambda u: jax.tree.map(lambda l0, s, x: l0 + s * x, logits0, scales, u)
   fun = lambda u: objective(shifted(u), data, joint_weight, trans_k, emit_k)
   # The gradient in u is the logits' times the scales: tol applies to the logits' own.
@@ -167,7 +177,7 @@ def fit(hmm0: H.HMM, data: Labelled, joint_weight: float, trans_k: float, emit_k
   """
   joint_weight = check_joint_weight(joint_weight)
   weights = prior_counts(data, trans_k, emit_k)
-  logits, info = _minimize(from_hmm(hmm0, weights), data, jnp.float32(joint_weight),
+  logits, info = _minimize(hmm0, data, jnp.float32(joint_weight),
                            jnp.float32(tol), trans_k=float(trans_k), emit_k=float(emit_k),
                            max_iter=max_iter, memory_size=memory_size)
   return to_hmm(logits, weights, emit_k), info
