@@ -145,16 +145,13 @@ def test_the_command_line_refuses_in_one_line(tmp_path, subprocess_env):
   assert not (tmp_path / "w").exists()
 
 
-STAND_IN = '''"""softmax_sgd with a model.joint_weight its objective ignores: cheap, stepped."""
-
-import os
+STAND_IN = f'''"""softmax_sgd with a model.joint_weight its objective ignores: cheap, stepped."""
 
 from genjax import config as gconfig
-from genjax import studies
 
 
 def get_config(arg=None):
-  c = gconfig.load(os.path.join(CONFIG_DIR, "softmax_sgd.py") + ":" + (arg or "iris"))
+  c = gconfig.load({CONFIG_DIR + "/softmax_sgd.py"!r} + ":" + (arg or "iris"))
   c.unlock()
   c.model.joint_weight = 1.0
   return c
