@@ -21,7 +21,8 @@ Writes <workdir>/<dataset>.png, summary.png, results.json (every curve, per-spli
 crossings) and crossings.md: where each generative curve crosses logistic regression's, and
 whether the dataset shows the paper's two regimes (the generative model better at the
 smallest m, logistic regression better at the largest, both by more than two standard
-errors of the paired difference).
+errors of the paired difference). Running again with the same settings reads the datasets
+that results.json holds back instead of fitting them again.
 """
 
 import os
@@ -305,19 +306,44 @@ def write_tables(outdir: str, results: dict, settings: dict) -> None:
     f.write(crossings_markdown(results))
 
 
+def finished_datasets(outdir: str, settings: dict) -> dict:
+  """{dataset: its results} of <outdir>/results.json where it was written with `settings`
+  (the list of datasets aside); {} where there is none or its settings differ."""
+  import json
+  path = os.path.join(outdir, "results.json")
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    saved = json.load(f)
+
+  def curves_settings(s: dict) -> dict:  # what changes a dataset's curves
+    return {k: v for k, v in s.items() if k != "datasets"}
+
+  same = curves_settings(saved["settings"]) == curves_settings(settings)
+  return saved["datasets"] if same else {}
+
+
 def run_study(datasets: list[str], outdir: str, idx_dir: str, splits: int, num_sizes: int,
               max_train_images: int, uci_train_fraction: float, lda_shrinkage: float,
               lr_c: float, seed: int, lr_max_iter: int = 1000) -> dict:
-  """Run every dataset's curves and write the figures and tables; returns the results."""
+  """Run every dataset's curves and write the figures and tables; returns the results. A
+  dataset that <outdir>/results.json holds from a study with the same settings is read back,
+  not fitted again (an interrupted study resumes; a later one with more datasets adds them)."""
+  unknown = [name for name in datasets if name not in DATASETS]
+  if unknown:
+    raise ValueError(f"--datasets: unknown {unknown}; expected some of {DATASETS}")
   os.makedirs(outdir, exist_ok=True)
   settings = {"datasets": datasets, "splits": splits, "num_sizes": num_sizes,
               "max_train_images": max_train_images, "uci_train_fraction": uci_train_fraction,
               "lda_shrinkage": lda_shrinkage, "lr_c": lr_c, "lr_max_iter": lr_max_iter,
               "seed": seed}
+  finished = finished_datasets(outdir, settings)
   results = {}
   for name in datasets:
-    if name not in DATASETS:
-      raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
+    if name in finished:
+      results[name] = finished[name]
+      print(f"{name}: read back from {os.path.join(outdir, 'results.json')}", flush=True)
+      continue
     t = time.perf_counter()
     data = load_dataset(name, idx_dir)
     sizes = training_sizes(data, num_sizes, max_train_images, uci_train_fraction)
@@ -333,6 +359,7 @@ def run_study(datasets: list[str], outdir: str, idx_dir: str, splits: int, num_s
     print(f"{name}: {r['seconds']:.0f}s, sizes {sizes[0]}..{sizes[-1]}; " + "; ".join(
         f"{gen} vs lr: {r['crossings'][f'{gen}_vs_lr']['verdict']}" for gen, _ in PAIRS),
           flush=True)
+  write_tables(outdir, results, settings)
   plot_summary(os.path.join(outdir, "summary.png"), results)
   return results
 

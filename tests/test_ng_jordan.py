@@ -63,3 +63,22 @@ def test_smoke_study_matches_a_direct_fit(ng_jordan, tmp_path):
                 != data["y"][te[1]])
   assert saved["curves"]["nb"]["per_split"][0][1] == pytest.approx(err, abs=1e-6)
   assert results["iris"]["crossings"]["nb_vs_lr"]["verdict"]
+
+
+def test_a_finished_dataset_is_read_back_and_other_settings_fit_again(ng_jordan, tmp_path,
+                                                                      monkeypatch):
+  study = dict(splits=3, num_sizes=1, max_train_images=0, uci_train_fraction=0.5,
+               lda_shrinkage=0.05, lr_c=1.0, seed=0)
+  first = ng_jordan.run_study(["iris"], str(tmp_path), "", **study)
+  fitted = []
+  real_run_dataset = ng_jordan.run_dataset
+  monkeypatch.setattr(ng_jordan, "run_dataset",
+                      lambda name, *a, **k: fitted.append(name) or real_run_dataset(name, *a, **k))
+  again = ng_jordan.run_study(["iris"], str(tmp_path), "", **study)
+  assert fitted == [] and again == json.loads(json.dumps(first))
+  other = ng_jordan.run_study(["iris"], str(tmp_path), "", **{**study, "seed": 1})
+  assert fitted == ["iris"]
+  assert other["iris"]["curves"]["nb"]["per_split"] != first["iris"]["curves"]["nb"]["per_split"]
+  with pytest.raises(ValueError, match="unknown \\['iriss'\\]"):
+    ng_jordan.run_study(["iriss"], str(tmp_path / "new"), "", **study)
+  assert not (tmp_path / "new").exists()
