@@ -7,7 +7,7 @@ sample sequences of rolls, run Baum-Welch from several random starts (the best f
 log-likelihood wins), match the fitted states to the true ones by the permutation closest in
 emission probabilities, and report both parameter sets, the largest absolute errors, the
 log-likelihoods of the fitted and the true model, and Viterbi decoding accuracy of each.
-Results go to <workdir>/results.json.
+Results go to <workdir>/results.json; running again with the same settings reads them back.
 """
 
 import itertools
@@ -48,8 +48,28 @@ def best_permutation(B_fit: np.ndarray, B_true: np.ndarray) -> tuple[int, ...]:
              key=lambda p: float(np.abs(B_fit[list(p)] - B_true).sum()))
 
 
+SETTINGS = ("num_sequences", "length", "restarts", "iters", "tol", "seed")
+
+
+def finished(workdir: str, settings: dict) -> dict | None:
+  """<workdir>/results.json where it was written with `settings`, else None."""
+  import json
+  path = os.path.join(workdir, "results.json")
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    results = json.load(f)
+  return results if all(results.get(k) == v for k, v in settings.items()) else None
+
+
 def main(argv):
   del argv
+  settings = {k: FLAGS[k].value for k in SETTINGS}
+  done = finished(FLAGS.workdir, settings)
+  if done is not None:
+    print(f"read back {os.path.join(FLAGS.workdir, 'results.json')}")
+    print({k: v for k, v in done.items() if not isinstance(v, list)})
+    return
   import jax
   import jax.numpy as jnp
 
@@ -83,8 +103,7 @@ def main(argv):
   z_fit, _ = H.viterbi(fitted, x, mask)
   z_true, _ = H.viterbi(true, x, mask)
   results = {
-      "num_sequences": FLAGS.num_sequences, "length": FLAGS.length,
-      "restarts": FLAGS.restarts, "best_start_iterations": iters, "em_seconds": seconds,
+      **settings, "best_start_iterations": iters, "em_seconds": seconds,
       "log_likelihood_fitted": float(jnp.sum(H.log_likelihood(fitted, x, mask))),
       "log_likelihood_true": true_ll,
       "start_log_likelihoods": [r[0] for r in runs],
