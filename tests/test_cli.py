@@ -157,3 +157,17 @@ def test_chunk_crf_takes_its_config_fields_as_overrides(experiment_script):
   assert set(chunk_crf.MODEL_FIELDS) <= set(config.model)  # each old flag names a real field
   with pytest.raises(ValueError, match="no field 'model.c2'"):
     chunk_crf.build_config({"model.c2": "1"})
+
+
+def test_pos_tag_and_tan_set_their_overrides_on_every_fit(experiment_script):
+  pos_tag = experiment_script("pos_tag")
+  for task in ("pos", "chunk", "chunk_paired"):
+    c = pos_tag.task_config(task, {"model.trans_k": "0.2", "data.data_dir": "/conll"})
+    assert (c.model.trans_k, c.data.data_dir) == (0.2, "/conll")
+    assert c.model.paired_states == (task == "chunk_paired")  # the task's own fields stay
+  with pytest.raises(ValueError, match="no field 'model.nope'"):
+    pos_tag.task_config("pos", {"model.nope": "1"})
+  tan = experiment_script("tan")
+  c = tan.fit_config("wine", False, {"model.num_bins": "3"}, split_seed=4)
+  assert (c.model.num_bins, c.model.tree, c.data.split_seed) == (3, False, 4)
+  assert tan.fit_config("wine", True, {}).model.tree
