@@ -15,8 +15,10 @@ The data folders have one name each, in every script and config:
 - `idx_dir`: the raw IDX files of one image dataset (e.g. ../shared/data/mnist), read instead
   of TFDS; a config's `data.idx_dir`.
 A script that trains through configs takes them as `--config.data.data_dir` and
-`--config.data.idx_dir`; the config folder itself is the caller's (the scripts pass their own
-experiments/configs), never a default of the library.
+`--config.data.idx_dir`; a flag of a script's own has the field's name and meaning (tan.py's
+`--idx_dir`, its MNIST fits' only; ng_jordan.py's `--idx_dir` with `{dataset}` for each image
+set). The config folder itself is the caller's (the scripts pass their own experiments/configs),
+never a default of the library.
 """
 
 import glob
