@@ -14,6 +14,18 @@ Run:
 
 Expected (README, test split): MNIST accuracy 0.8413 (scikit-learn's BernoulliNB gives the
 same); Fashion-MNIST 0.7059.
+
+Objective: `--config.model.joint_weight=L` (default 1) fits the same parameters to
+L log p(x, y) + (1 - L) log p(y | x) (genjax.classical.hybrid): 1 is the closed form above; below
+1, L-BFGS from it on the class-feature and prior logits, alpha kept as a Beta(alpha + 1, alpha +
+1) prior, for at most `--config.model.max_iter` iterations (default 200; on MNIST the fit stops
+there, unconverged, in 1-2 minutes on 2 busy cores). MNIST, test split (load average 13-16):
+
+  python experiments/train.py --config=experiments/configs/bernoulli_nb.py:mnist --config.model.joint_weight=0 --workdir=runs/bernoulli_nb_mnist_jw0
+
+  joint_weight 1:   accuracy 0.8413, log-loss 4.43, fit 4 s
+  joint_weight 0.5: accuracy 0.8707, log-loss 3.17, fit 81 s
+  joint_weight 0:   accuracy 0.9038, log-loss 0.400, fit 89 s (max_iter=500: 0.9099, 0.356, 252 s)
 """
 
 from genjax.families.classical import classical_config

@@ -14,6 +14,20 @@ Run:
 
 Expected (README, test split): MNIST accuracy 0.5558 (scikit-learn's GaussianNB gives the
 same); Fashion-MNIST 0.5856.
+
+Objective: `--config.model.joint_weight=L` (default 1) fits the same parameters to
+L log p(x, y) + (1 - L) log p(y | x) (genjax.classical.hybrid): 1 is the closed form above; below
+1, L-BFGS from it on the means, log-variances and prior logits, the smoothing kept as a prior
+(-n_c epsilon / (2 var) per class and feature), for at most `--config.model.max_iter`
+iterations (default 200; on MNIST the fit stops there, unconverged, in 2-5 minutes on 2 busy
+cores). MNIST, test split (load average 13-16); the log-losses are those of test pixels that
+are constant in a class's training images (variance epsilon, 2e-10):
+
+  python experiments/train.py --config=experiments/configs/gaussian_nb.py:mnist --config.model.joint_weight=0 --workdir=runs/gaussian_nb_mnist_jw0
+
+  joint_weight 1:   accuracy 0.5558, log-loss 4.0e6, fit 5 s
+  joint_weight 0.5: accuracy 0.7733, log-loss 2.4e6, fit 141 s
+  joint_weight 0:   accuracy 0.9185, log-loss 2126, fit 264 s (max_iter=500: 0.9279, 1038, 569 s)
 """
 
 from genjax.families.classical import classical_config

@@ -15,6 +15,18 @@ Run:
   python experiments/evaluate.py --workdir=runs/lda_mnist
 
 Expected (README, test split): MNIST accuracy 0.8791; Fashion-MNIST 0.8157.
+
+Objective: `--config.model.joint_weight=L` (default 1) fits the same parameters to
+L log p(x, y) + (1 - L) log p(y | x) (genjax.classical.hybrid): 1 is the closed form above; below
+1, L-BFGS from it on the class means, the covariance's Cholesky factor (log diagonal) and the
+prior logits, the shrinkage kept as an inverse-Wishart-like prior, for at most
+`--config.model.max_iter` iterations (default 200). MNIST, test split (load average 11-14):
+
+  python experiments/train.py --config=experiments/configs/lda.py:mnist --config.model.joint_weight=0 --workdir=runs/lda_mnist_jw0
+
+  joint_weight 1:   accuracy 0.8791, log-loss 0.712, fit 9 s
+  joint_weight 0.5: accuracy 0.8942, log-loss 0.622, fit 39 s (converged, 39 iterations)
+  joint_weight 0:   accuracy 0.9107, log-loss 0.524, fit 195 s (stopped at 200 iterations)
 """
 
 from genjax.families.classical import classical_config
