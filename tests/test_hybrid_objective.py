@@ -219,6 +219,19 @@ def test_discriminative_bernoulli_nb_predicts_as_logistic_regression():
   # The dial matters here: the generative fit follows the eight copies (log 51 < 8 log(36/16)).
   np.testing.assert_array_equal(bernoulli_nb.predict(generative, test_x), test_x[:, 1])
   np.testing.assert_array_equal(bernoulli_nb.predict(discriminative, test_x), want)
+  # The Beta prior at full weight keeps the separable fit's logits finite.
+  assert all(np.all(np.isfinite(v)) for v in jax.tree.leaves(discriminative))
+
+
+def test_given_class_priors_stay_fixed():
+  x_NxD, y_N = toy()
+  priors_C = np.array([0.2, 0.3, 0.5], np.float32)
+  for name in ("bernoulli_nb", "lda"):
+    fitted = hybrid.fit(name, x_NxD, y_N, NUM_CLASSES, priors_C, joint_weight=0.5, **HP[name])
+    np.testing.assert_array_equal(fitted["log_prior_C"], np.log(priors_C))
+    free = hybrid.fit(name, x_NxD, y_N, NUM_CLASSES, joint_weight=0.5, **HP[name])
+    # free priors move off the class frequencies (1/3 each) at joint_weight < 1
+    assert np.max(np.abs(np.exp(free["log_prior_C"]) - 1 / 3)) > 1e-4
 
 
 @pytest.mark.parametrize("name", MODELS)
