@@ -198,10 +198,13 @@ def gradient(state: ClassRBMState, x_BxD: jax.Array, y_BxC: jax.Array, key: jax.
   hp, params = state.hparams, state.params
   lam, beta, sgd = hp.joint_weight, hp.unlabelled_weight, hp.sgd
   k_lab, k_unl, k_y = jax.random.split(key, 3)
-  data_stats = core.statistics(params, x_BxD, y_BxC)
-  grad = jax.tree.map(jnp.zeros_like, params)
+  # lambda (S(x, y) - S_model) + (1 - lambda) (S(x, y) - S(x, p(y | x))): the statistics S are
+  # linear in the label weights, so both labelled terms' data parts are one pass with weights
+  # y - (1 - lambda) p(y | x) (core.discriminative_gradient at lambda = 0).
+  q_BxC = y_BxC
   if lam < 1.0:
-    grad = _add(grad, _scale(core.discriminative_gradient(params, x_BxD, y_BxC), 1.0 - lam))
+    q_BxC = y_BxC - (1.0 - lam) * jnp.exp(core.log_p_y_given_x(params, x_BxD))
+  grad = core.statistics(params, x_BxD, q_BxC)
 
   local = x_BxD.shape[0]
   if sgd.method == "pcd":
@@ -216,7 +219,7 @@ def gradient(state: ClassRBMState, x_BxD: jax.Array, y_BxC: jax.Array, key: jax.
     chains = (xk, yk)
     model_stats = core.statistics(params, xk, yk)
     if lam > 0.0:
-      grad = _add(grad, _scale(jax.tree.map(jnp.subtract, data_stats, model_stats), lam))
+      grad = _add(grad, _scale(model_stats, -lam))
 
   if beta > 0.0:
     log_p_NxC = core.log_p_y_given_x(params, x_unlabelled_NxD)
