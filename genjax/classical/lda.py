@@ -74,7 +74,7 @@ def hybrid_start(x_NxD: jax.Array, y_N: jax.Array, num_classes: int,
   in the means and O(1) in M, where in the means themselves it is n_c / N Sigma^-1); the
   constants `hybrid_terms` reads; the features (x itself).
 
-  The shrinkage s is a prior (see `hybrid_terms`) of weight a = s N / (1 - s); s = 1 has none.
+  The shrinkage s is a prior (see `hybrid_terms`) of weight a = s N / (1 - s), so s < 1.
   """
   if not 0.0 <= shrinkage < 1.0:
     raise ValueError(f"lda's shrinkage (model.hp.shrinkage) must be in [0, 1) for a "
