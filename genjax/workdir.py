@@ -28,6 +28,8 @@ import sys
 
 import ml_collections
 
+from genjax.family import ALIASES
+
 
 class WorkdirError(ValueError):
   """The workdir cannot be used as asked (another run's, in use, or unreadable)."""
@@ -90,15 +92,27 @@ def schedule_reads_num_steps(config) -> bool:
 # absence meant: a workdir of an earlier version continues when the new field holds it.
 ADDED_LATER = {"population": 1, "data.num_labels": -1, "data.label_seed": None,
                "data.semi_supervised": False, "train.steps_per_dispatch": 1}
+# The same for one family's fields (the objective's `model.joint_weight`, with the settings of
+# the solver or sampler that trains it below 1), where the value meant depends on the family.
+ADDED_LATER_BY_FAMILY = {
+    "classical": {"model.joint_weight": 1.0, "model.max_iter": 200},
+    "hmm_tagger": {"model.joint_weight": 1.0, "model.max_iterations": 500, "model.tol": 1e-6},
+    "bayes_vae": {"model.joint_weight": 1.0},
+    "neural_classifier": {"model.joint_weight": 0.0, "model.sgld_steps": 20,
+                          "model.sgld_step_size": 1.0, "model.sgld_noise": 0.01,
+                          "model.buffer_size": 10000, "model.reinit_prob": 0.05},
+}
 
 
 def diff(old: dict, new: dict) -> dict:
   """{field: (old value, new value)} of every dotted field that differs (missing: None, or the
   ADDED_LATER value it meant)."""
   a, b = _flatten(_normal(old)), _flatten(_normal(new))
+  family = b.get("family") or a.get("family")
+  meant = {**ADDED_LATER, **ADDED_LATER_BY_FAMILY.get(ALIASES.get(family, family), {})}
 
   def get(d, k):
-    return d[k] if k in d else ADDED_LATER.get(k)
+    return d[k] if k in d else meant.get(k)
 
   return {k: (a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if get(a, k) != get(b, k)}
 

@@ -383,3 +383,23 @@ def test_num_steps_is_refused_where_the_learning_rate_decays_over_it(tmp_path):
   workdir.record(fixed, str(tmp_path), {}, 20)
   fixed.train.num_steps = 40
   assert workdir.check(fixed, str(tmp_path)) == {"train.num_steps": (20, 40)}
+
+
+def test_a_workdir_recorded_before_the_objective_field_continues_at_its_meaning():
+  """A workdir recorded before `model.joint_weight` existed meant the family's old objective:
+  generative (1) for naive Bayes, plain cross-entropy (0) for the neural classifier. The new
+  config at that value continues; another value is a change."""
+  nb_old = {"family": "classical", "model": {"name": "bernoulli_nb"}}
+  nb_new = {"family": "classical", "model": {"name": "bernoulli_nb", "joint_weight": 1.0,
+                                             "max_iter": 200}}
+  assert workdir.diff(nb_old, nb_new) == {}
+  changed = workdir.diff(nb_old, {**nb_new, "model": {**nb_new["model"], "joint_weight": 0.0}})
+  assert changed == {"model.joint_weight": (None, 0.0)}
+  mlp_old = {"family": "classifier", "model": {"arch": "mlp"}}  # an earlier family name
+  mlp_new = {"family": "neural_classifier",
+             "model": {"arch": "mlp", "joint_weight": 0.0, "sgld_steps": 20,
+                       "sgld_step_size": 1.0, "sgld_noise": 0.01, "buffer_size": 10000,
+                       "reinit_prob": 0.05}}
+  assert set(workdir.diff(mlp_old, mlp_new)) == {"family"}  # the rename, as before
+  assert "model.joint_weight" in workdir.diff(
+      mlp_old, {**mlp_new, "model": {**mlp_new["model"], "joint_weight": 0.5}})
