@@ -39,7 +39,7 @@ import numpy as np
 from flax import struct
 
 from genjax.classical import estimators, hybrid
-from genjax.families.nearest_mean import features
+from genjax.data.rows import features, num_features
 
 DEFAULT_EVALS = {"classification": {}}
 MODELS = tuple(estimators.ESTIMATORS)
@@ -177,8 +177,7 @@ def create_state(key: jax.Array, config: ml_collections.ConfigDict, train) -> Cl
   state = ClassicalState(params=None, name=name, hyperparameters=tuple(sorted(hp.items())),
                          num_classes=int(train.num_classes), train_size=train_size,
                          subset_seed=int(config.seed), objective=tuple(sorted(objective.items())))
-  spec = train.element_spec
-  d = int(np.prod((spec["x"] if "x" in spec else spec["image"]).shape))
+  d = num_features(train)
   shapes = jax.eval_shape(functools.partial(_fit_params, state),
                           jax.ShapeDtypeStruct((rows, d), jnp.float32),
                           jax.ShapeDtypeStruct((rows,), jnp.int32))

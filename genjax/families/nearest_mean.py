@@ -9,8 +9,9 @@ It works on any split with features `x` [N, D] (the UCI sets) or `image` (flatte
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 from flax import struct
+
+from genjax.data.rows import features, num_features
 
 DEFAULT_EVALS = {"classification": {}}
 
@@ -21,17 +22,10 @@ class NearestMeanState:
   log_prior_C: jax.Array
 
 
-def features(batch: dict) -> jax.Array:
-  """The batch's inputs as float32 rows [B, D]."""
-  x = batch["x"] if "x" in batch else batch["image"]
-  return jnp.reshape(x, (x.shape[0], -1)).astype(jnp.float32)
-
-
 def create_state(key: jax.Array, config: ml_collections.ConfigDict, train) -> NearestMeanState:
   """Zeros of the fitted shapes (the checkpoint's structure)."""
   del key, config
-  spec = train.element_spec
-  d = int(np.prod((spec["x"] if "x" in spec else spec["image"]).shape))
+  d = num_features(train)
   return NearestMeanState(jnp.zeros((train.num_classes, d)), jnp.zeros(train.num_classes))
 
 

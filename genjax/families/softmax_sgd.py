@@ -11,7 +11,7 @@ import ml_collections
 import optax
 from flax import struct
 
-from genjax.families.nearest_mean import features
+from genjax.data.rows import features
 from genjax.parallel import pmean_if
 
 DEFAULT_EVALS = {"metrics": {}, "classification": {}}

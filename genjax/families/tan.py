@@ -13,7 +13,7 @@ import ml_collections
 import numpy as np
 from flax import struct
 
-from genjax.families.nearest_mean import features
+from genjax.data.rows import features, num_features
 from genjax.structured import bayes_net as bn
 
 DEFAULT_EVALS = {"classification": {}}
@@ -36,8 +36,7 @@ def create_state(key: jax.Array, config: ml_collections.ConfigDict, train) -> TA
   if hp["discretize"] not in bn.DISCRETIZE:
     raise ValueError(f"unknown model.discretize {hp['discretize']!r}; expected one of "
                      f"{bn.DISCRETIZE}")
-  spec = train.element_spec
-  d = int(np.prod((spec["x"] if "x" in spec else spec["image"]).shape))
+  d = num_features(train)
   c = train.num_classes
   if hp["discretize"] == "quantile":
     k, edges = hp["num_bins"], jnp.zeros((d, hp["num_bins"] - 1), jnp.float32)
