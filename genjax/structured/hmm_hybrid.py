@@ -20,6 +20,13 @@ A cell whose prior count is 0 (k = 0) and which the training data never shows is
 zero, as in the closed form: its probability stays 0 for every lambda (its logit is masked out,
 so its gradient is 0 and L-BFGS never moves it). The optimum at lambda = 1 would put it at
 -inf, which no finite logit reaches.
+
+L-BFGS runs on logits scaled per cell (`step_scales`) from the counted HMM: on CoNLL-2000 it
+meets tol = 1e-6 in 13 (chunking) and 19 (POS) iterations at lambda = 0.5. At lambda = 0 it is
+slow: log p(y | x) is nearly flat along directions that log p(x, y) pins (a factor on one
+symbol's emission probability in every state cancels in p(y | x) but for the rows'
+renormalisation), and with emit_k = 0 no prior holds the emissions; 100 iterations leave a
+gradient norm near 2e-4 (experiments/configs/hmm_tagger.py).
 """
 
 import functools
