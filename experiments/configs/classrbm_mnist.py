@@ -20,9 +20,10 @@ decaying linearly to 0. The learning rates are this config's choice for batch me
 examples (the papers used 0.005-0.05 per example with batch 1, which moves as far per epoch as
 0.5-5 on batch means): for the discriminative model, 1,000 steps reached 13.1 % test error at
 rate 0.1, 8.9 % at 0.5 and 8.1 % at 1.5 (less steady in its first steps). delta is this
-config's choice too; the generative rate (CD on 6,000 hidden units) is untuned. The last 10,000 training images are the
-validation split (classification scores on it in results.json's `validation`); 50 epochs of
-the other 50,000 (25,000 steps). Visible biases start at the log-odds of the training pixels.
+config's choice too; the generative rate (CD on 6,000 hidden units) is untuned. The last
+10,000 training images are the validation split (classification scores on it in results.json's
+`validation`); 50 epochs of the other 50,000 (25,000 steps). Visible biases start at the
+log-odds of the training pixels.
 
 A second argument keeps that many balanced labels and trains semi-supervised (JMLR 2012): each
 step also adds unlabelled_weight 0.1 times the CD-1 estimate of the gradient of log p(x) on a
@@ -42,7 +43,7 @@ Anchors (test error, Larochelle & Bengio 2008, Table 1): generative 3.39 %, disc
 1.81 %, hybrid 1.28 %, sparse hybrid 1.16 %; minibatch re-implementations report 2.2-2.9 % for
 the discriminative model.
 
-Measured on 2 CPU cores shared with other jobs (load average 13-16), runs of at most 15 minutes:
+Measured on 2 CPU cores shared with other jobs, runs of at most 15 minutes:
   discriminative, --config.train.num_steps=32000 (64 epochs; 420 s of training, 13 ms a step,
       load average 7-13): test error 2.15 % (log-loss 0.072, ECE 0.004), validation error
       2.30 %, training batches 0.75 %. With num_steps=20000 (40 epochs; 458 s, 23 ms a step
