@@ -44,7 +44,7 @@ class TaggerState:
   paired_states: bool = struct.field(pytree_node=False, default=False)
   max_train_sentences: int = struct.field(pytree_node=False, default=0)
   joint_weight: float = struct.field(pytree_node=False, default=1.0)
-  max_iterations: int = struct.field(pytree_node=False, default=500)
+  max_iterations: int = struct.field(pytree_node=False, default=100)
   tol: float = struct.field(pytree_node=False, default=1e-6)
 
 
@@ -85,7 +85,7 @@ def create_state(key: jax.Array, config: ml_collections.ConfigDict, train) -> Ta
                              _states(m.target, paired, sentences), m.trans_k, m.emit_k, rare,
                              suffix, fit=False)
   return TaggerState(tagger.empty_hmm(), tagger, m.target, paired, n, joint_weight,
-                     int(m.get("max_iterations", 500)), float(m.get("tol", 1e-6)))
+                     int(m.get("max_iterations", 100)), float(m.get("tol", 1e-6)))
 
 
 def fit(state: TaggerState, train, key: jax.Array, log=None) -> TaggerState:
