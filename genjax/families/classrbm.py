@@ -186,50 +186,66 @@ def _add(a: ClassRBMParams, b: ClassRBMParams) -> ClassRBMParams:
 
 def gradient(state: ClassRBMState, x_BxD: jax.Array, y_BxC: jax.Array, key: jax.Array,
              x_unlabelled_NxD: jax.Array | None = None,
-             axis_name: str | None = None) -> tuple[ClassRBMParams, tuple]:
+             axis_name: str | None = None) -> tuple[ClassRBMParams, tuple, jax.Array]:
   """The ascent direction of one step on this device's examples, before averaging over devices.
 
   joint_weight (lambda) times the CD-k / PCD-k estimate of the gradient of mean log p(x, y)
   plus (1 - lambda) times the exact gradient of mean log p(y | x) over the labelled batch,
   plus unlabelled_weight (beta) times the CD estimate of the gradient of mean log p(x) over
   the unlabelled batch (PCD: against the same chains, whose states sample p(x, y) for both).
-  Returns (the gradient, the chains' new (x, y) states: this device's slice).
+  Returns (the gradient, the chains' new (x, y) states: this device's slice, the labelled
+  batch's class scores -F(x, y), shape (B, C), for the step's metrics).
   """
   hp, params = state.hparams, state.params
   lam, beta, sgd = hp.joint_weight, hp.unlabelled_weight, hp.sgd
   k_lab, k_unl, k_y = jax.random.split(key, 3)
+  # One forward pass over the labelled batch (one x W product; sigmoid and softplus of the
+  # [B, C, H] hidden inputs from one exp) serves p(y | x), the data's statistics, the first
+  # Gibbs sweep of CD and the metrics.
+  o_BxCxH, scores_BxC = core.class_forward(params, x_BxD)
   # lambda (S(x, y) - S_model) + (1 - lambda) (S(x, y) - S(x, p(y | x))): the statistics S are
   # linear in the label weights, so both labelled terms' data parts are one pass with weights
-  # y - (1 - lambda) p(y | x) (core.discriminative_gradient at lambda = 0).
+  # y - (1 - lambda) p(y | x) (core.discriminative_gradient at lambda = 0), and the W part
+  # one product x^T g.
   q_BxC = y_BxC
   if lam < 1.0:
-    q_BxC = y_BxC - (1.0 - lam) * jnp.exp(core.log_p_y_given_x(params, x_BxD))
-  grad = core.statistics(params, x_BxD, q_BxC)
+    q_BxC = y_BxC - (1.0 - lam) * jnp.exp(jax.nn.log_softmax(scores_BxC, axis=-1))
+  grad = core.statistics_from_probs(x_BxD, q_BxC, o_BxCxH)
 
   local = x_BxD.shape[0]
   if sgd.method == "pcd":
     start = jax.lax.dynamic_slice_in_dim(state.chains_x, device_index(axis_name) * local, local)
     start_y = jax.lax.dynamic_slice_in_dim(state.chains_y, device_index(axis_name) * local, local)
+    start_h = None
   else:
     start, start_y = x_BxD, y_BxC
+    start_h = _at_labels(o_BxCxH, y_BxC)
   chains = (start, start_y)
   needs_chain = lam > 0.0 or (beta > 0.0 and sgd.method == "pcd")
   if needs_chain:
-    xk, yk, _ = core.gibbs_chain(params, start, start_y, k_lab, sgd.cd_k, axis_name)
+    xk, yk, _ = core.gibbs_chain(params, start, start_y, k_lab, sgd.cd_k, axis_name,
+                                 start_hidden_probs_BxH=start_h)
     chains = (xk, yk)
-    model_stats = core.statistics(params, xk, yk)
+    model_stats = core.sample_statistics(params, xk, yk)
     if lam > 0.0:
       grad = _add(grad, _scale(model_stats, -lam))
 
   if beta > 0.0:
-    log_p_NxC = core.log_p_y_given_x(params, x_unlabelled_NxD)
+    o_NxCxH, scores_NxC = core.class_forward(params, x_unlabelled_NxD)
+    log_p_NxC = jax.nn.log_softmax(scores_NxC, axis=-1)
     if sgd.method == "cd":
       y0 = core.sample_labels(k_y, log_p_NxC, axis_name)
-      xk_u, yk_u, _ = core.gibbs_chain(params, x_unlabelled_NxD, y0, k_unl, sgd.cd_k, axis_name)
-      model_stats = core.statistics(params, xk_u, yk_u)
-    unlabelled = core.statistics(params, x_unlabelled_NxD, jnp.exp(log_p_NxC))
+      xk_u, yk_u, _ = core.gibbs_chain(params, x_unlabelled_NxD, y0, k_unl, sgd.cd_k, axis_name,
+                                       start_hidden_probs_BxH=_at_labels(o_NxCxH, y0))
+      model_stats = core.sample_statistics(params, xk_u, yk_u)
+    unlabelled = core.statistics_from_probs(x_unlabelled_NxD, jnp.exp(log_p_NxC), o_NxCxH)
     grad = _add(grad, _scale(jax.tree.map(jnp.subtract, unlabelled, model_stats), beta))
-  return grad, chains
+  return grad, chains, scores_BxC
+
+
+def _at_labels(o_BxCxH: jax.Array, y_BxC: jax.Array) -> jax.Array:
+  """p(h = 1 | x, y) at one-hot labels y from the probabilities of every class, (B, H)."""
+  return jnp.sum(y_BxC[:, :, None] * o_BxCxH, axis=1)
 
 
 def _labelled(state: ClassRBMState, batch: dict) -> tuple[jax.Array, jax.Array]:
@@ -238,12 +254,12 @@ def _labelled(state: ClassRBMState, batch: dict) -> tuple[jax.Array, jax.Array]:
   return _flat(images), jax.nn.one_hot(labels, state.hparams.num_classes, dtype=jnp.float32)
 
 
-def _classification_metrics(params: ClassRBMParams, x_BxD: jax.Array,
-                            y_BxC: jax.Array) -> dict:
-  log_p_BxC = core.log_p_y_given_x(params, x_BxD)
+def _classification_metrics(scores_BxC: jax.Array, y_BxC: jax.Array) -> dict:
+  """Mean -log p(y | x), accuracy, error and mean F(x, y) from the class scores -F(x, y)."""
+  log_p_BxC = jax.nn.log_softmax(scores_BxC, axis=-1)
   acc = jnp.mean(jnp.argmax(log_p_BxC, -1) == jnp.argmax(y_BxC, -1))
   return {"loss": -jnp.mean(jnp.sum(y_BxC * log_p_BxC, -1)), "accuracy": acc,
-          "error": 1.0 - acc, "free_energy": jnp.mean(core.free_energy(params, x_BxD, y_BxC))}
+          "error": 1.0 - acc, "free_energy": -jnp.mean(jnp.sum(y_BxC * scores_BxC, -1))}
 
 
 def train_step(state: ClassRBMState, batch: dict, key: jax.Array,
@@ -264,7 +280,8 @@ def train_step(state: ClassRBMState, batch: dict, key: jax.Array,
   hp, params, sgd = state.hparams, state.params, state.hparams.sgd
   x_BxD, y_BxC = _labelled(state, batch)
   x_u = _flat(batch["image"]) if hp.semi_supervised else None
-  grad, (xk, yk) = gradient(state, x_BxD, y_BxC, rng.step_key(key, state.step), x_u, axis_name)
+  grad, (xk, yk), scores_BxC = gradient(state, x_BxD, y_BxC, rng.step_key(key, state.step),
+                                       x_u, axis_name)
   grad = pmean_if(grad, axis_name)
 
   step = state.step
@@ -282,7 +299,7 @@ def train_step(state: ClassRBMState, batch: dict, key: jax.Array,
     gather = (lambda a: a) if axis_name is None else (
         lambda a: jax.lax.all_gather(a, axis_name, tiled=True))
     chains_x, chains_y = gather(xk), gather(yk)
-  metrics = {**_classification_metrics(params, x_BxD, y_BxC), "learning_rate": lr}
+  metrics = {**_classification_metrics(scores_BxC, y_BxC), "learning_rate": lr}
   new_state = state.replace(step=step + 1, params=new_params, velocity=velocity,
                             chains_x=chains_x, chains_y=chains_y)
   return new_state, pmean_if(metrics, axis_name)
@@ -295,7 +312,8 @@ def eval_step(state: ClassRBMState, batch: dict, key: jax.Array,
   del key
   x_BxD = _flat(batch["image"])
   y_BxC = jax.nn.one_hot(batch["label"], state.hparams.num_classes, dtype=jnp.float32)
-  return pmean_if(_classification_metrics(state.params, x_BxD, y_BxC), axis_name)
+  return pmean_if(_classification_metrics(core.class_scores(state.params, x_BxD), y_BxC),
+                  axis_name)
 
 
 def log_proba(state: ClassRBMState, batch: dict) -> jax.Array:
@@ -323,4 +341,6 @@ def num_classes(state: ClassRBMState) -> int:
   return state.hparams.num_classes
 
 
-DEFAULT_EVALS = {"metrics": {}, "classification": {}, "grids": {}}
+# The AIS test log-likelihood (options from the config's `ais` section; minutes to hours) runs
+# from experiments/evaluate.py, not at the end of training.
+DEFAULT_EVALS = {"metrics": {}, "classification": {}, "grids": {}, "ais": {"on_train_end": False}}
