@@ -102,3 +102,36 @@ def test_streamed_input_without_tensorflow_is_one_line_and_writes_nothing(tmp_pa
   assert lines[0].startswith("error: streamed input (data.in_memory = False) needs TensorFlow")
   assert "pip install -e '.[tf]'" in lines[0]
   assert not os.path.exists(workdir)
+
+
+def _requirement_closure(name: str, extras: frozenset = frozenset()) -> set[str]:
+  """The distributions `pip install NAME` brings in, from the installed packages' metadata
+  (offline): each requirement whose marker holds without extras, followed recursively."""
+  from importlib import metadata
+
+  from packaging.requirements import Requirement
+  seen, todo = set(), [(name, extras)]
+  while todo:
+    dist, wanted = todo.pop()
+    key = dist.lower().replace("_", "-")
+    if key in seen:
+      continue
+    seen.add(key)
+    try:
+      requires = metadata.requires(dist) or []
+    except metadata.PackageNotFoundError:
+      continue  # a requirement of another platform or Python, not installed here
+    for line in requires:
+      req = Requirement(line)
+      if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in (*wanted, "")):
+        todo.append((req.name, frozenset(req.extras)))
+  return seen
+
+
+def test_the_plain_install_brings_no_tensorflow():
+  """`pip install -e .` (no extras) resolves to no TensorFlow, followed through every installed
+  dependency's own requirements; the `tf` extra brings it."""
+  plain = _requirement_closure("genjax")
+  assert {"jax", "flax", "optax", "orbax-checkpoint", "tensorflow-datasets", "tensorboard"} <= plain
+  assert not {"tensorflow", "tensorflow-cpu", "keras"} & plain, sorted(plain)
+  assert "tensorflow-cpu" in _requirement_closure("genjax", frozenset({"tf"}))
