@@ -249,6 +249,38 @@ def test_the_step_is_the_joint_weight_blend_of_the_two_gradients(method):
   assert float(jnp.max(jnp.abs(deltas[1.0].w))) > 1e-3  # the CD term moved the weights
 
 
+@pytest.mark.parametrize("method", ["cd", "pcd"])
+@pytest.mark.parametrize("lam", [0.0, 0.3, 1.0])
+def test_the_step_is_the_composition_of_the_core_gradients(method, lam):
+  # The step shares one forward pass between p(y | x), the statistics and CD's first sweep; here
+  # the same update composed plainly: lambda (core.cd_gradient against a core.gibbs_chain from
+  # the same key) + (1 - lambda) jax.grad of the exact mean log p(y | x), times the rate 0.1.
+  config = _tiny_config(joint_weight=lam, method=method)
+  state, batch, key = _state(config), _batch(seed=9), jax.random.key(10)
+  new, _ = jax.jit(classrbm.train_step)(state, batch, key)
+  params, x, y = state.params, batch["image"].reshape(8, D), _one_hot(batch["label"])
+  k_chain = jax.random.split(jax.random.fold_in(key, 0), 3)[0]  # the step's chain key
+  start = (x, y) if method == "cd" else (state.chains_x, state.chains_y)
+  xk, yk, _ = core.gibbs_chain(params, *start, k_chain, 2)
+  cd = core.cd_gradient(params, x, y, xk, yk)
+  disc = jax.grad(lambda p: jnp.mean(jnp.sum(core.log_p_y_given_x(p, x) * y, -1)))(params)
+  want = jax.tree.map(lambda g, d: 0.1 * (lam * g + (1.0 - lam) * d), cd, disc)
+  # float32 error: each gradient entry is a mean of B = 8 terms no larger than 2 (|x| <= 1,
+  # |y - p| <= 1, sigmoids <= 1), summed along two orders (at most 2 B roundings of 2 eps), and
+  # the probabilities come from hidden inputs |z| <= z_max through differently rounded sigmoid
+  # and softplus (a few eps each; the scores sum H of them, p(y | x) moves by at most twice the
+  # scores' error): 2 (2 B + 2 H z_max) eps per entry, times the rate; then the update rounds to
+  # the parameters' ulp and the delta new - old to it once more.
+  eps = float(np.finfo(np.float32).eps)
+  z_max = float(jnp.max(jnp.abs(x @ params.w + params.c)) + jnp.max(jnp.abs(params.u)))
+  p_max = max(float(jnp.max(jnp.abs(a))) for a in jax.tree.leaves(params))
+  atol = 0.1 * 2 * (2 * 8 + 2 * H * z_max) * eps + 2 * p_max * eps
+  got = jax.tree.map(jnp.subtract, new.params, params)
+  _assert_trees_close(got, want, atol=atol)
+  # Both terms are far above the tolerance, so dropping or misweighting either fails.
+  assert float(jnp.max(jnp.abs(cd.w - disc.w))) * 0.1 * 0.3 > 100 * atol
+
+
 @pytest.mark.parametrize("method,semi", [("cd", False), ("pcd", False), ("cd", True),
                                          ("pcd", True)])
 def test_four_devices_take_the_step_of_one(method, semi):

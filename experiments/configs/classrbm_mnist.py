@@ -38,6 +38,10 @@ Run (`--config=experiments/configs/classrbm_mnist.py:VARIANT[,NUM_LABELS][,smoke
 Any of them with another objective (a different computation, so a different workdir):
   ... --config.model.joint_weight=0.5
 Smoke test (seconds): --config=experiments/configs/classrbm_mnist.py:hybrid,smoke
+Scoring a workdir: classification, validation, grids, and the AIS estimate of log Z behind the
+test log p(x) (the `ais` section, e.g. --config.ais.num_runs=20 at training time; `--evals=ais`
+runs only it; the smoke variants use genjax.evals.SMOKE_OPTIONS' short AIS):
+  python experiments/evaluate.py --workdir=runs/classrbm_hybrid
 
 Anchors (test error, Larochelle & Bengio 2008, Table 1): generative 3.39 %, discriminative
 1.81 %, hybrid 1.28 %, sparse hybrid 1.16 %; minibatch re-implementations report 2.2-2.9 % for
@@ -122,11 +126,18 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                                    checkpoint_every=10 * STEPS_PER_EPOCH,
                                    sample_every=NUM_EPOCHS * STEPS_PER_EPOCH, sample_grid=10)
   c.train.num_steps = NUM_EPOCHS * STEPS_PER_EPOCH
+  c.ais = ml_collections.ConfigDict({  # as rbm_mnist (Salakhutdinov & Murray 2008)
+      "num_betas": 14_500,  # temperatures
+      "num_runs": 100,  # importance weights per log Z estimate
+      "num_repeats": 5,  # independent estimates, for the spread of log Z
+  })
   c.evals = ml_collections.ConfigDict({
       "metrics": {},
       "classification": {},
       "validation": {"type": "classification", "split": "validation"},
       "grids": {},
+      # AIS test log-likelihood (log p(x), the label summed out): experiments/evaluate.py only.
+      "ais": {"on_train_end": False},
   })
 
   if smoke:

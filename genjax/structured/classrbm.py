@@ -172,8 +172,9 @@ def gibbs_chain(params: ClassRBMParams, x_BxD: jax.Array, y_BxC: jax.Array, key:
     carry = _gibbs_step_from(params, start_hidden_probs_BxH, y_BxC, jax.random.fold_in(key, 0),
                              axis_name, clamp_labels)
     first = 1
-  (x, y, px), _ = jax.lax.scan(body, carry, jnp.arange(first, num_steps))
-  return x, y, px
+  if first < num_steps:  # CD-1 from known probabilities: no loop left (not even an empty one)
+    carry, _ = jax.lax.scan(body, carry, jnp.arange(first, num_steps))
+  return carry
 
 
 # ------------------------------------------------------------------------------ gradients
