@@ -8,12 +8,11 @@ from flax import linen as nn
 from flax import struct
 
 from genjax import jem, optimizers, rng
-from genjax.nn.classifiers import LeNet5, MLPClassifier, SmallCNN
-from genjax.nn.cnn import DomainCNN
+from genjax.nn import classifiers
+from genjax.nn.classifiers import ARCHS  # noqa: F401 (neural_classifier.ARCHS, as before)
 from genjax.parallel import pmean_if
 from genjax.state import ModelState, init_variables
 
-ARCHS = ("domain_cnn", "mlp", "lenet5", "cnn")
 OPTIMIZERS = optimizers.OPTIMIZERS
 SCHEDULES = ("constant", "cosine", "step")
 _BUFFER_STREAM = 1  # folded into create_state's key for the JEM replay buffer's noise
@@ -34,32 +33,8 @@ class ClassifierState:
 
 
 def build_model(config: ml_collections.ConfigDict) -> nn.Module:
-  """The network `config.model` describes: `arch` is one of ARCHS.
-
-  `domain_cnn` (genjax.nn.cnn.DomainCNN: widths, feature_dim, dropout_rate, batch_norm),
-  `mlp` (MLPClassifier: hidden, dropout_rate, input_dropout_rate), `lenet5` (LeNet5:
-  activation) or `cnn` (SmallCNN: widths, convs_per_stage, hidden, dropout_rate); fields a
-  config leaves out take the module's defaults. Its module takes `(x, train=...)` and has a
-  `bn_axis_name` field, which the train step sets to the device axis.
-  """
-  m = config.model
-  conv_impl = m.get("conv_impl", "auto")  # matmul | xla | auto: genjax.nn.conv.resolve_conv_impl
-  if m.arch == "domain_cnn":
-    return DomainCNN(num_classes=m.num_classes, widths=tuple(m.widths),
-                     feature_dim=m.feature_dim, dropout_rate=m.get("dropout_rate", 0.0),
-                     batch_norm=m.get("batch_norm", True), conv_impl=conv_impl)
-  if m.arch == "mlp":
-    return MLPClassifier(num_classes=m.num_classes, hidden=tuple(m.get("hidden", (800, 800))),
-                         dropout_rate=m.get("dropout_rate", 0.0),
-                         input_dropout_rate=m.get("input_dropout_rate", 0.0))
-  if m.arch == "lenet5":
-    return LeNet5(num_classes=m.num_classes, activation=m.get("activation", "relu"),
-                  conv_impl=conv_impl)
-  if m.arch == "cnn":
-    return SmallCNN(num_classes=m.num_classes, widths=tuple(m.get("widths", (32, 64))),
-                    convs_per_stage=m.get("convs_per_stage", 1), hidden=m.get("hidden", 128),
-                    dropout_rate=m.get("dropout_rate", 0.0), conv_impl=conv_impl)
-  raise ValueError(f"unknown classifier architecture {m.arch!r}; expected one of {ARCHS}")
+  """The network `config.model` describes (genjax.nn.classifiers.build)."""
+  return classifiers.build(config.model)
 
 
 def schedule_steps(config: ml_collections.ConfigDict) -> int:

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from genjax.families import neural_classifier
+from genjax.nn import classifiers
 from genjax.nn.cnn import DomainCNN
 from genjax.state import count_params
 
@@ -120,7 +120,7 @@ def from_variables(variables: dict, metadata: dict, chunk_size: int = DEFAULT_CH
   """
   if chunk_size <= 0:
     raise ValueError(f"chunk_size must be positive, got {chunk_size}")
-  module = neural_classifier.build_model(ml_collections.ConfigDict(metadata["config"]))
+  module = classifiers.build(ml_collections.ConfigDict(metadata["config"]).model)
   template = template_variables(module, tuple(metadata["image_shape"]))
   expected = jax.tree_util.tree_flatten_with_path(template)[0]
   got = jax.tree_util.tree_flatten_with_path(variables)[0]
@@ -139,7 +139,7 @@ def load(dataset: str, chunk_size: int = DEFAULT_CHUNK) -> DomainClassifier:
     raise ValueError(f"no shipped domain classifier for {dataset!r}; expected one of {DATASETS}")
   assets = importlib.resources.files("genjax").joinpath("assets")
   metadata = json.loads(assets.joinpath(asset_name(dataset, "json")).read_text())
-  module = neural_classifier.build_model(ml_collections.ConfigDict(metadata["config"]))
+  module = classifiers.build(ml_collections.ConfigDict(metadata["config"]).model)
   template = template_variables(module, tuple(metadata["image_shape"]))
   variables = flax.serialization.from_bytes(
       template, assets.joinpath(asset_name(dataset, "msgpack")).read_bytes())

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import jax
 from flax import linen as nn
 
-from genjax.nn.cnn import max_pool_2x2
+from genjax.nn.cnn import DomainCNN, max_pool_2x2
 from genjax.nn.conv import conv_layers
 from genjax.nn.dropout import Dropout
 
@@ -118,3 +118,34 @@ class SmallCNN(nn.Module):
     h = nn.relu(norm(nn.Dense(self.hidden, use_bias=False)(h)))
     h = Dropout(self.dropout_rate, self.bn_axis_name)(h, deterministic=not train)
     return nn.Dense(self.num_classes)(h)
+
+
+ARCHS = ("domain_cnn", "mlp", "lenet5", "cnn")
+
+
+def build(m) -> nn.Module:
+  """The network a config's `model` section `m` describes: `m.arch` is one of ARCHS.
+
+  `domain_cnn` (genjax.nn.cnn.DomainCNN: widths, feature_dim, dropout_rate, batch_norm),
+  `mlp` (MLPClassifier: hidden, dropout_rate, input_dropout_rate), `lenet5` (LeNet5:
+  activation) or `cnn` (SmallCNN: widths, convs_per_stage, hidden, dropout_rate); fields a
+  config leaves out take the module's defaults. Its module takes `(x, train=...)` and has a
+  `bn_axis_name` field, which the train step sets to the device axis.
+  """
+  conv_impl = m.get("conv_impl", "auto")  # matmul | xla | auto: genjax.nn.conv.resolve_conv_impl
+  if m.arch == "domain_cnn":
+    return DomainCNN(num_classes=m.num_classes, widths=tuple(m.widths),
+                     feature_dim=m.feature_dim, dropout_rate=m.get("dropout_rate", 0.0),
+                     batch_norm=m.get("batch_norm", True), conv_impl=conv_impl)
+  if m.arch == "mlp":
+    return MLPClassifier(num_classes=m.num_classes, hidden=tuple(m.get("hidden", (800, 800))),
+                         dropout_rate=m.get("dropout_rate", 0.0),
+                         input_dropout_rate=m.get("input_dropout_rate", 0.0))
+  if m.arch == "lenet5":
+    return LeNet5(num_classes=m.num_classes, activation=m.get("activation", "relu"),
+                  conv_impl=conv_impl)
+  if m.arch == "cnn":
+    return SmallCNN(num_classes=m.num_classes, widths=tuple(m.get("widths", (32, 64))),
+                    convs_per_stage=m.get("convs_per_stage", 1), hidden=m.get("hidden", 128),
+                    dropout_rate=m.get("dropout_rate", 0.0), conv_impl=conv_impl)
+  raise ValueError(f"unknown classifier architecture {m.arch!r}; expected one of {ARCHS}")
