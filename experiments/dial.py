@@ -27,7 +27,8 @@ or WORKDIR/w<lambda>_l<labels>_s<i>/ (a fit family's seed i): an interrupted stu
 finished point is read back from its results.json, an unfinished step family's from its
 checkpoint) and a later invocation with more weights or labels adds rows. Writes
 WORKDIR/dial.json (a list of rows: config, joint_weight, labels, seeds, error_mean, error_sd,
-log_loss_mean, log_loss_sd, test_log_likelihood (nats, where an evaluator gave one, else
+log_loss_mean, log_loss_sd (null for a tagger, whose error is 1 - token accuracy),
+test_log_likelihood (nats, where an evaluator gave one, else
 null), steps), dial.md (the table and the best lambda per number of labels) and dial.png (test
 error against lambda, a line per number of labels, error bars one sd).
 """
@@ -153,7 +154,9 @@ def run_point(base, name: str, weight: float, label: str, seeds: int, workdir: s
     members = [studies.read_or_train(c, point_dir(workdir, weight, label, i))
                for i, c in enumerate(configs)]
   error_mean, error_sd = studies.mean_sd([studies.test_error(r) for r in members])
-  log_loss_mean, log_loss_sd = studies.mean_sd([r["test"]["log_loss"] for r in members])
+  # A tagger's results have no log-loss (token accuracy and, for chunking, F1 instead).
+  losses = [r["test"].get("log_loss") for r in members]
+  log_loss_mean, log_loss_sd = (None, None) if None in losses else studies.mean_sd(losses)
   likelihoods = [studies.test_log_likelihood(r) for r in members]
   return {"config": name, "joint_weight": weight, "labels": label, "seeds": seeds,
           "error_mean": error_mean, "error_sd": error_sd, "log_loss_mean": log_loss_mean,
@@ -187,9 +190,10 @@ def markdown(rows: list[dict]) -> str:
   for r in rows:
     ll = "" if r["test_log_likelihood"] is None else f"{r['test_log_likelihood']:.2f}"
     steps = "fit" if r["steps"] is None else str(r["steps"])
+    loss = ("" if r["log_loss_mean"] is None
+            else f"{r['log_loss_mean']:.4f} +- {r['log_loss_sd']:.4f}")
     lines.append(f"| {r['joint_weight']:g} | {r['labels']} | {100 * r['error_mean']:.2f} +- "
-                 f"{100 * r['error_sd']:.2f} | {r['log_loss_mean']:.4f} +- "
-                 f"{r['log_loss_sd']:.4f} | {ll} | {steps} |")
+                 f"{100 * r['error_sd']:.2f} | {loss} | {ll} | {steps} |")
   lines.append("")
   for label, r in sorted(best(rows).items(), key=lambda kv: label_order(kv[0])):
     inside = 0 < r["joint_weight"] < 1

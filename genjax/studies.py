@@ -224,9 +224,14 @@ def member_results(config: ml_collections.ConfigDict, workdir: str, results: dic
 
 
 def test_error(results: dict) -> float:
-  """The test error (fraction) of a classifier's results.json."""
+  """The test error (fraction) of a classifier's results.json; a tagger's is one minus its
+  token accuracy, which the sequence evaluators give in percent."""
   test = results.get("test", {})
-  return test["error"] if "error" in test else 1.0 - test["accuracy"]
+  if "error" in test:
+    return test["error"]
+  if "num_tokens" in test:  # genjax.evals.sequences: tagging, chunking
+    return 1.0 - test["accuracy"] / 100.0
+  return 1.0 - test["accuracy"]
 
 
 def test_log_likelihood(results: dict) -> float | None:

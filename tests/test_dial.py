@@ -185,3 +185,12 @@ def test_a_step_family_trains_each_point_as_a_population_for_its_budget(dial, fi
   assert dial.dial(f"{config}:iris,smoke", str(workdir), ["0", "1"], ["all"], SEEDS,
                    budget_minutes=0.01) == rows
   assert len(fits) == 2
+
+
+def test_a_taggers_error_is_one_minus_its_token_accuracy_in_percent():
+  """The sequence evaluators report token accuracy in percent, the classifiers a fraction."""
+  from genjax import studies
+  assert studies.test_error({"test": {"accuracy": 90.25, "f1": 84.0, "num_tokens": 47377}}) \
+      == pytest.approx(0.0975, abs=1e-12)
+  assert studies.test_error({"test": {"accuracy": 0.9}}) == pytest.approx(0.1, abs=1e-12)
+  assert studies.test_error({"test": {"error": 0.07, "accuracy": 0.93}}) == 0.07
