@@ -242,7 +242,6 @@ def test_hparams_read_every_field():
 
 _CONFORMANCE = """
 import sys
-sys.path.insert(0, {tests!r})
 from conftest import apply_overrides
 from genjax import config as gconfig, conformance
 config = gconfig.load({config!r})
@@ -262,9 +261,11 @@ def test_jem_step_on_eight_devices_is_the_one_device_step(tfds_data_dir):
   # every device writes all the samples to its copy of the buffer (genjax.conformance: the
   # state after each step under pmap and shard_map against one device, and every device's copy
   # the same).
+  tests = os.pathsep.join(p for p in (str(REPO_ROOT / "tests"), os.environ.get("PYTHONPATH"))
+                          if p)  # the subprocess imports conftest's helpers
   env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
-         "JAX_PLATFORMS": "cpu"}
-  code = _CONFORMANCE.format(tests=str(REPO_ROOT / "tests"), config=f"{MLP_CONFIG}:smoke")
+         "JAX_PLATFORMS": "cpu", "PYTHONPATH": tests}
+  code = _CONFORMANCE.format(config=f"{MLP_CONFIG}:smoke")
   result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                           timeout=900, cwd=REPO_ROOT)
   assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
