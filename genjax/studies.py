@@ -194,11 +194,9 @@ def load_config(spec: str, overrides: dict | None = None) -> ml_collections.Conf
   return config
 
 
-def read_or_train(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """results.json of `config` in `workdir`: read back when the workdir holds finished
-  results of this very config, else trained or fitted now (resuming from its checkpoint).
-  A workdir of another config is refused (genjax.workdir)."""
-  from genjax import train
+def finished_results(config: ml_collections.ConfigDict, workdir: str) -> dict | None:
+  """results.json of `config` in `workdir` where the workdir holds finished results of this
+  very config, else None. A workdir of another config is refused (genjax.workdir)."""
   from genjax import workdir as workdir_lib
   results_path = os.path.join(workdir, "results.json")
   changes = workdir_lib.check(config, workdir)
@@ -207,7 +205,16 @@ def read_or_train(config: ml_collections.ConfigDict, workdir: str) -> dict:
       results = json.load(f)
     if "accuracy" in results.get("test", {}):
       return results
-  return train.train_and_evaluate(config, workdir)
+  return None
+
+
+def read_or_train(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """results.json of `config` in `workdir`: read back when the workdir holds finished
+  results of this very config (finished_results), else trained or fitted now (resuming from
+  its checkpoint). A workdir of another config is refused (genjax.workdir)."""
+  from genjax import train
+  results = finished_results(config, workdir)
+  return results if results is not None else train.train_and_evaluate(config, workdir)
 
 
 def member_results(config: ml_collections.ConfigDict, workdir: str, results: dict) -> list:
@@ -282,31 +289,35 @@ def with_labels(c: ml_collections.ConfigDict, num_labels: int) -> None:
 def steps_per_second(config: ml_collections.ConfigDict, window_seconds: float = 2.0,
                      windows: int = 3) -> float:
   """Training steps per second of a step family's config on this machine: the loop's step on
-  real batches (genjax.train.make_loop_step, one device), the median of `windows` timed
-  windows after compilation and warm-up (genjax.timing)."""
+  real batches (genjax.train.make_loop_step, one device; a population's members in one step, as
+  the loop trains them: config.population), the median of `windows` timed windows after
+  compilation and warm-up (genjax.timing)."""
   import jax
 
-  from genjax import timing, train
-  from genjax.data import pipeline
+  from genjax import population, timing, train
   from genjax.parallel import DataParallel
   family = train.load_family(config.family)
-  keys = train.RunKeys.from_seed(config.seed)
-  config = copy.deepcopy(config)
-  with config.unlocked():
-    config.population = 1
   dp = DataParallel("none")
-  source = pipeline.make_input(config, dp, keys.data, train.load_split(config, "train"))
-  state = family.create_state(keys.init, config)
+  # The loop's own members and input (genjax.train), so that the probe steps as the run will.
+  members = train._Members.of(config, "")
+  source = train._make_input(members, dp, train.load_split(config, "train"))
+  state = members.stack([family.create_state(k.init, c)
+                         for c, k in zip(members.configs, members.keys, strict=True)])
   batch_spec = {k: jax.ShapeDtypeStruct((2, *v.shape), v.dtype)
                 for k, v in source.element_spec.items()}
-  metric_shapes = jax.eval_shape(lambda s, b, k: family.train_step(s, b, k)[1], state,
-                                 batch_spec, keys.train)
-  loop_step = dp.wrap(train.make_loop_step(family, source), "rrrr" + source.kinds, "rr",
-                      donate_argnums=(0, 1))
-  loop = {"state": state, "acc": train.zero_accumulator(metric_shapes), "step": 0}
+  metric_shapes = jax.eval_shape(lambda s, b, k: family.train_step(s, b, k)[1],
+                                 members.split(state)[0], batch_spec, members.keys[0].train)
+  loop_fn = train.make_loop_step(family, source)
+  if members.stacked:
+    loop_fn = population.member_step(loop_fn, source.member_axes)
+  loop_step = dp.wrap(loop_fn, "rrrr" + source.kinds, "rr", donate_argnums=(0, 1))
+  loop = {"state": state, "step": 0,
+          "acc": members.stack([train.zero_accumulator(metric_shapes)] * len(members.configs))}
+  train_key = members.stack([k.train for k in members.keys])
+  data_key = members.stack([k.data for k in members.keys])
 
   def one_step():
-    loop["state"], loop["acc"] = loop_step(loop["state"], loop["acc"], keys.train, keys.data,
+    loop["state"], loop["acc"] = loop_step(loop["state"], loop["acc"], train_key, data_key,
                                            *source.args(loop["step"]))
     loop["step"] += 1
     return loop["acc"]
@@ -315,26 +326,104 @@ def steps_per_second(config: ml_collections.ConfigDict, window_seconds: float = 
   return 1.0 / seconds
 
 
+def pretrain_steps_per_second(config: ml_collections.ConfigDict, field: str, steps: int = 100,
+                              window_seconds: float = 2.0, windows: int = 3) -> float:
+  """Pre-training steps per second of a config whose family trains part of its model in
+  `init_from_data` before the loop, for `field` (a dotted config field: `model.m1_steps`)
+  steps, one member after another (genjax.train): the median of `windows` timed windows of
+  that hook with `field` set to `steps`, for one member, after compilation and warm-up."""
+  from genjax import timing, train
+  family = train.load_family(config.family)
+  config = copy.deepcopy(config)
+  with config.unlocked():
+    config.population = 1
+  override(config, {field: steps}, "the pre-training probe")
+  keys = train.RunKeys.from_seed(config.seed)
+  split = train.load_split(config, "train")
+  state = family.create_state(keys.init, config)
+  seconds = timing.time_interleaved(
+      {"pretrain": lambda: family.init_from_data(state, split, keys.init)}, windows,
+      window_seconds)["pretrain"]
+  return steps / seconds
+
+
 BUDGET_FILE = "budget.json"
 
 
-def budget_steps(config: ml_collections.ConfigDict, workdir: str, minutes: float) -> dict:
-  """{minutes, steps, steps_per_sec, backend}: the steps of `minutes` minutes of a step family's
-  training here. Read from `workdir`'s budget.json when it was timed for the same budget, else
-  timed now (steps_per_second) and recorded there, so that a later invocation makes the very
-  same config and reads the finished run back."""
+def field(config: ml_collections.ConfigDict, dotted: str):
+  """The value of a dotted field of `config` (`model.m1_steps`); None where it has none."""
+  node = config
+  for name in dotted.split("."):
+    if not isinstance(node, ml_collections.ConfigDict) or name not in node:
+      return None
+    node = node[name]
+  return node
+
+
+def schedule_steps(config: ml_collections.ConfigDict) -> int:
+  """The loop steps of a step family's config as it is (train.num_steps, or num_epochs of its
+  training input's epochs)."""
   import jax
 
+  from genjax import train
+  from genjax.data import pipeline
+  from genjax.parallel import DataParallel
+  source = pipeline.make_input(config, DataParallel("none"), jax.random.key(0),
+                               train.load_split(config, "train"))
+  return train.total_steps(config, source.steps_per_epoch)
+
+
+def budget_steps(config: ml_collections.ConfigDict, workdir: str, minutes: float,
+                 pretrain: str | None = None) -> dict:
+  """{minutes, steps, steps_per_sec, backend}: the steps of `minutes` minutes of a step family's
+  training here (a population's members together: steps_per_second). Read from `workdir`'s
+  budget.json when it was timed for the same budget, else timed now and recorded there, so
+  that a later invocation makes the very same config and reads the finished run back.
+
+  `pretrain` names a dotted field counting the steps each member trains in the family's
+  init_from_data before the loop (`model.m1_steps`: M1 of M1+M2). Where `config` sets it above
+  0 the minutes cover those steps too: the config's own schedule, its pre-training and its loop
+  steps, shrunk alike in time to fit (both timed here: pretrain_steps_per_second), recorded as
+  `pretrain` (the field), `pretrain_steps` and `pretrain_steps_per_sec`; apply_budget sets
+  both."""
+  import jax
+
+  from genjax import population
   from genjax.writers import write_json
-  path = os.path.join(workdir, BUDGET_FILE)
-  if os.path.exists(path):
-    with open(path) as f:
-      budget = json.load(f)
-    if budget["minutes"] == minutes:
-      return budget
+  own_pretrain = (field(config, pretrain) or 0) if pretrain else 0
+  budget = recorded_budget(workdir)
+  if budget is not None and (budget["minutes"], budget.get("pretrain")) == (
+      minutes, pretrain if own_pretrain else None):
+    return budget
   rate = steps_per_second(config)
   budget = {"minutes": minutes, "steps": max(1, int(minutes * 60 * rate)),
             "steps_per_sec": rate, "backend": jax.default_backend()}
+  if own_pretrain > 0:
+    pretrain_rate = pretrain_steps_per_second(config, pretrain)
+    own_loop = schedule_steps(config)
+    # Members pre-train one after another; the loop trains them together.
+    seconds = own_pretrain * population.size(config) / pretrain_rate + own_loop / rate
+    scale = minutes * 60 / seconds
+    budget.update(steps=max(1, int(scale * own_loop)), pretrain=pretrain,
+                  pretrain_steps=max(1, int(scale * own_pretrain)),
+                  pretrain_steps_per_sec=pretrain_rate)
   os.makedirs(workdir, exist_ok=True)
-  write_json(path, budget)
+  write_json(os.path.join(workdir, BUDGET_FILE), budget)
   return budget
+
+
+def apply_budget(config: ml_collections.ConfigDict, budget: dict) -> None:
+  """Train `config` for a budget of budget_steps: its loop steps (set_num_steps) and, where
+  the budget has them, its pre-training steps."""
+  set_num_steps(config, budget["steps"])
+  if budget.get("pretrain"):
+    override(config, {budget["pretrain"]: budget["pretrain_steps"]}, "the budget")
+
+
+def recorded_budget(workdir: str) -> dict | None:
+  """The budget.json of `workdir` (budget_steps), or None where it has none."""
+  path = os.path.join(workdir, BUDGET_FILE)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
