@@ -13,7 +13,8 @@ Each (model, labels) pair is an ordinary workdir under WORKDIR/<model>/<labels>,
 interrupted study resumes where it stopped, and a finished pair is read, not retrained.
 
 Budgets of the step families (fit families fit to convergence and ignore them): by default each
-config's own schedule (hours on a CPU for the semi-supervised GAN); `--steps=K` trains K steps;
+config's own schedule (hours on a CPU for the semi-supervised GAN); `--steps=K` trains K steps
+(M1+M2 also shrinks M1's pre-training in its config's proportion, 120,000 M1 steps to 180,000);
 `--minutes=M` trains each point, its seeds together, the steps that take M minutes here:
 the population's step is timed once in a short probe after compilation (genjax.studies
 .budget_steps) and the steps are recorded in the point's budget.json, so the run itself is
@@ -33,7 +34,7 @@ test error evaluated `--curve_points` times along its run (train.eval_every, the
 eval_step on the test split, per seed) against the wall-clock minutes since the point started
 (genjax.learning_curves), a line per model and number of labels with a band of one sd over the
 seeds, and a marker at its final test error (the table's, from the classification evaluator).
-`--smoke` uses the configs' smoke variants (a minute's check of the whole study).
+`--smoke` uses the configs' smoke variants (minutes for the whole study's mechanics).
 """
 
 import json
@@ -171,6 +172,10 @@ def point_config(model: str, dataset: str, label: str, seeds: int, workdir: str,
     budget = studies.budget_steps(config, workdir, minutes, PRETRAIN.get(model))
     studies.apply_budget(config, budget)
   elif steps is not None:
+    own_pretrain = studies.field(config, PRETRAIN[model]) if model in PRETRAIN else 0
+    if own_pretrain:  # shrunk alike with the loop's steps
+      pretrain_steps = max(1, round(steps * own_pretrain / studies.schedule_steps(config)))
+      studies.override(config, {PRETRAIN[model]: pretrain_steps}, "--steps")
     studies.set_num_steps(config, steps)
   check_schedule(model, config, workdir)
   num_steps = (config.train.num_steps if config.train.num_steps > 0

@@ -156,6 +156,10 @@ def test_m1m2_minutes_cover_its_pretraining_in_the_schedules_proportion(
   assert read(tmp_path / "budget.json") == {
       "minutes": 0.5, "steps": 200, "steps_per_sec": 10.0, "backend": budget["backend"],
       "pretrain": "model.m1_steps", "pretrain_steps": 100, "pretrain_steps_per_sec": 20.0}
+  # --steps shrinks M1 in the schedule's proportion of steps: 60 loop steps of its 40 -> 30.
+  config, _, budget = le.point_config("m1m2", "mnist", "100", SEEDS, str(tmp_path / "steps"),
+                                      60, None, 5, smoke=True)
+  assert budget is None and (config.train.num_steps, config.model.m1_steps) == (60, 30)
 
 
 def test_the_clock_of_a_resumed_run_continues_from_its_last_evaluation_before(tmp_path):
