@@ -102,7 +102,8 @@ def apply_variant(c: ml_collections.ConfigDict, arg: str | None,
 
 def set_smoke_evals(c: ml_collections.ConfigDict) -> None:
   """`c.evals`: its family's evaluators with a smoke run's budget (genjax.evals.SMOKE_OPTIONS:
-  200 samples for sample quality, a k = 8 NLL of 40 images, a short AIS)."""
+  the first 1,000 examples for the metrics and classification scores, 200 samples for sample
+  quality, a k = 8 NLL of 40 images, a short AIS)."""
   from genjax import evals
   from genjax import family as family_lib
   c.evals = evals.smoke_evals(c, family_lib.load(c.family))

@@ -671,9 +671,11 @@ def restore_for_eval(workdir: str, step: int | None = None):
                                 labelled.restrict(config, load_split(config, "train")))
     keep = 1
   else:
+    # Only the structure and shapes are needed to restore into: tracing create_state gives
+    # them without compiling (or running) the networks' initialisers.
     members = _Members.of(config, workdir)
-    state = members.stack([family.create_state(k.init, c)
-                           for c, k in zip(members.configs, members.keys)])
+    state = jax.eval_shape(lambda: members.stack([
+        family.create_state(k.init, c) for c, k in zip(members.configs, members.keys)]))
     keep = config.train.keep_checkpoints
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep)
   state = ckpt.restore(state, step)

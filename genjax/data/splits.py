@@ -12,7 +12,9 @@
 - `conll2000` (CoNLL-2000 chunking, raw files in `data.data_dir`): a `SentenceSplit`.
 
 `validation` is the last `data.validation_size` examples of the training part (then removed
-from `train`). An `ArraySplit` knows its element spec, draws evaluation batches, and turns raw
+from `train`). `data.classes` (optional; a list of class labels) keeps the examples of those
+classes only, relabelled 0, 1, ... in the order listed (`(3, 5)`: MNIST's threes and fives as
+a two-class set, 3 -> 0 and 5 -> 1), in every split of an `ArraySplit` dataset. An `ArraySplit` knows its element spec, draws evaluation batches, and turns raw
 rows into model inputs inside a compiled program (`preprocess`), so the loop never looks
 inside a batch.
 """
@@ -61,6 +63,13 @@ class ArraySplit:
   def __len__(self) -> int:
     return len(next(iter(self.arrays.values())))
 
+  def head(self, num_examples: int) -> "ArraySplit":
+    """The split's first `num_examples` examples (every example if it has no more, or if
+    `num_examples` is 0)."""
+    if num_examples <= 0 or num_examples >= len(self):
+      return self
+    return dataclasses.replace(self, arrays={k: v[:num_examples] for k, v in self.arrays.items()})
+
   @property
   def element_spec(self) -> dict[str, jax.ShapeDtypeStruct]:
     """The model inputs of one example (shapes without the batch axis)."""
@@ -99,8 +108,36 @@ class SentenceSplit:
   def __len__(self) -> int:
     return len(self.sentences)
 
+  def head(self, num_examples: int) -> "SentenceSplit":
+    """The split's first `num_examples` sentences (every one if it has no more, or if
+    `num_examples` is 0)."""
+    if num_examples <= 0 or num_examples >= len(self):
+      return self
+    return dataclasses.replace(self, sentences=self.sentences[:num_examples])
+
 
 Split = ArraySplit | SentenceSplit
+
+
+def select_classes(split: ArraySplit, classes) -> ArraySplit:
+  """The examples of `split` whose label is one of `classes`, in their order, relabelled by
+  position in `classes` (int32); num_classes and class_names follow. Raises ValueError for an
+  empty, repeated or out-of-range list."""
+  classes = [int(c) for c in classes]
+  known = split.num_classes
+  if not classes or len(set(classes)) != len(classes) or min(classes) < 0 or (
+      known is not None and max(classes) >= known):
+    raise ValueError(f"data.classes must list distinct labels of 0..{(known or 1) - 1}, got "
+                     f"{classes}")
+  labels = split.arrays["label"]
+  keep = np.isin(labels, classes)
+  relabel = np.zeros(max(classes) + 1, np.int32)
+  relabel[classes] = np.arange(len(classes), dtype=np.int32)
+  arrays = {k: v[keep] for k, v in split.arrays.items()}
+  arrays["label"] = relabel[labels[keep]]
+  names = (tuple(split.class_names[c] for c in classes) if split.class_names is not None
+           else tuple(str(c) for c in classes))
+  return dataclasses.replace(split, arrays=arrays, num_classes=len(classes), class_names=names)
 
 
 def known_datasets() -> tuple[str, ...]:
@@ -216,10 +253,15 @@ def sentence_split(d: ml_collections.ConfigDict, split: str) -> SentenceSplit:
 def load(d: ml_collections.ConfigDict, split: str) -> Split:
   """One split of the dataset `d` (a config's `data` section) names."""
   _check_split(split)
-  if d.name in TABULAR:
-    return tabular_split(d, split)
   if d.name in SEQUENCES:
+    if d.get("classes") is not None:
+      raise ValueError(f"data.classes selects classes of labelled examples; {d.name!r} holds "
+                       "tagged sequences")
     return sentence_split(d, split)
-  if d.get("idx_dir") is None:
-    check_name(d.name)
-  return image_split(d, split)
+  if d.name in TABULAR:
+    out = tabular_split(d, split)
+  else:
+    if d.get("idx_dir") is None:
+      check_name(d.name)
+    out = image_split(d, split)
+  return out if d.get("classes") is None else select_classes(out, d.classes)

@@ -98,6 +98,8 @@ def resolve(config: ml_collections.ConfigDict, family: ModuleType) -> dict[str, 
 # the evaluators whose cost is a size option. genjax.config.apply_variant writes them into the
 # config's `evals`, so `--show` and config.json say what a smoke run evaluates.
 SMOKE_OPTIONS = {
+    "metrics": {"num_examples": 1000},
+    "classification": {"num_examples": 1000},
     "sample_quality": {"num_samples": 200},
     "nll": {"nll_k": 8, "nll_examples": 40, "nll_batch": 20, "nll_chunk": 8},
     "ais": {"num_runs": 8, "num_repeats": 2, "num_betas": 100, "num_train_eval": 500},

@@ -27,10 +27,12 @@ def predict_log_proba(family, state, split, key: jax.Array,
   return np.concatenate(log_probs), np.concatenate(labels)
 
 
-def classification(ctx: Context, split: str, batch_size: int = 1000, num_bins: int = 15) -> dict:
-  """accuracy, error, log_loss, ece and predict_seconds (compilation included) on `split`."""
+def classification(ctx: Context, split: str, batch_size: int = 1000, num_bins: int = 15,
+                   num_examples: int = 0) -> dict:
+  """accuracy, error, log_loss, ece and predict_seconds (compilation included) on `split`'s
+  first `num_examples` examples (0: every example)."""
   ctx.require("log_proba")
-  data = ctx.split(split)
+  data = ctx.split(split).head(num_examples)
   start = time.perf_counter()
   log_probs, labels = predict_log_proba(ctx.family, ctx.state, data,
                                         jax.random.fold_in(ctx.key, STREAM), batch_size)

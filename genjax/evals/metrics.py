@@ -21,8 +21,9 @@ def evaluate_split(family, state, split, key: jax.Array, batch_size: int = 500) 
   return {k: v / n for k, v in totals.items()}
 
 
-def mean_metrics(ctx: Context, split: str, batch_size: int = 500) -> dict:
-  """`eval_step`'s metrics (loss, accuracy, ELBO, ...) averaged over `split`."""
+def mean_metrics(ctx: Context, split: str, batch_size: int = 500, num_examples: int = 0) -> dict:
+  """`eval_step`'s metrics (loss, accuracy, ELBO, ...) averaged over `split`'s first
+  `num_examples` examples (0: every example)."""
   ctx.require("eval_step")
-  return evaluate_split(ctx.family, ctx.state, ctx.split(split),
+  return evaluate_split(ctx.family, ctx.state, ctx.split(split).head(num_examples),
                         jax.random.fold_in(ctx.key, STREAM), batch_size)
