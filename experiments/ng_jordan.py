@@ -3,28 +3,37 @@ Bayes and Gaussian discriminant analysis (LDA) against logistic regression.
 
   python experiments/ng_jordan.py --workdir=runs/ng_jordan --idx_dir='../shared/data/{dataset}'
 
-For every dataset and training-set size m, `--splits` random training sets are drawn and
-the three models fitted on each; the splits run as one vmapped program (the closed-form
-fits and the L-BFGS fits alike), compiled once per dataset: every size divides the largest,
-and a training set of m rows is tiled to the largest size (see `make_errors_fn`). Test
+For every dataset and training-set size m, `--splits` random training sets are drawn and the
+three models fitted on each. Each fit is an ordinary workdir of the classical fit family
+(genjax.families.classical), trained by the generic loop from the models' configs in
+experiments/configs: <workdir>/<dataset>/<model>/m<m>_s<seed>/, where split s of the study
+runs with config seed --seed + s, which draws its training set (`data.train_size` = m, a seeded
+subset of the training split) and, on a UCI set, the training split itself (`data.split_seed`).
+A finished point is read back from its results.json, not fitted again, so an interrupted study
+resumes and a later one with more datasets, sizes or splits adds only the new points; a point
+whose workdir holds another config (another --lda_shrinkage, say) is refused before anything
+is fitted. The three models of a split see the same rows, so their errors are paired. Test
 error is averaged over the splits, with the standard error of the mean as the error bar.
-Datasets: the UCI sets bundled with scikit-learn
-(test = the rows not drawn for training; features standardised with the training rows'
-statistics; Gaussian NB) and image pairs from MNIST and Fashion-MNIST (train pool = the
-pair's training images, test = the pair's test images; pixels binarised at 0.5 for all
-three models; Bernoulli NB), read from raw IDX files (`--idx_dir`, a config's data.idx_dir with
-`{dataset}` standing for mnist or fashion_mnist; empty: TFDS, TFDS_DATA_DIR). Logistic
-regression is genjax.classical.logistic with l2 = 1 / m (scikit-learn's default C = 1); LDA
-shrinks its covariance by --lda_shrinkage.
+
+Datasets: the UCI sets bundled with scikit-learn (the training split a seeded stratified
+--uci_train_fraction of the rows, `data.test_fraction`; the test split the rest; the configs'
+inputs: Gaussian NB on raw features, LDA and logistic regression on features standardised with
+the training split's statistics) and image pairs from MNIST and Fashion-MNIST (`data.classes`,
+genjax.data.splits: the pair's training images to draw from, the pair's test images to score;
+pixels binarised at 0.5 for all three models, `data.preprocess=binarize_fixed`; Bernoulli NB),
+read from raw IDX files (`--idx_dir`, a config's data.idx_dir with `{dataset}` standing for
+mnist or fashion_mnist; empty: TFDS, TFDS_DATA_DIR). Logistic regression is the `logistic`
+config with l2 = 1 / (--lr_c m) (scikit-learn's default C = 1) and at most --lr_max_iter L-BFGS
+iterations; LDA (the `lda` config) shrinks its covariance by --lda_shrinkage.
 
 Writes <workdir>/<dataset>.png, summary.png, results.json (every curve, per-split errors,
 crossings) and crossings.md: where each generative curve crosses logistic regression's, and
 whether the dataset shows the paper's two regimes (the generative model better at the
 smallest m, logistic regression better at the largest, both by more than two standard
-errors of the paired difference). Running again with the same settings reads the datasets
-that results.json holds back instead of fitting them again.
+errors of the paired difference).
 """
 
+import copy
 import os
 import time
 
@@ -35,6 +44,7 @@ cli.quiet_startup()
 import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 UCI = ("breast_cancer", "wine", "iris", "digits")
 # name -> (image dataset, class a, class b); labels: 0 for a, 1 for b.
 IMAGE_PAIRS = {
@@ -44,22 +54,25 @@ IMAGE_PAIRS = {
     "fashion_pullover_v_coat": ("fashion_mnist", 2, 4),
 }
 DATASETS = (*UCI, *IMAGE_PAIRS)
+MODELS = ("nb", "gda", "lr")
 PAIRS = (("nb", "lr"), ("gda", "lr"))
 LABELS = {"nb": "naive Bayes", "gda": "GDA (LDA)", "lr": "logistic regression"}
 
 flags.DEFINE_list("datasets", list(DATASETS), f"Any of {', '.join(DATASETS)}.")
-flags.DEFINE_string("workdir", "runs/ng_jordan", "Where figures and tables go.")
+flags.DEFINE_string("workdir", "runs/ng_jordan", "Where the fits' workdirs, figures and tables "
+                    "go.")
 flags.DEFINE_string("idx_dir", "../shared/data/{dataset}", "Raw IDX files of an image dataset, "
                     "{dataset} its name; empty: read the image datasets through TFDS.")
 flags.DEFINE_integer("splits", 20, "Random training sets per size.")
 flags.DEFINE_integer("num_sizes", 10, "Training-set sizes per dataset (geometric grid).")
 flags.DEFINE_integer("max_train_images", 4000, "Largest training set of the image pairs.")
-flags.DEFINE_float("uci_train_fraction", 0.75, "Largest training share of a UCI set.")
+flags.DEFINE_float("uci_train_fraction", 0.75, "Training share of a UCI set (its largest "
+                   "training set).")
 flags.DEFINE_float("lda_shrinkage", 0.05, "LDA covariance shrinkage (genjax.classical.gda).")
 flags.DEFINE_float("lr_c", 1.0, "Logistic regression: l2 = 1 / (lr_c * m).")
 flags.DEFINE_integer("lr_max_iter", 1000, "Logistic regression: L-BFGS iteration cap (the "
                      "iterations used are in results.json, lr_max_iterations).")
-flags.DEFINE_integer("seed", 0, "Seed of the random splits.")
+flags.DEFINE_integer("seed", 0, "Split s runs with config seed seed + s.")
 flags.DEFINE_bool("from_results", False, "Fit nothing: recompute the crossings, tables and "
                   "figures from <workdir>/results.json.")
 FLAGS = flags.FLAGS
@@ -67,139 +80,132 @@ RENAMED = {"outdir": "--workdir", "data_dir": "--idx_dir=FOLDER/{dataset}",
            "data_root": "--idx_dir=FOLDER/{dataset}"}
 
 
-def load_dataset(name: str, idx_dir: str) -> dict:
-  """{"x", "y", "num_classes", "x_test", "y_test" (image pairs only), "kind"}; kind is
-  "continuous" (UCI: Gaussian NB, standardised) or "binary" (images: Bernoulli NB). An image
-  pair is read from `idx_dir` with {dataset} replaced by its dataset (empty: TFDS)."""
-  from genjax.data import tabular
+def kind(name: str) -> str:
+  """"continuous" (a UCI set: Gaussian NB) or "binary" (an image pair: Bernoulli NB)."""
+  return "continuous" if name in UCI else "binary"
+
+
+def config_name(model: str, name: str) -> str:
+  """The config in experiments/configs of `model` (nb, gda, lr) on dataset `name`."""
+  if model == "nb":
+    return "gaussian_nb" if kind(name) == "continuous" else "bernoulli_nb"
+  return {"gda": "lda", "lr": "logistic"}[model]
+
+
+def base_config(model: str, name: str, settings: dict):
+  """The config of `model` on dataset `name` under the study's `settings` (unlocked), before
+  a point's size and seed: its dataset's data fields (a UCI set's test fraction; an image
+  pair's classes, binarised pixels and IDX folder) and the model's study hyper-parameters."""
+  from genjax import studies
   if name in UCI:
-    d = tabular.load(name)
-    return {"x": d.x, "y": d.y, "num_classes": d.num_classes, "kind": "continuous"}
-  from genjax.data.images import load_arrays
-  source, a, b = IMAGE_PAIRS[name]
-  idx_dir = idx_dir.format(dataset=source) if idx_dir else None
-  out = {"num_classes": 2, "kind": "binary"}
-  for split, suffix in (("train", ""), ("test", "_test")):
-    arrays = load_arrays(source, split, idx_dir=idx_dir)
-    pair = tabular.image_pair(arrays.images, arrays.labels, a, b, name)
-    out["x" + suffix] = (pair.x > 0.5).astype(np.float32)
-    out["y" + suffix] = pair.y
+    dataset, data = name, {"test_fraction": 1.0 - settings["uci_train_fraction"]}
+  else:
+    dataset, a, b = IMAGE_PAIRS[name]
+    idx_dir = settings["idx_dir"]
+    data = {"classes": (a, b), "preprocess": "binarize_fixed",
+            "idx_dir": idx_dir.format(dataset=dataset) if idx_dir else None}
+  c = studies.load_config(os.path.join(CONFIG_DIR, f"{config_name(model, name)}.py:{dataset}"))
+  for field, value in data.items():
+    c.data[field] = value
+  if model == "gda":
+    c.model.hp.shrinkage = settings["lda_shrinkage"]
+  elif model == "lr":
+    c.model.hp.max_iter = settings["lr_max_iter"]
+  return c
+
+
+def point_config(base, model: str, m: int, seed: int, lr_c: float):
+  """The config of one fit: `base` on a seeded training set of m rows (config seed `seed`,
+  which also draws a UCI set's training split); logistic regression's l2 = 1 / (lr_c m)."""
+  c = copy.deepcopy(base)
+  c.seed = seed
+  c.data.train_size = m
+  if "split_seed" in c.data:
+    c.data.split_seed = seed
+  if model == "lr":
+    c.model.hp.l2 = 1.0 / (lr_c * m)
+  return c
+
+
+def point_dir(workdir: str, name: str, model: str, m: int, seed: int) -> str:
+  """The workdir of one fit."""
+  return os.path.join(workdir, name, model, f"m{m}_s{seed}")
+
+
+def training_sizes(num_train: int, num_classes: int, num_sizes: int, largest: int) -> list[int]:
+  """About `num_sizes` training-set sizes, geometric from a few rows per class (max(2 C, 6))
+  to `largest` (at most the `num_train` rows of the training split), rounded, distinct."""
+  lo, hi = max(2 * num_classes, 6), min(largest, num_train)
+  if hi < lo:
+    raise ValueError(f"the largest training set ({hi} rows) is below the smallest ({lo})")
+  return sorted({int(round(m)) for m in np.geomspace(lo, hi, num_sizes)})
+
+
+def sizes_of(name: str, settings: dict) -> list[int]:
+  """The training-set sizes of dataset `name`: up to its whole training split (a UCI set) or
+  to --max_train_images (an image pair)."""
+  from genjax import train
+  split = train.load_split(base_config("lr", name, settings), "train")
+  largest = len(split) if name in UCI else settings["max_train_images"]
+  return training_sizes(len(split), split.num_classes, settings["num_sizes"], largest)
+
+
+def points(name: str, settings: dict, sizes: list[int], workdir: str) -> list[tuple]:
+  """(model, m, split, config, workdir) of every fit of dataset `name`, size by size."""
+  out = []
+  bases = {model: base_config(model, name, settings) for model in MODELS}
+  for m in sizes:
+    for model in MODELS:
+      for s in range(settings["splits"]):
+        seed = settings["seed"] + s
+        out.append((model, m, s, point_config(bases[model], model, m, seed, settings["lr_c"]),
+                    point_dir(workdir, name, model, m, seed)))
   return out
 
 
-def training_sizes(data: dict, num_sizes: int, max_train_images: int,
-                   uci_train_fraction: float) -> list[int]:
-  """About `num_sizes` training-set sizes, geometric from a few rows per class to the largest,
-  all dividing the largest (so that every size runs in one compiled program, see
-  `run_dataset`): the largest is the number in [0.75 hi, hi] whose divisors best match the
-  geometric grid."""
-  n, c = len(data["y"]), data["num_classes"]
-  hi = min(n, max_train_images) if "x_test" in data else int(uci_train_fraction * n)
-  lo = max(2 * c, 6)
-  best = None
-  for top in range(max(lo, int(0.75 * hi)), hi + 1):
-    divisors = np.array([d for d in range(lo, top + 1) if top % d == 0], np.float64)
-    grid = np.geomspace(lo, top, num_sizes)
-    pick = divisors[np.abs(np.log(divisors)[None] - np.log(grid)[:, None]).argmin(1)]
-    cost = np.abs(np.log(pick) - np.log(grid)).sum() - 0.01 * np.log(top)
-    if best is None or cost < best[0]:
-      best = (cost, sorted({int(m) for m in pick}))
-  return best[1]
+def check_points(fits: list[tuple]) -> None:
+  """Refuse, naming the fields, where a fit's workdir holds another config (the study's
+  settings changed), before anything is fitted."""
+  from genjax import workdir as workdir_lib
+  for *_, config, workdir in fits:
+    try:
+      workdir_lib.check(config, workdir)
+    except workdir_lib.WorkdirError:
+      changed = workdir_lib.diff(workdir_lib.recorded_config(workdir), config.to_dict())
+      shown = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
+      raise ValueError(f"{workdir} holds a fit with other settings ({shown}): use another "
+                       "--workdir") from None
 
 
-def split_indices(y: np.ndarray, num_classes: int, m: int, splits: int, seed: int,
-                  with_test: bool) -> tuple[np.ndarray, np.ndarray | None]:
-  """Training rows [S, m] of `splits` random splits (one row of every class first, so that
-  each class is seen), and the remaining rows [S, N - m] as their test sets if `with_test`."""
-  train, test = [], []
-  for s in range(splits):
-    rng = np.random.default_rng([seed, m, s])
-    order = rng.permutation(len(y))
-    firsts = np.array([order[y[order] == c][0] for c in range(num_classes)])
-    order = np.concatenate([firsts, order[~np.isin(order, firsts)]])
-    train.append(np.sort(order[:m]))
-    test.append(np.sort(order[m:]))
-  return np.stack(train), (np.stack(test) if with_test else None)
-
-
-def make_errors_fn(num_classes: int, kind: str, lda_shrinkage: float, lr_c: float,
-                   shared_test: bool, lr_max_iter: int = 1000):
-  """A jitted function of one training-set size's splits -> test errors {"nb", "gda", "lr"}
-  [S] and L-BFGS iterations [S].
-
-  Its arguments: training rows x [S, M, D] and labels [S, M], each split's m rows tiled M / m
-  times; m (traced, so all sizes share one program); test rows [S, T, D], labels [S, T] and
-  weights [S, T] (0 for padding), or one shared test set [T, D], [T], [T]. Tiling leaves
-  logistic regression's objective, a mean over rows, unchanged; the closed-form fits see
-  only the first m rows (the others get label C, whose one-hot row is zero, and zero
-  features, so they add to no statistic).
-  """
-  import jax
-  import jax.numpy as jnp
-
-  from genjax.classical import bernoulli_nb, gaussian_nb, lda, logistic
-
-  def one_split(x_tr, y_tr, m, x_te, y_te, w_te):
-    first_M = (jnp.arange(x_tr.shape[0]) < m)[:, None]
-    if kind == "continuous":
-      # Standardise with the training rows only; a constant feature keeps scale 1.
-      mu = jnp.sum(jnp.where(first_M, x_tr, 0.0), 0) / m
-      sd = jnp.sqrt(jnp.sum(jnp.where(first_M, jnp.square(x_tr - mu), 0.0), 0) / m)
-      sd = jnp.where(sd > 0, sd, 1.0)
-      x_tr, x_te = (x_tr - mu) / sd, (x_te - mu) / sd
-    x_gen = jnp.where(first_M, x_tr, 0.0)
-    y_gen = jnp.where(first_M[:, 0], y_tr, num_classes)
-    if kind == "continuous":
-      nb_pred = gaussian_nb.predict(gaussian_nb.fit(x_gen, y_gen, num_classes), x_te)
-    else:
-      nb_params = bernoulli_nb.fit(x_gen, y_gen, num_classes, binarize=None)
-      nb_pred = bernoulli_nb.predict(nb_params, x_te)
-    gda_pred = lda.predict(lda.fit(x_gen, y_gen, num_classes, shrinkage=lda_shrinkage), x_te)
-    lr_params = logistic.fit(x_tr, y_tr, num_classes, l2=1.0 / (lr_c * m),
-                             max_iter=lr_max_iter)
-    lr_pred = logistic.predict(lr_params, x_te)
-    err = lambda pred: jnp.sum(w_te * (pred != y_te)) / jnp.sum(w_te)
-    return {"nb": err(nb_pred), "gda": err(gda_pred), "lr": err(lr_pred),
-            "lr_iterations": lr_params["num_iterations"]}
-
-  axes = (0, 0, None, None, None, None) if shared_test else (0, 0, None, 0, 0, 0)
-  return jax.jit(jax.vmap(one_split, in_axes=axes))
-
-
-def run_dataset(name: str, data: dict, sizes: list[int], splits: int, seed: int,
-                lda_shrinkage: float, lr_c: float, lr_max_iter: int = 1000) -> dict:
-  """Learning curves of one dataset: per model, sizes -> mean, standard error, per split."""
-  shared_test = "x_test" in data
-  fn = make_errors_fn(data["num_classes"], data["kind"], lda_shrinkage, lr_c, shared_test,
-                      lr_max_iter)
-  x, y = data["x"], data["y"]
-  top = sizes[-1]
-  per_split = {k: [] for k in ("nb", "gda", "lr")}
-  iterations = []
-  for m in sizes:
-    tr, te = split_indices(y, data["num_classes"], m, splits, seed, not shared_test)
-    tr = np.tile(tr, (1, top // m))
-    if shared_test:
-      test = (data["x_test"], data["y_test"], np.ones(len(data["y_test"]), np.float32))
-    else:
-      # Pad every size's test rows to the smallest size's count (weight 0), one shape for all.
-      width = len(y) - sizes[0]
-      te_pad = np.concatenate([te, np.repeat(te[:, :1], width - te.shape[1], 1)], 1)
-      w = (np.arange(width) < te.shape[1]).astype(np.float32)
-      test = (x[te_pad], y[te_pad], np.broadcast_to(w, te_pad.shape))
-    out = fn(x[tr], y[tr], np.float32(m), *test)
-    for k in per_split:
-      per_split[k].append(np.asarray(out[k], np.float64))
-    iterations.append(int(np.max(out["lr_iterations"])))
-  curves = {}
-  for k, errs in per_split.items():
-    e_MxS = np.stack(errs)
-    curves[k] = {"mean": e_MxS.mean(1).tolist(),
-                 "sem": (e_MxS.std(1, ddof=1) / np.sqrt(splits)).tolist(),
-                 "per_split": e_MxS.tolist()}
-  return {"sizes": sizes, "splits": splits, "num_test": int(len(data["y_test"]) if shared_test
-                                                            else len(y) - sizes[-1]),
-          "kind": data["kind"], "curves": curves, "lr_max_iterations": iterations}
+def run_dataset(name: str, sizes: list[int], splits: int, fits: list[tuple]) -> tuple[dict, int]:
+  """(learning curves of one dataset, the number of fits made now): each fit is read back from
+  its workdir where it is finished, else fitted there. Curves: per model, sizes -> mean,
+  standard error and per-split errors; also logistic regression's largest L-BFGS iteration
+  count per size and the fits' recorded fit seconds."""
+  from genjax import studies, train, writers
+  errors = {model: np.zeros((len(sizes), splits)) for model in MODELS}
+  iterations = [0] * len(sizes)
+  fit_seconds, fitted, num_test = 0.0, 0, None
+  for model, m, s, config, workdir in fits:
+    results = studies.finished_results(config, workdir)
+    if results is None:
+      results = train.train_and_evaluate(config, workdir)
+      fitted += 1
+    i = sizes.index(m)
+    errors[model][i, s] = studies.test_error(results)
+    fit_seconds += results.get("fit_seconds", 0.0)
+    num_test = results["test"]["num_examples"]
+    if model == "lr":
+      log = writers.read_metrics(os.path.join(workdir, "metrics.jsonl"))
+      used = [r["num_iterations"] for r in log if "num_iterations" in r]
+      iterations[i] = max(iterations[i], int(used[-1]) if used else 0)
+  curves = {model: {"mean": e_MxS.mean(1).tolist(),
+                    "sem": (e_MxS.std(1, ddof=1) / np.sqrt(splits)).tolist(),
+                    "per_split": e_MxS.tolist()}
+            for model, e_MxS in errors.items()}
+  return {"sizes": sizes, "splits": splits, "num_test": num_test, "kind": kind(name),
+          "curves": curves, "lr_max_iterations": iterations,
+          "fit_seconds": fit_seconds}, fitted
 
 
 def crossing(sizes: list[int], gen_MxS: np.ndarray, lr_MxS: np.ndarray) -> dict:
@@ -306,60 +312,46 @@ def write_tables(outdir: str, results: dict, settings: dict) -> None:
     f.write(crossings_markdown(results))
 
 
-def finished_datasets(outdir: str, settings: dict) -> dict:
-  """{dataset: its results} of <outdir>/results.json where it was written with `settings`
-  (the list of datasets aside); {} where there is none or its settings differ."""
-  import json
-  path = os.path.join(outdir, "results.json")
-  if not os.path.exists(path):
-    return {}
-  with open(path) as f:
-    saved = json.load(f)
-
-  def curves_settings(s: dict) -> dict:  # what changes a dataset's curves
-    return {k: v for k, v in s.items() if k != "datasets"}
-
-  same = curves_settings(saved["settings"]) == curves_settings(settings)
-  return saved["datasets"] if same else {}
-
-
 def run_study(datasets: list[str], outdir: str, idx_dir: str, splits: int, num_sizes: int,
               max_train_images: int, uci_train_fraction: float, lda_shrinkage: float,
               lr_c: float, seed: int, lr_max_iter: int = 1000) -> dict:
-  """Run every dataset's curves and write the figures and tables; returns the results. A
-  dataset that <outdir>/results.json holds from a study with the same settings is read back,
-  not fitted again (an interrupted study resumes; a later one with more datasets adds them)."""
+  """Run every dataset's curves and write the figures and tables; returns the results. Every
+  fit is a workdir under `outdir` (see the module docstring): finished ones are read back, so
+  an interrupted study resumes. Unknown datasets, fewer than two splits, a training fraction
+  outside (0, 1) and workdirs that hold other configs are refused before anything is
+  fitted."""
   unknown = [name for name in datasets if name not in DATASETS]
   if unknown:
     raise ValueError(f"--datasets: unknown {unknown}; expected some of {DATASETS}")
-  os.makedirs(outdir, exist_ok=True)
-  settings = {"datasets": datasets, "splits": splits, "num_sizes": num_sizes,
-              "max_train_images": max_train_images, "uci_train_fraction": uci_train_fraction,
-              "lda_shrinkage": lda_shrinkage, "lr_c": lr_c, "lr_max_iter": lr_max_iter,
-              "seed": seed}
-  finished = finished_datasets(outdir, settings)
-  results = {}
+  if splits < 2:
+    raise ValueError(f"--splits must be at least 2 (the error bars), got {splits}")
+  if not 0.0 < uci_train_fraction < 1.0:
+    raise ValueError(f"--uci_train_fraction must be in (0, 1), got {uci_train_fraction}")
+  settings = {"datasets": datasets, "idx_dir": idx_dir, "splits": splits,
+              "num_sizes": num_sizes, "max_train_images": max_train_images,
+              "uci_train_fraction": uci_train_fraction, "lda_shrinkage": lda_shrinkage,
+              "lr_c": lr_c, "lr_max_iter": lr_max_iter, "seed": seed}
+  plan = {}
   for name in datasets:
-    if name in finished:
-      results[name] = finished[name]
-      print(f"{name}: read back from {os.path.join(outdir, 'results.json')}", flush=True)
-      continue
+    sizes = sizes_of(name, settings)
+    plan[name] = (sizes, points(name, settings, sizes, outdir))
+    check_points(plan[name][1])
+  os.makedirs(outdir, exist_ok=True)
+  results = {}
+  for name, (sizes, fits) in plan.items():
     t = time.perf_counter()
-    data = load_dataset(name, idx_dir)
-    sizes = training_sizes(data, num_sizes, max_train_images, uci_train_fraction)
-    r = run_dataset(name, data, sizes, splits, seed, lda_shrinkage, lr_c, lr_max_iter)
+    r, fitted = run_dataset(name, sizes, splits, fits)
     r["crossings"] = {f"{gen}_vs_lr": crossing(sizes, np.array(r["curves"][gen]["per_split"]),
                                                np.array(r["curves"]["lr"]["per_split"]))
                       for gen, _ in PAIRS}
-    r["seconds"] = time.perf_counter() - t
     results[name] = r
     plot_dataset(os.path.join(outdir, f"{name}.png"), name, r)
-    # Written after every dataset, so that an interrupted study keeps what it finished.
+    # Written after every dataset, so that the tables keep what a stopped study finished.
     write_tables(outdir, results, settings)
-    print(f"{name}: {r['seconds']:.0f}s, sizes {sizes[0]}..{sizes[-1]}; " + "; ".join(
-        f"{gen} vs lr: {r['crossings'][f'{gen}_vs_lr']['verdict']}" for gen, _ in PAIRS),
+    print(f"{name}: {fitted} of {len(fits)} fits made now ({time.perf_counter() - t:.0f}s), "
+          f"sizes {sizes[0]}..{sizes[-1]}; " + "; ".join(
+              f"{gen} vs lr: {r['crossings'][f'{gen}_vs_lr']['verdict']}" for gen, _ in PAIRS),
           flush=True)
-  write_tables(outdir, results, settings)
   plot_summary(os.path.join(outdir, "summary.png"), results)
   return results
 

@@ -32,53 +32,100 @@ def test_crossing_interpolates_in_log_m(ng_jordan):
   assert c["crossing_m"] is None and not c["generative_better_small_m"] and c["lr_better_large_m"]
 
 
-def test_split_indices_are_disjoint_and_see_every_class(ng_jordan):
-  y = np.repeat(np.arange(3), [50, 5, 45])
-  train, test = ng_jordan.split_indices(y, 3, 8, splits=5, seed=1, with_test=True)
-  assert train.shape == (5, 8) and test.shape == (5, 92)
-  for tr, te in zip(train, test, strict=True):
-    assert set(y[tr]) == {0, 1, 2}
-    assert not set(tr) & set(te) and len(set(tr) | set(te)) == 100
-  assert len({tuple(t) for t in train}) == 5  # the splits differ
+def test_training_sizes_are_a_geometric_grid_within_the_training_split(ng_jordan):
+  assert ng_jordan.training_sizes(112, 3, 1, 112) == [6]
+  assert ng_jordan.training_sizes(1347, 10, 3, 1347) == [20, 164, 1347]  # sqrt(20 * 1347) = 164.1
+  assert ng_jordan.training_sizes(11000, 2, 3, 2000) == [6, 110, 2000]
+  dense = ng_jordan.training_sizes(100, 2, 200, 100)  # rounded, distinct, both ends kept
+  assert dense[0] == 6 and dense[-1] == 100 and dense == sorted(set(dense))
+  with pytest.raises(ValueError, match="below the smallest"):
+    ng_jordan.training_sizes(5, 2, 3, 5)
 
 
-def test_smoke_study_matches_a_direct_fit(ng_jordan, tmp_path):
-  results = ng_jordan.run_study(["iris"], str(tmp_path), "", splits=3, num_sizes=1,
-                                max_train_images=0, uci_train_fraction=0.5,
-                                lda_shrinkage=0.05, lr_c=1.0, seed=0)
+SETTINGS = dict(splits=2, num_sizes=1, max_train_images=0, uci_train_fraction=0.5,
+                lda_shrinkage=0.05, lr_c=2.0, seed=0)
+
+
+def test_the_three_models_of_a_split_fit_the_same_rows(ng_jordan):
+  """Paired errors: the three configs of a point differ only in the model (and its study
+  hyper-parameters), so they draw the same training split and subset; an image pair's configs
+  select its two classes and binarise the pixels."""
+  settings = {**SETTINGS, "idx_dir": "", "lr_max_iter": 300}
+  configs = {model: ng_jordan.point_config(ng_jordan.base_config(model, "iris", settings), model,
+                                           10, 3, settings["lr_c"])
+             for model in ng_jordan.MODELS}
+  for c in configs.values():
+    assert (c.seed, c.data.split_seed, c.data.train_size, c.data.test_fraction) == (3, 3, 10, 0.5)
+  assert (configs["nb"].model.name, configs["gda"].model.name, configs["lr"].model.name) == (
+      "gaussian_nb", "lda", "logistic")
+  assert configs["gda"].model.hp.shrinkage == 0.05
+  assert (configs["lr"].model.hp.l2, configs["lr"].model.hp.max_iter) == (pytest.approx(1 / 20),
+                                                                          300)
+  pair = ng_jordan.base_config("nb", "fashion_shirt_v_tshirt",
+                               {**settings, "idx_dir": "d/{dataset}"})
+  assert (pair.model.name, pair.data.name, tuple(pair.data.classes), pair.data.preprocess,
+          pair.data.idx_dir) == ("bernoulli_nb", "fashion_mnist", (6, 0), "binarize_fixed",
+                                 "d/fashion_mnist")
+
+
+@pytest.fixture
+def fits(monkeypatch) -> list:
+  """The workdirs genjax.train fits in, in order (reading one back is not a fit)."""
+  from genjax import train
+  calls = []
+  real = train.train_and_evaluate
+  monkeypatch.setattr(train, "train_and_evaluate",
+                      lambda config, workdir, *a, **k: calls.append(workdir) or real(
+                          config, workdir, *a, **k))
+  return calls
+
+
+def test_smoke_study_matches_a_direct_fit(ng_jordan, tmp_path, fits):
+  results = ng_jordan.run_study(["iris"], str(tmp_path), "", **SETTINGS)
   for name in ("iris.png", "summary.png", "results.json", "crossings.md"):
     assert (tmp_path / name).stat().st_size > 0
   saved = json.loads((tmp_path / "results.json").read_text())["datasets"]["iris"]
   (m,) = saved["sizes"]
-  assert m == 6 and len(saved["curves"]["nb"]["per_split"][0]) == 3
+  assert m == 6 and len(saved["curves"]["nb"]["per_split"][0]) == 2
+  assert sorted(fits) == sorted(str(tmp_path / "iris" / model / f"m6_s{s}")
+                                for model in ("nb", "gda", "lr") for s in (0, 1))
   assert "| iris | naive Bayes vs LR |" in (tmp_path / "crossings.md").read_text()
-  # Split 1's naive Bayes error, recomputed without vmap: standardise, fit, predict.
-  data = ng_jordan.load_dataset("iris", "")
-  tr, te = ng_jordan.split_indices(data["y"], 3, m, 3, 0, True)
-  x_tr, x_te = data["x"][tr[1]], data["x"][te[1]]
-  sd = np.where(x_tr.std(0) > 0, x_tr.std(0), 1.0)
-  mu = x_tr.mean(0)
-  params = gaussian_nb.fit(jnp.asarray((x_tr - mu) / sd), jnp.asarray(data["y"][tr[1]]), 3)
-  err = np.mean(np.asarray(gaussian_nb.predict(params, jnp.asarray((x_te - mu) / sd)))
-                != data["y"][te[1]])
+  # Split 1's naive Bayes error, recomputed from the data: the UCI set's seeded training half
+  # (split seed 1), its seeded subset of 6 rows, Gaussian NB on the raw features.
+  from genjax.data import tabular
+  from genjax.families.classical import subset_indices
+  data = tabular.load("iris")
+  train, test = tabular.train_test_split(data, len(data) - round(0.5 * len(data)), 1)
+  keep = subset_indices(len(train), m, 1)
+  params = gaussian_nb.fit(jnp.asarray(train.x[keep]), jnp.asarray(train.y[keep]), 3)
+  err = np.mean(np.asarray(gaussian_nb.predict(params, jnp.asarray(test.x))) != test.y)
   assert saved["curves"]["nb"]["per_split"][0][1] == pytest.approx(err, abs=1e-6)
+  assert saved["num_test"] == len(test.y) and saved["lr_max_iterations"][0] > 0
   assert results["iris"]["crossings"]["nb_vs_lr"]["verdict"]
 
 
-def test_a_finished_dataset_is_read_back_and_other_settings_fit_again(ng_jordan, tmp_path,
-                                                                      monkeypatch):
-  study = dict(splits=3, num_sizes=1, max_train_images=0, uci_train_fraction=0.5,
-               lda_shrinkage=0.05, lr_c=1.0, seed=0)
-  first = ng_jordan.run_study(["iris"], str(tmp_path), "", **study)
-  fitted = []
-  real_run_dataset = ng_jordan.run_dataset
-  monkeypatch.setattr(ng_jordan, "run_dataset",
-                      lambda name, *a, **k: fitted.append(name) or real_run_dataset(name, *a, **k))
-  again = ng_jordan.run_study(["iris"], str(tmp_path), "", **study)
-  assert fitted == [] and again == json.loads(json.dumps(first))
-  other = ng_jordan.run_study(["iris"], str(tmp_path), "", **{**study, "seed": 1})
-  assert fitted == ["iris"]
-  assert other["iris"]["curves"]["nb"]["per_split"] != first["iris"]["curves"]["nb"]["per_split"]
-  with pytest.raises(ValueError, match="unknown \\['iriss'\\]"):
-    ng_jordan.run_study(["iriss"], str(tmp_path / "new"), "", **study)
+def test_a_finished_fit_is_read_back_and_other_settings_are_refused(ng_jordan, tmp_path, fits):
+  first = ng_jordan.run_study(["iris"], str(tmp_path), "", **SETTINGS)
+  written = {p: p.stat().st_mtime_ns for p in tmp_path.glob("iris/*/*/results.json")}
+  assert len(written) == 6
+  del fits[:]
+  again = ng_jordan.run_study(["iris"], str(tmp_path), "", **SETTINGS)
+  assert fits == [] and again == json.loads(json.dumps(first))
+  assert {p: p.stat().st_mtime_ns for p in written} == written
+  # Seed 1's splits are seeds 1 and 2: seed 1's fits are read back, seed 2's made now.
+  other = ng_jordan.run_study(["iris"], str(tmp_path), "", **{**SETTINGS, "seed": 1})
+  assert sorted(fits) == sorted(str(tmp_path / "iris" / model / "m6_s2")
+                                for model in ("nb", "gda", "lr"))
+  assert other["iris"]["curves"]["nb"]["per_split"][0][0] == (
+      first["iris"]["curves"]["nb"]["per_split"][0][1])
+  del fits[:]
+  with pytest.raises(ValueError, match="m6_s0 holds a fit with other settings "
+                     "\\(model.hp.shrinkage 0.05 -> 0.1\\)"):
+    ng_jordan.run_study(["iris"], str(tmp_path), "", **{**SETTINGS, "lda_shrinkage": 0.1})
+  assert fits == []
+  for bad, match in ((["iriss"], "unknown \\['iriss'\\]"),):
+    with pytest.raises(ValueError, match=match):
+      ng_jordan.run_study(bad, str(tmp_path / "new"), "", **SETTINGS)
+  with pytest.raises(ValueError, match="--splits must be at least 2"):
+    ng_jordan.run_study(["iris"], str(tmp_path / "new"), "", **{**SETTINGS, "splits": 1})
   assert not (tmp_path / "new").exists()

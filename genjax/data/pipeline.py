@@ -151,4 +151,6 @@ def make_input(config: ml_collections.ConfigDict, dp: DataParallel, data_key: ja
     # Every process holds the whole split (genjax.data.splits) and every device gathers its
     # slice of the global batch, so the batches are the same for any number of processes.
     return DeviceInput(train, config.data.batch_size, data_key, dp, arrays)
+  if config.data.get("classes") is not None:
+    raise ValueError(f"data.classes needs the training split in memory, not {STREAMED}")
   return StreamingInput(config.data, batch, config.seed, data_key, dp)

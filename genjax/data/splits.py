@@ -12,11 +12,13 @@
 - `conll2000` (CoNLL-2000 chunking, raw files in `data.data_dir`): a `SentenceSplit`.
 
 `validation` is the last `data.validation_size` examples of the training part (then removed
-from `train`). `data.classes` (optional; a list of class labels) keeps the examples of those
-classes only, relabelled 0, 1, ... in the order listed (`(3, 5)`: MNIST's threes and fives as
-a two-class set, 3 -> 0 and 5 -> 1), in every split of an `ArraySplit` dataset. An `ArraySplit` knows its element spec, draws evaluation batches, and turns raw
+from `train`). An `ArraySplit` knows its element spec, draws evaluation batches, and turns raw
 rows into model inputs inside a compiled program (`preprocess`), so the loop never looks
 inside a batch.
+
+`data.classes` (optional; a list of class labels) keeps the examples of those classes only,
+relabelled 0, 1, ... in the order listed (`(3, 5)`: MNIST's threes and fives as a two-class
+set, 3 -> 0 and 5 -> 1), in every split of an `ArraySplit` dataset (select_classes).
 """
 
 import dataclasses
