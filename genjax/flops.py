@@ -89,16 +89,37 @@ def traced_dots(jaxpr) -> list:
   return found
 
 
+def dot_flops(lhs, rhs, params) -> int:
+  """2 * multiply-adds of one dot_general of operands `lhs`, `rhs` (avals) and `params`."""
+  (lc, rc), (lb, rb) = params["dimension_numbers"]
+  contracted = math.prod(lhs.shape[d] for d in lc)
+  batch = math.prod(lhs.shape[d] for d in lb)
+  lhs_free = math.prod(s for d, s in enumerate(lhs.shape) if d not in (*lc, *lb))
+  rhs_free = math.prod(s for d, s in enumerate(rhs.shape) if d not in (*rc, *rb))
+  return 2 * batch * lhs_free * rhs_free * contracted
+
+
 def traced_dot_flops(jaxpr) -> int:
   """2 * multiply-adds of every dot_general in a jaxpr: what the step really multiplies."""
+  return sum(dot_flops(lhs, rhs, params) for lhs, rhs, params in traced_dots(jaxpr))
+
+
+def executed_dot_flops(jaxpr) -> int:
+  """traced_dot_flops with the body of each `lax.scan` counted as often as it runs (its
+  `length`): a CD-k chain or a scanned epoch counts every sweep. A while loop's body (a
+  `fori_loop` with a traced trip count) counts once, and every branch of a `cond` counts."""
+  from jax.extend import core as jex_core
   total = 0
-  for lhs, rhs, params in traced_dots(jaxpr):
-    (lc, rc), (lb, rb) = params["dimension_numbers"]
-    contracted = math.prod(lhs.shape[d] for d in lc)
-    batch = math.prod(lhs.shape[d] for d in lb)
-    lhs_free = math.prod(s for d, s in enumerate(lhs.shape) if d not in (*lc, *lb))
-    rhs_free = math.prod(s for d, s in enumerate(rhs.shape) if d not in (*rc, *rb))
-    total += 2 * batch * lhs_free * rhs_free * contracted
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name == "dot_general":
+      total += dot_flops(eqn.invars[0].aval, eqn.invars[1].aval, eqn.params)
+    times = eqn.params["length"] if eqn.primitive.name == "scan" else 1
+    for value in eqn.params.values():
+      for item in value if isinstance(value, (list, tuple)) else [value]:
+        if isinstance(item, jex_core.ClosedJaxpr):
+          total += times * executed_dot_flops(item.jaxpr)
+        elif isinstance(item, jex_core.Jaxpr):
+          total += times * executed_dot_flops(item)
   return total
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from genjax import config as gconfig
 from genjax.families import gan
-from genjax.flops import dense_macs, gan_step_flops, traced_dot_flops
+from genjax.flops import dense_macs, executed_dot_flops, gan_step_flops, traced_dot_flops
 
 
 def test_traced_dot_flops_of_a_known_function():
@@ -47,3 +47,29 @@ def test_conv_gan_step_flops_match_xla_cost_analysis():
   g, d = dcgan_layer_macs(64 + 10, 64, 1, 1 + 10, 64)
   analytic = gan_step_flops_from_layers(g, d, 128)
   assert analytic <= cost["flops"] <= 1.03 * analytic
+
+
+def test_executed_dot_flops_counts_a_scan_body_as_often_as_it_runs():
+  def f(a, b):
+    return jax.lax.scan(lambda c, _: (c @ b, None), a, None, length=5)[0]
+  a, b = jnp.zeros((3, 4)), jnp.zeros((4, 4))
+  jaxpr = jax.make_jaxpr(f)(a, b).jaxpr
+  assert traced_dot_flops(jaxpr) == 2 * 3 * 4 * 4  # the body, once
+  assert executed_dot_flops(jaxpr) == 5 * 2 * 3 * 4 * 4
+
+
+def test_executed_dot_flops_of_a_cd_k_step_grow_by_one_gibbs_sweep_per_k():
+  """rbm_mnist's CD-k step: each further Gibbs sweep (a scan step) multiplies a batch of 100
+  by W on the way up and on the way down: 2 * 2 * 100 * 784 * 500 FLOPs."""
+  from genjax.families import rbm
+  config = gconfig.load("experiments/configs/rbm_mnist.py")
+  key = jax.random.key(0)
+  batch = {"image": jnp.zeros((100, 28, 28, 1))}
+
+  def flops(k):
+    config.unlock()
+    config.model.cd_k = k
+    state = jax.eval_shape(lambda: rbm.create_state(key, config))
+    return executed_dot_flops(jax.make_jaxpr(rbm.train_step)(state, batch, key).jaxpr)
+
+  assert flops(25) - flops(1) == 24 * 2 * 2 * 100 * 784 * 500
