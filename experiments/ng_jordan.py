@@ -166,15 +166,9 @@ def points(name: str, settings: dict, sizes: list[int], workdir: str) -> list[tu
 def check_points(fits: list[tuple]) -> None:
   """Refuse, naming the fields, where a fit's workdir holds another config (the study's
   settings changed), before anything is fitted."""
-  from genjax import workdir as workdir_lib
+  from genjax import studies
   for *_, config, workdir in fits:
-    try:
-      workdir_lib.check(config, workdir)
-    except workdir_lib.WorkdirError:
-      changed = workdir_lib.diff(workdir_lib.recorded_config(workdir), config.to_dict())
-      shown = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
-      raise ValueError(f"{workdir} holds a fit with other settings ({shown}): use another "
-                       "--workdir") from None
+    studies.refuse_other_config(config, workdir)
 
 
 def run_dataset(name: str, sizes: list[int], splits: int, fits: list[tuple]) -> tuple[dict, int]:

@@ -208,6 +208,20 @@ def finished_results(config: ml_collections.ConfigDict, workdir: str) -> dict | 
   return None
 
 
+def refuse_other_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """A ValueError naming the changed fields where `workdir` holds a run of another config (a
+  study run again with other settings into the same folder), for a study to call on each of
+  its points before it trains any."""
+  from genjax import workdir as workdir_lib
+  try:
+    workdir_lib.check(config, workdir)
+  except workdir_lib.WorkdirError:
+    changed = workdir_lib.diff(workdir_lib.recorded_config(workdir), config.to_dict())
+    shown = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
+    raise ValueError(f"{workdir} holds a run with other settings ({shown}): use another "
+                     "--workdir") from None
+
+
 def read_or_train(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """results.json of `config` in `workdir`: read back when the workdir holds finished
   results of this very config (finished_results), else trained or fitted now (resuming from

@@ -96,7 +96,8 @@ ADDED_LATER = {"population": 1, "data.num_labels": -1, "data.label_seed": None,
 # the solver or sampler that trains it below 1), where the value meant depends on the family.
 ADDED_LATER_BY_FAMILY = {
     "classical": {"model.joint_weight": 1.0, "model.max_iter": 200},
-    "hmm_tagger": {"model.joint_weight": 1.0, "model.max_iterations": 100, "model.tol": 1e-6},
+    "hmm_tagger": {"model.joint_weight": 1.0, "model.max_iterations": 100, "model.tol": 1e-6,
+                   "model.em_restarts": 0},
     "bayes_vae": {"model.joint_weight": 1.0},
     "neural_classifier": {"model.joint_weight": 0.0, "model.sgld_steps": 20,
                           "model.sgld_step_size": 1.0, "model.sgld_noise": 0.01,

@@ -119,7 +119,7 @@ def test_a_finished_fit_is_read_back_and_other_settings_are_refused(ng_jordan, t
   assert other["iris"]["curves"]["nb"]["per_split"][0][0] == (
       first["iris"]["curves"]["nb"]["per_split"][0][1])
   del fits[:]
-  with pytest.raises(ValueError, match="m6_s0 holds a fit with other settings "
+  with pytest.raises(ValueError, match="m6_s0 holds a run with other settings "
                      "\\(model.hp.shrinkage 0.05 -> 0.1\\)"):
     ng_jordan.run_study(["iris"], str(tmp_path), "", **{**SETTINGS, "lda_shrinkage": 0.1})
   assert fits == []

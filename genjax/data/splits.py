@@ -9,7 +9,9 @@
 - the UCI sets bundled with scikit-learn (`iris`, `wine`, `breast_cancer`, `digits`): an
   `ArraySplit` with float32 `x` [N, D] and `label`, the test part a seeded stratified
   `data.test_fraction` of the rows (`data.split_seed`);
-- `conll2000` (CoNLL-2000 chunking, raw files in `data.data_dir`): a `SentenceSplit`.
+- `conll2000` (CoNLL-2000 chunking, raw files in `data.data_dir`): a `SentenceSplit`;
+- `casino` (the occasionally dishonest casino's simulated rolls tagged by the die,
+  genjax.data.casino): a `SentenceSplit`.
 
 `validation` is the last `data.validation_size` examples of the training part (then removed
 from `train`). An `ArraySplit` knows its element spec, draws evaluation batches, and turns raw
@@ -33,7 +35,7 @@ import numpy as np
 
 SPLITS = ("train", "validation", "test")
 TABULAR = ("breast_cancer", "wine", "iris", "digits")
-SEQUENCES = ("conll2000",)
+SEQUENCES = ("conll2000", "casino")
 IMAGES = ("mnist", "fashion_mnist")  # prepared offline; any TFDS image set also works
 
 
@@ -240,11 +242,18 @@ def _hold_out(train: Any, validation_size: int, split: str) -> Any:
   return dataclasses.replace(train, x=train.x[cut], y=train.y[cut])
 
 
+def _sentences(d: ml_collections.ConfigDict, part: str) -> list:
+  """The training or test sentences of a sequence dataset (before any validation hold-out)."""
+  from genjax.data import casino, sequences
+  if d.name == "casino":
+    return casino.load(d, part)
+  return sequences.load_conll(part, d.get("data_dir"))
+
+
 def sentence_split(d: ml_collections.ConfigDict, split: str) -> SentenceSplit:
-  from genjax.data import sequences
   if split == "test":
-    return SentenceSplit(split, sequences.load_conll("test", d.get("data_dir")))
-  train = sequences.load_conll("train", d.get("data_dir"))
+    return SentenceSplit(split, _sentences(d, "test"))
+  train = _sentences(d, "train")
   v = d.get("validation_size", 0)
   if split == "validation" and v <= 0:
     raise ValueError("the validation split is empty: set data.validation_size > 0")

@@ -15,6 +15,14 @@ counted HMM (`max_iterations`, and `tol` on the per-token objective's gradient n
 the conditional-likelihood fit. Unknown words keep the suffix model estimated from the counts
 for every lambda (it scores them at decoding only; L-BFGS sees no unknown word).
 
+`em_restarts` = R > 0 fits the HMM without the tags instead: Baum-Welch on the observations
+alone, the data's log-likelihood log p(x), from R random starts drawn from the run's key, each
+for at most `max_iterations` EM iterations (stopping where the log-likelihood per token gains
+less than `tol`), the best start kept; the tags then only name its states (the one-to-one
+assignment that best agrees with them on the training split: genjax.structured.tagger
+.Tagger.fit_unsupervised). `log` gets each start's final log-likelihood and iterations (steps
+1..R) and the kept start with its training agreement (step R + 1). It needs joint_weight 1.
+
 The checkpointed state is the fitted HMM's arrays; the vocabularies and the suffix model are
 static fields that `create_state` rebuilds from the training split (deterministically).
 """
@@ -46,6 +54,7 @@ class TaggerState:
   joint_weight: float = struct.field(pytree_node=False, default=1.0)
   max_iterations: int = struct.field(pytree_node=False, default=100)
   tol: float = struct.field(pytree_node=False, default=1e-6)
+  em_restarts: int = struct.field(pytree_node=False, default=0)
 
 
 def observations(state_or_target, sentences) -> list[list[str]]:
@@ -76,6 +85,10 @@ def create_state(key: jax.Array, config: ml_collections.ConfigDict, train) -> Ta
     raise ValueError(f"unknown model.target {m.target!r}; expected one of {TARGETS}")
   # A workdir recorded before joint_weight existed was fitted by counting: weight 1.
   joint_weight = hmm_hybrid.check_joint_weight(m.get("joint_weight", 1.0))
+  em_restarts = int(m.get("em_restarts", 0))
+  if em_restarts < 0 or (em_restarts and joint_weight != 1.0):
+    raise ValueError(f"model.em_restarts must be 0 (supervised) or a number of Baum-Welch starts "
+                     f"with model.joint_weight 1, got {em_restarts} at {joint_weight}")
   paired = bool(m.get("paired_states", False)) and m.target == "chunk"
   n = int(m.get("max_train_sentences", 0))
   sentences = train_sentences(train, n)
@@ -85,15 +98,26 @@ def create_state(key: jax.Array, config: ml_collections.ConfigDict, train) -> Ta
                              _states(m.target, paired, sentences), m.trans_k, m.emit_k, rare,
                              suffix, fit=False)
   return TaggerState(tagger.empty_hmm(), tagger, m.target, paired, n, joint_weight,
-                     int(m.get("max_iterations", 100)), float(m.get("tol", 1e-6)))
+                     int(m.get("max_iterations", 100)), float(m.get("tol", 1e-6)), em_restarts)
 
 
 def fit(state: TaggerState, train, key: jax.Array, log=None) -> TaggerState:
   """The HMM of the training split (the same sentences create_state saw): counted, or fitted to
   the blended objective by L-BFGS from the counts where joint_weight < 1 (`log` then gets the
-  solver's iterations, evaluations, final objective and gradient norm)."""
-  del key
+  solver's iterations, evaluations, final objective and gradient norm), or by Baum-Welch from
+  `key`'s random starts where em_restarts > 0 (the module docstring)."""
   sentences = train_sentences(train, state.max_train_sentences)
+  if state.em_restarts:
+    hmm, info = state.tagger.fit_unsupervised(
+        observations(state, sentences), _states(state.target, state.paired_states, sentences),
+        key, state.em_restarts, state.max_iterations, state.tol)
+    if log is not None:
+      for r, (ll, n) in enumerate(zip(info["log_likelihoods"], info["num_iterations"],
+                                      strict=True)):
+        log(r + 1, {"log_likelihood": float(ll), "num_iterations": float(n)})
+      log(state.em_restarts + 1, {"best_start": float(info["best"]),
+                                  "matched_accuracy": float(info["matched_accuracy"])})
+    return state.replace(hmm=hmm)
   hmm, info = state.tagger.fit_blended(observations(state, sentences),
                                        _states(state.target, state.paired_states, sentences),
                                        state.joint_weight, state.max_iterations, state.tol)

@@ -168,6 +168,65 @@ class Tagger:
     return hmm_hybrid.fit(hmm, data, joint_weight, self.trans_k, self.emit_k,
                           max_iter=max_iter, tol=tol)
 
+  def fit_unsupervised(self, sentences: list[list[str]], tag_sequences: list[list[str]],
+                       key, restarts: int, max_iter: int, tol: float | None = None
+                       ) -> tuple[H.HMM, dict]:
+    """(HMM, info): Baum-Welch on the sentences alone (the tags unseen), from `restarts`
+    random starts (`jax.random.fold_in(key, r)`), each at most `max_iter` EM iterations,
+    stopping where the log-likelihood per token gains less than `tol`; the start of the best
+    final log-likelihood is kept. Its states, unnamed by EM, are then named by the tags: the
+    one-to-one assignment of states to tags that agrees most often with `tag_sequences` on
+    these sentences (name_states). The end state emits only the end marker and no other state
+    does (zeros that EM keeps where emit_k is 0), so sentence ends name it. info:
+    log_likelihoods and num_iterations per start (log p(sentences) before each start's last
+    M-step), `best` (its index) and `matched_accuracy` (% of tokens whose named state is their
+    tag)."""
+    import jax
+    if self.end_state:
+      sentences = [[*s, END] for s in sentences]
+    packed = H.pack([self.words.encode(s) for s in sentences])
+    k, v = len(self.tags), len(self.words)
+    runs = []
+    for r in range(restarts):
+      key_r = jax.random.fold_in(key, r)
+      start = H.HMM.random(key_r, H.Categorical.random(jax.random.fold_in(key_r, 1), k, v,
+                                                       pseudo_count=self.emit_k))
+      if self.end_state:  # the end marker's row and column: only the end state emits it
+        end_word = self.words.id(END)
+        log_B = start.emission.log_B_KxV.at[:, end_word].set(-jnp.inf)
+        log_B = log_B - jax.nn.logsumexp(log_B, 1, keepdims=True)
+        log_B = log_B.at[self.end_id].set(jnp.log(jnp.eye(v)[end_word]))
+        start = start.replace(emission=start.emission.replace(log_B_KxV=log_B))
+      fitted, history = H.fit_em(start, packed, max_iter, self.trans_k, tol=tol)
+      runs.append((history[-1], len(history), fitted))
+    best = int(np.argmax([ll for ll, _, _ in runs]))
+    cut = 1 if self.end_state else 0
+    hmm, accuracy = self.name_states(runs[best][2], [s[:len(s) - cut] for s in sentences],
+                                     tag_sequences)
+    return hmm, {"log_likelihoods": [ll for ll, _, _ in runs],
+                 "num_iterations": [n for _, n, _ in runs], "best": best,
+                 "matched_accuracy": accuracy}
+
+  def name_states(self, hmm: H.HMM, sentences: list[list[str]],
+                  tag_sequences: list[list[str]]) -> tuple[H.HMM, float]:
+    """(`hmm` with its states reordered, the % of tokens whose state is then their tag): the
+    one-to-one assignment of `hmm`'s states to the tags that agrees most often with
+    `tag_sequences` on the Viterbi paths of `sentences` (the Hungarian method; the end state
+    keeps its place)."""
+    from scipy.optimize import linear_sum_assignment
+    k = len(self.tags)
+    gold = np.concatenate([self.tags.encode(t) for t in tag_sequences])
+    pred = np.concatenate([self.tags.encode(p) for p in self.decode(sentences, hmm=hmm)])
+    agree = np.zeros((k, k))  # rows: the HMM's states; columns: the tags
+    np.add.at(agree, (pred, gold), 1)
+    free = np.array([i for i in range(k) if not (self.end_state and i == self.end_id)])
+    states, tags = linear_sum_assignment(-agree[np.ix_(free, free)])
+    order = np.arange(k)  # order[tag] = the state that plays it
+    order[free[tags]] = free[states]
+    hmm = H.HMM(hmm.log_pi_K[order], hmm.log_A_KxK[order][:, order],
+                hmm.emission.replace(log_B_KxV=hmm.emission.log_B_KxV[order]))
+    return hmm, 100.0 * agree[free[states], free[tags]].sum() / max(len(gold), 1)
+
   def _encode(self, sentences, tag_sequences) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(x, z, mask): word ids, tag ids (0 at padding) and the mask, padded in order."""
     x, mask = padded_in_order([self.words.encode(s) for s in sentences])
