@@ -26,7 +26,7 @@ genjax.families.classical.PREPROCESS; statistics come from the training rows onl
 - `none`: raw values (pixels 0..255: multinomial naive Bayes' counts on images).
 
 The run is `genjax.train.train_and_evaluate` on the config that
-`genjax.families.classical.classical_config` builds (the same as experiments/configs/<model>.py,
+`genjax.families.classical.experiment_config` builds (the same as experiments/configs/<model>.py,
 with the overrides on the module's defaults instead of the reported figures' settings), so the
 workdir is the generic loop's: config.json, checkpoints/ (the fitted params), fit.json,
 metrics.jsonl (rows fitted and the solver's report) and results.json, with accuracy, log-loss
@@ -64,7 +64,8 @@ def build_config(model: str, dataset: str, hyperparameters: dict, preprocessing:
   from genjax import studies
   from genjax.data import splits
   from genjax.families import classical
-  c = classical.classical_config(model, dataset, hyperparameters, preprocess=preprocessing)
+  c = classical.experiment_config(dataset, name=model, hp=hyperparameters,
+                                 preprocess=preprocessing)
   c.seed = seed  # also seeds the training subset
   c.data.train_size = train_size
   if dataset in splits.TABULAR:

@@ -1,4 +1,21 @@
-"""Experiment configs: loading them (`path.py[:arg]`) and the sections they are built from."""
+"""Experiment configs: loading them (`path.py[:arg]`) and the sections they are built from.
+
+Every config file in experiments/configs is written the same way: a docstring, the constants
+other code reads (a classifier's `CLASSIFIER` row, ...), and
+
+  def get_config(arg=None):
+    return <family>.experiment_config(arg, <settings>)
+
+`<family>` is the module of genjax/families that trains it, and `experiment_config` is that
+family's one config builder: it parses `arg` (the text after the colon of
+`--config=path.py:ARG`: `smoke`, a dataset, a number of labels, a variant, as the family's
+builder documents), builds the whole config from the sections below (step_config or
+fit_config; image_data or dataset; few_labels; train_schedule; apply_variant for `smoke`) and
+returns it with the argument applied. The keyword settings are the numbers that make the
+config file's experiment (a model section, a learning rate, epochs); a paper's preset of them is
+a dict of those keywords (genjax.families.vae.burda_settings), not a second builder.
+tests/test_config_idiom.py checks every config file against this.
+"""
 
 import importlib.util
 import os
@@ -152,4 +169,23 @@ def fit_config(family: str, data: ml_collections.ConfigDict,
   c.data = data
   c.model = ml_collections.ConfigDict(model or {})
   c.train = ml_collections.ConfigDict({"progress": True})  # iterative fits may show progress
+  return c
+
+
+def step_config(family: str, data: ml_collections.ConfigDict, model, optim, train, *,
+                population: bool = True) -> ml_collections.ConfigDict:
+  """A step family's config: the family, a seed, the data parallelism, a population, and the
+  data, model (a ConfigDict or a dict), optim and train sections, in this order (config.json
+  and --config overrides read the same for every family). `population=False` leaves the field
+  out (the semi-supervised VAE's configs, recorded without one; absent means 1)."""
+  c = ml_collections.ConfigDict()
+  c.family = family
+  c.seed = 0
+  c.parallel = "auto"  # auto | none | pmap | shard_map
+  if population:
+    c.population = 1  # > 1: members with seeds seed, seed+1, ... as one program
+  c.data = data
+  c.model = model
+  c.optim = optim
+  c.train = train
   return c

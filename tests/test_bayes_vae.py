@@ -33,7 +33,8 @@ def tiny_config(**model):
                              classify_k=16, classify_chunk=8, eval_classify_k=4, eval_k=4)
   for name, value in model.items():
     m[name] = value
-  c = vae.experiment_config("mnist", "binarize_fixed", 4, 1, m, vae.optim_config(1e-2))
+  c = vae.experiment_config(model=m, optim=vae.optim_config(1e-2), preprocess="binarize_fixed",
+                            batch_size=4, num_epochs=1)
   c.family = "bayes_vae"
   c.data.image_shape = (2, 2, 1)
   return c

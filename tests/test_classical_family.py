@@ -149,16 +149,16 @@ def test_image_smoke_equals_core_on_the_same_subset(tmp_path, tfds_data_dir):
 
 def test_unknown_hyperparameters_and_models_are_refused(tmp_path):
   with pytest.raises(ValueError, match=r"model 'logistic' has no hyper-parameters \['C'\]"):
-    classical.classical_config("logistic", "iris", {"C": 1.0})
+    classical.experiment_config("iris", name="logistic", hp={"C": 1.0})
   with pytest.raises(ValueError, match="unknown classical model 'svm'"):
-    classical.classical_config("svm", "iris")
+    classical.experiment_config("iris", name="svm")
   with pytest.raises(ValueError, match="data.preprocess 'standardize' for 'mnist'"):
-    classical.classical_config("knn", "mnist", preprocess="standardize")
+    classical.experiment_config("mnist", name="knn", preprocess="standardize")
   # A name the command line cannot add (the config is locked) ...
   with pytest.raises(AttributeError, match="cannot be added"):
     load_config("knn", "iris").model.hp.n_neighbors = 3
   # ... and one a config built by hand holds fail in create_state, before any fit.
-  config = classical.classical_config("knn", "iris")
+  config = classical.experiment_config("iris", name="knn")
   config.model.hp.n_neighbors = 3
   config.train.progress = False
   with pytest.raises(ValueError, match=r"no hyper-parameters \['n_neighbors'\]"):

@@ -132,7 +132,7 @@ def test_config_variants(arg, dataset, steps):
 
 def test_config_rejects_unknown_variants():
   for bad in ("cifar10", "mnist,fashion_mnist", "mnist,smoke,smoke"):
-    with pytest.raises(ValueError, match="unknown config variant"):
+    with pytest.raises(ValueError, match="unknown config argument"):
       gconfig.load(f"{DOMAIN_CNN}:{bad}")
 
 

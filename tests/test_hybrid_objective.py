@@ -270,7 +270,7 @@ def test_conditional_likelihood_rises_as_joint_weight_falls(name):
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan")])
 def test_bad_joint_weight_fails_in_one_line_before_anything_compiles(bad):
-  config = classical.classical_config("bernoulli_nb", "iris")
+  config = classical.experiment_config("iris", name="bernoulli_nb")
   config.model.joint_weight = bad
   # No training split at all: create_state refuses before it reads one, or traces the fit.
   with pytest.raises(ValueError, match=r"model\.joint_weight") as e:
@@ -285,7 +285,7 @@ def test_bad_joint_weight_fails_in_one_line_before_anything_compiles(bad):
 
 def test_joint_weight_only_on_models_with_a_joint_likelihood():
   for name in classical.MODELS:
-    c = classical.classical_config(name, "iris")
+    c = classical.experiment_config("iris", name=name)
     assert ("joint_weight" in c.model) == (name in MODELS)
     if name in MODELS:
       assert c.model.joint_weight == 1.0 and c.model.max_iter == hybrid.DEFAULT_MAX_ITER
@@ -294,12 +294,12 @@ def test_joint_weight_only_on_models_with_a_joint_likelihood():
     gconfig.load(f"{CONFIGS / 'knn.py'}:iris").model.joint_weight = 0.5
   # ... and a config built by hand with one fails in one line, naming the models that have it.
   for name in ("knn", "logistic", "linear_svm"):
-    config = classical.classical_config(name, "iris")
+    config = classical.experiment_config("iris", name=name)
     config.model.joint_weight = 0.5
     with pytest.raises(ValueError, match=rf"model\.joint_weight: '{name}' has no joint") as e:
       classical.create_state(jax.random.key(0), config, None)
     assert "\n" not in str(e.value) and "bernoulli_nb, gaussian_nb, lda" in str(e.value)
-  config = classical.classical_config("lda", "iris")
+  config = classical.experiment_config("iris", name="lda")
   config.model.max_iter = 0
   with pytest.raises(ValueError, match=r"model\.max_iter must be a positive integer"):
     classical.create_state(jax.random.key(0), config, None)

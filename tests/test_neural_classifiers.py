@@ -394,5 +394,5 @@ def test_configs_name_their_dataset(arch):
   assert _config(arch, arg="fashion_mnist").data.name == "fashion_mnist"
   assert _config(arch, arg="fashion_mnist,smoke").train.num_steps == 20
   assert _config(arch, arg="smoke").data.name == "mnist"
-  with pytest.raises(ValueError, match="unknown config variant"):
+  with pytest.raises(ValueError, match="unknown config argument"):
     _config(arch, arg="cifar10")

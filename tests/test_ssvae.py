@@ -32,7 +32,7 @@ LOG_PROBA = jax.jit(ssvae.log_proba)
 
 def tiny_config(kind: str = "m2", **model) -> ml_collections.ConfigDict:
   """The smoke config of `kind` with small networks: hidden 16, z 4 (M1: hidden 24, z 6)."""
-  c = ssvae.experiment_config(kind, "smoke", num_epochs=1)
+  c = ssvae.experiment_config("smoke", kind=kind, num_epochs=1)
   overrides = {"hidden": (16,), "z_dim": 4, "m1_hidden": (24,), "m1_z_dim": 6, **model}
   for name, value in overrides.items():
     c.model[name] = value
@@ -214,7 +214,7 @@ def test_config_arguments():
   assert ssvae.parse_arg("mnist,600,smoke") == ("mnist", 600, True)
   assert ssvae.parse_arg("100,smoke") == ("mnist", 100, True)
   assert ssvae.parse_arg("mnist,all") == ("mnist", -1, False)
-  c = ssvae.experiment_config("m2", "all", 1)
+  c = ssvae.experiment_config("all", kind="m2", num_epochs=1)
   assert c.data.num_labels == -1 and ssvae.alpha(c) == pytest.approx(ssvae.paper_alpha(60_000))
   for bad in ("cifar10", "100,200", "0", "smoke,smoke", "all,100"):
     with pytest.raises(ValueError, match="config argument"):

@@ -26,7 +26,8 @@ def tiny_config(layers: int = 1, **model) -> ml_collections.ConfigDict:
                        hidden=((5,),) if layers == 1 else ((5,), (4,)), eval_k=8)
   for name, value in model.items():
     m[name] = value
-  c = vae.experiment_config("mnist", "binarize_fixed", 4, 1, m, vae.optim_config(1e-2))
+  c = vae.experiment_config(model=m, optim=vae.optim_config(1e-2), preprocess="binarize_fixed",
+                            batch_size=4, num_epochs=1)
   c.data.image_shape = (4, 4, 1)
   return c
 
@@ -166,7 +167,7 @@ def test_one_train_step_is_one_adam_step_on_the_objective(objective, k, beta):
 
 def test_golden_metrics_of_one_step():
   """The first step of Burda et al.'s one-layer VAE on a fixed batch, pinned (float32, CPU)."""
-  config = vae.burda_config(1, "elbo", 1)
+  config = vae.experiment_config(**vae.burda_settings(1, "elbo", 1))
   state = vae.create_state(jax.random.key(0), config)
   x = (jax.random.uniform(jax.random.key(1), (20, 28, 28, 1)) > 0.7).astype(jnp.float32)
   _, metrics = jax.jit(vae.train_step)(state, {"image": x, "label": jnp.zeros(20, jnp.int32)},
@@ -230,7 +231,7 @@ def test_sample_reconstruct_interpolate_shapes_and_ranges():
 
 
 def test_burda_schedule_and_architecture():
-  c = vae.burda_config(2, "iwae", 50)
+  c = vae.experiment_config(**vae.burda_settings(2, "iwae", 50))
   assert c.optim.stage_epochs == (1, 3, 9, 27, 81, 243, 729, 2187)
   assert c.train.num_epochs == 3280 and c.data.batch_size == 20 and c.optim.eps == 1e-4
   schedule = vae.burda_schedule(1e-3, [e * 3000 for e in c.optim.stage_epochs])

@@ -19,7 +19,8 @@ from genjax.metrics import likelihood
 
 def tiny_state(**model):
   m = vae.model_config(z_dims=(2,), hidden=((5,),), eval_k=4, **model)
-  c = vae.experiment_config("mnist", "binarize_dynamic", 4, 1, m, vae.optim_config(1e-2))
+  c = vae.experiment_config(model=m, optim=vae.optim_config(1e-2), preprocess="binarize_dynamic",
+                            batch_size=4, num_epochs=1)
   c.data.image_shape = (4, 4, 1)
   return vae.create_state(jax.random.key(0), c), c
 

@@ -17,7 +17,7 @@ def _nll_task(k: int, batch: int, chunk: int):
     from genjax.flops import dense_macs
     from genjax.metrics import likelihood
 
-    config = vae.burda_config(1, "elbo", 1)
+    config = vae.experiment_config(**vae.burda_settings(1, "elbo", 1))
     state = vae.create_state(jax.random.key(0), config)
     fn = vae.log_weight_fn(state)
     x = (np.random.default_rng(0).random((batch, 784)) > 0.8).astype(np.float32)

@@ -54,63 +54,16 @@ lowers the log-loss by 0.6 nats; at about equal steps (10 samples) it gains 1.7 
 
 import ml_collections
 
-from genjax import config as gconfig
 from genjax.families import bayes_vae, vae
 
 # Its row in experiments/compare.py's table (genjax.studies reads it without importing).
 CLASSIFIER = {"name": "deep Bayes classifier (conditional VAE)", "side": "generative",
               "datasets": ("mnist", "fashion_mnist"), "arg": "{dataset},all"}
 
-BATCH = 128
-EPOCHS = 20
-STEPS_PER_EPOCH = 60_000 // BATCH  # 468
-
-
-DATASETS = ("mnist", "fashion_mnist")
-
-
-def parse_arg(arg: str | None) -> tuple[str, int, bool, bool]:
-  """(dataset, num_labels (-1: all), semi_supervised, smoke) of a config argument."""
-  parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
-  datasets = [p for p in parts if p in DATASETS]
-  if len(datasets) > 1:
-    raise ValueError(f"unknown config argument {arg!r}: more than one dataset")
-  dataset = datasets[0] if datasets else "mnist"
-  parts = [p for p in parts if p not in DATASETS]
-  flags = {"smoke", "supervised"}
-  counts = [p for p in parts if p not in flags]
-  if len(counts) > 1 or any(parts.count(f) > 1 for f in flags):
-    raise ValueError(f"unknown config argument {arg!r}; expected 'all' or a number of labels, "
-                     "optionally followed by ',supervised' and/or ',smoke'")
-  count = counts[0] if counts else "all"
-  if count == "all":
-    return dataset, -1, False, "smoke" in parts
-  if not count.isdigit() or int(count) <= 0:
-    raise ValueError(f"unknown config argument {arg!r}: {count!r} is neither 'all' nor a "
-                     "positive number of labels")
-  return dataset, int(count), "supervised" not in parts, "smoke" in parts
-
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  dataset, num_labels, semi_supervised, smoke = parse_arg(arg)
-  model = bayes_vae.model_config(z_dims=(20,), hidden=((400,),), activation="relu",
-                                 num_classes=10, class_prior="empirical", classify_k=100,
-                                 classify_chunk=100, eval_classify_k=10)
-  c = vae.experiment_config(dataset, "binarize_dynamic", BATCH, EPOCHS, model,
-                            vae.optim_config(1e-3))
-  c.family = "bayes_vae"
-  if num_labels > 0:
-    labelled_batch = min(BATCH, num_labels)
-    if not semi_supervised:
-      c.data.batch_size = labelled_batch
-      c.train.num_steps = EPOCHS * STEPS_PER_EPOCH  # the updates of the all-labels run
-    gconfig.few_labels(c.data, num_labels, semi_supervised=semi_supervised,
-                       labelled_batch_size=labelled_batch)
-  c.train.log_every, c.train.checkpoint_every, c.train.sample_every = 468, 4680, 4680
-  c.train.sample_grid = 10
-  if smoke:
-    c = gconfig.apply_variant(c, "smoke")
-    c.model.eval_k = c.model.k
-    c.model.eval_classify_k = 1
-    c.model.classify_k = c.model.classify_chunk = 1
-  return c
+  return bayes_vae.experiment_config(
+      arg, model=bayes_vae.model_config(z_dims=(20,), hidden=((400,),), activation="relu",
+                                        num_classes=10, class_prior="empirical",
+                                        classify_k=100, classify_chunk=100, eval_classify_k=10),
+      optim=vae.optim_config(1e-3), batch_size=128, num_epochs=20)

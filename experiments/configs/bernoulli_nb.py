@@ -28,11 +28,11 @@ there, unconverged, in 1-2 minutes on 2 busy cores). MNIST, test split (load ave
   joint_weight 0:   accuracy 0.9038, log-loss 0.400, fit 89 s (max_iter=500: 0.9099, 0.356, 252 s)
 """
 
-from genjax.families.classical import classical_config
+from genjax.families import classical
 
 # Its row in experiments/compare.py's table (genjax.studies reads it without importing).
 CLASSIFIER = {"name": "Bernoulli naive Bayes", "side": "generative"}
 
 
 def get_config(arg: str | None = None):
-  return classical_config("bernoulli_nb", arg)
+  return classical.experiment_config(arg, name="bernoulli_nb")

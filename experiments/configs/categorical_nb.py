@@ -15,11 +15,11 @@ Run:
 Expected (README, test split): MNIST accuracy 0.8472; Fashion-MNIST 0.7023.
 """
 
-from genjax.families.classical import classical_config
+from genjax.families import classical
 
 # Its row in experiments/compare.py's table (genjax.studies reads it without importing).
 CLASSIFIER = {"name": "categorical naive Bayes", "side": "generative"}
 
 
 def get_config(arg: str | None = None):
-  return classical_config("categorical_nb", arg, {"num_categories": 4})
+  return classical.experiment_config(arg, name="categorical_nb", hp={"num_categories": 4})

@@ -19,14 +19,7 @@ from genjax.families import gan
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
-  c.family = "gan"
-  c.seed = 0
-  c.parallel = "auto"  # auto | none | pmap | shard_map
-  c.population = 1  # > 1: members with seeds seed, seed+1, ... as one program
-  c.data = gconfig.image_data("mnist", preprocess="symmetric", batch_size=128)
-  c.model = gan.model_config(arch="dcgan", z_dim=64, hidden_dim=64, d_hidden_dim=64,
-                             num_classes=10, fresh_generator_noise=False)
-  c.optim = gconfig.adam(2e-4)
-  c.train = gconfig.train_schedule(200, sample_every=2000, sample_grid=10)
-  return gconfig.apply_variant(c, arg)
+  return gan.experiment_config(
+      arg, model=gan.model_config(arch="dcgan", z_dim=64, hidden_dim=64, d_hidden_dim=64,
+                                  num_classes=10, fresh_generator_noise=False),
+      optim=gconfig.adam(2e-4), num_epochs=200, sample_every=2000, sample_grid=10)

@@ -30,13 +30,10 @@ from genjax.families import neural_classifier
 CLASSIFIER = {"name": "small CNN", "side": "discriminative",
               "datasets": ("mnist", "fashion_mnist")}
 
-DATASETS = neural_classifier.DATASETS
-parse_arg = neural_classifier.parse_dataset_arg
-
 
 def get_config(arg: str | None = None):
-  model = {"arch": "cnn", "widths": (16, 32), "convs_per_stage": 1, "hidden": 128,
-           "dropout_rate": 0.3}
   # 10 epochs of 468 batches; the cosine schedule decays over the run, after a linear warm-up.
-  return neural_classifier.config_for(arg, model, learning_rate=2e-3, num_steps=4680, log_every=117,
-                               checkpoint_every=936, warmup_steps=200)
+  return neural_classifier.experiment_config(
+      arg, model={"arch": "cnn", "widths": (16, 32), "convs_per_stage": 1, "hidden": 128,
+                  "dropout_rate": 0.3},
+      learning_rate=2e-3, num_steps=4680, log_every=117, checkpoint_every=936, warmup_steps=200)

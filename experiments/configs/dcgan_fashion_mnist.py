@@ -4,13 +4,13 @@
       --workdir=runs/dcgan_fashion_mnist
 """
 
-import os
-import runpy
-
 import ml_collections
 
-_dcgan_mnist = runpy.run_path(os.path.join(os.path.dirname(__file__), "dcgan_mnist.py"))
+from genjax import config as gconfig
+from genjax.families import gan
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  return _dcgan_mnist["get_config"](arg, dataset="fashion_mnist")
+  return gan.experiment_config(
+      arg, model=gan.model_config(arch="dcgan", z_dim=64, hidden_dim=64, d_hidden_dim=16),
+      optim=gconfig.adam(2e-4, b1=0.5, b2=0.999), num_epochs=50, dataset="fashion_mnist")

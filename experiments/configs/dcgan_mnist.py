@@ -19,14 +19,7 @@ from genjax import config as gconfig
 from genjax.families import gan
 
 
-def get_config(arg: str | None = None, dataset: str = "mnist") -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
-  c.family = "gan"
-  c.seed = 0
-  c.parallel = "auto"  # auto | none | pmap | shard_map
-  c.population = 1  # > 1: members with seeds seed, seed+1, ... as one program
-  c.data = gconfig.image_data(dataset, preprocess="symmetric", batch_size=128)
-  c.model = gan.model_config(arch="dcgan", z_dim=64, hidden_dim=64, d_hidden_dim=16)
-  c.optim = gconfig.adam(2e-4, b1=0.5, b2=0.999)
-  c.train = gconfig.train_schedule(50, sample_every=500, sample_grid=5)
-  return gconfig.apply_variant(c, arg)
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  return gan.experiment_config(
+      arg, model=gan.model_config(arch="dcgan", z_dim=64, hidden_dim=64, d_hidden_dim=16),
+      optim=gconfig.adam(2e-4, b1=0.5, b2=0.999), num_epochs=50)

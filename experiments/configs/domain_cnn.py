@@ -23,15 +23,13 @@ Fashion-MNIST; the shipped assets' JSON records the figures reached.
 
 from genjax.families import neural_classifier
 
-DATASETS = neural_classifier.DATASETS
-parse_arg = neural_classifier.parse_dataset_arg
-
 
 def get_config(arg: str | None = None):
-  model = {"arch": "domain_cnn", "widths": (32, 64, 64),
-           "feature_dim": 128,  # the features FID, KID and precision/recall compare
-           "dropout_rate": 0.0,
-           "batch_norm": True}  # inference uses the running statistics: one image, one vector
   # 3 epochs of 468 batches; the cosine schedule decays over the run.
-  return neural_classifier.config_for(arg, model, learning_rate=2e-3, num_steps=1404, log_every=54,
-                               checkpoint_every=702)
+  return neural_classifier.experiment_config(
+      arg, model={"arch": "domain_cnn", "widths": (32, 64, 64),
+                  "feature_dim": 128,  # the features FID, KID and precision/recall compare
+                  "dropout_rate": 0.0,
+                  # inference uses the running statistics: one image, one vector
+                  "batch_norm": True},
+      learning_rate=2e-3, num_steps=1404, log_every=54, checkpoint_every=702)

@@ -22,14 +22,6 @@ from genjax.families import gan
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
-  c.family = "gan"
-  c.seed = 0
-  c.parallel = "auto"  # auto | none | pmap | shard_map
-  c.population = 1  # > 1: members with seeds seed, seed+1, ... as one program
   # The course's ToTensor(): pixels in [0, 1]; it trains on all 60,000 training images.
-  c.data = gconfig.image_data("mnist", preprocess="unit", batch_size=128)
-  c.model = gan.model_config(arch="mlp", z_dim=64, hidden_dim=128)
-  c.optim = gconfig.adam(1e-5)
-  c.train = gconfig.train_schedule(200)
-  return gconfig.apply_variant(c, arg)
+  return gan.experiment_config(arg, model=gan.model_config(arch="mlp", z_dim=64, hidden_dim=128),
+                               optim=gconfig.adam(1e-5), num_epochs=200, preprocess="unit")

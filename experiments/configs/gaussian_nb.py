@@ -30,11 +30,11 @@ are constant in a class's training images (variance epsilon, 2e-10):
   joint_weight 0:   accuracy 0.9185, log-loss 2126, fit 264 s (max_iter=500: 0.9279, 1038, 569 s)
 """
 
-from genjax.families.classical import classical_config
+from genjax.families import classical
 
 # Its row in experiments/compare.py's table (genjax.studies reads it without importing).
 CLASSIFIER = {"name": "Gaussian naive Bayes", "side": "generative"}
 
 
 def get_config(arg: str | None = None):
-  return classical_config("gaussian_nb", arg)
+  return classical.experiment_config(arg, name="gaussian_nb")

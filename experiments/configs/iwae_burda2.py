@@ -22,5 +22,4 @@ from genjax.families import vae
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  c = vae.burda_config(layers=2, objective="iwae", k=50)
-  return vae.apply_variant(c, arg)
+  return vae.experiment_config(arg, **vae.burda_settings(layers=2, objective="iwae", k=50))

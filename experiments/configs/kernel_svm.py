@@ -20,12 +20,12 @@ Fashion-MNIST 0.8851; UCI accuracy / log-loss: breast_cancer 0.951 / 8.78, wine 
 iris 0.947 / 8.97, digits 0.989 / 0.44.
 """
 
-from genjax.families.classical import classical_config
+from genjax.families import classical
 
 # Its row in experiments/compare.py's table (genjax.studies reads it without importing).
 CLASSIFIER = {"name": "RBF SVM (Nystroem)", "side": "discriminative"}
 
 
 def get_config(arg: str | None = None):
-  return classical_config("kernel_svm", arg,
-                          image_hp={"num_features": 4000, "l2": 2e-6, "max_iter": 300})
+  return classical.experiment_config(arg, name="kernel_svm",
+                                     image_hp={"num_features": 4000, "l2": 2e-6, "max_iter": 300})

@@ -18,11 +18,11 @@ Fashion-MNIST 0.8541; UCI (k=5) accuracy / log-loss: breast_cancer 0.972 / 0.20,
 0.886 / 0.44, iris 0.921 / 0.14, digits 0.971 / 0.10.
 """
 
-from genjax.families.classical import classical_config
+from genjax.families import classical
 
 # Its row in experiments/compare.py's table (genjax.studies reads it without importing).
 CLASSIFIER = {"name": "k-nearest neighbours", "side": "discriminative"}
 
 
 def get_config(arg: str | None = None):
-  return classical_config("knn", arg, image_hp={"k": 3})
+  return classical.experiment_config(arg, name="knn", image_hp={"k": 3})

@@ -29,11 +29,11 @@ prior logits, the shrinkage kept as an inverse-Wishart-like prior, for at most
   joint_weight 0:   accuracy 0.9107, log-loss 0.524, fit 195 s (stopped at 200 iterations)
 """
 
-from genjax.families.classical import classical_config
+from genjax.families import classical
 
 # Its row in experiments/compare.py's table (genjax.studies reads it without importing).
 CLASSIFIER = {"name": "LDA", "side": "generative"}
 
 
 def get_config(arg: str | None = None):
-  return classical_config("lda", arg, image_hp={"shrinkage": 0.3})
+  return classical.experiment_config(arg, name="lda", image_hp={"shrinkage": 0.3})

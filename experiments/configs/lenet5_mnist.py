@@ -26,12 +26,9 @@ from genjax.families import neural_classifier
 CLASSIFIER = {"name": "LeNet-5", "side": "discriminative",
               "datasets": ("mnist", "fashion_mnist")}
 
-DATASETS = neural_classifier.DATASETS
-parse_arg = neural_classifier.parse_dataset_arg
-
 
 def get_config(arg: str | None = None):
-  model = {"arch": "lenet5", "activation": "relu"}  # relu | tanh (the paper's)
   # 10 epochs of 468 batches; the cosine schedule decays over the run.
-  return neural_classifier.config_for(arg, model, learning_rate=2e-3, num_steps=4680, log_every=117,
-                               checkpoint_every=936)
+  return neural_classifier.experiment_config(
+      arg, model={"arch": "lenet5", "activation": "relu"},  # relu | tanh (the paper's)
+      learning_rate=2e-3, num_steps=4680, log_every=117, checkpoint_every=936)

@@ -19,12 +19,12 @@ Fashion-MNIST 0.8422; UCI (one-vs-rest) accuracy / log-loss: breast_cancer 0.930
 wine 1.000 / 0.00, iris 1.000 / 0.04, digits 0.951 / 0.35.
 """
 
-from genjax.families.classical import classical_config
+from genjax.families import classical
 
 # Its row in experiments/compare.py's table (genjax.studies reads it without importing).
 CLASSIFIER = {"name": "linear SVM", "side": "discriminative"}
 
 
 def get_config(arg: str | None = None):
-  return classical_config("linear_svm", arg,
-                          image_hp={"multi_class": "crammer_singer", "l2": 1e-4, "max_iter": 300})
+  return classical.experiment_config(
+      arg, name="linear_svm", image_hp={"multi_class": "crammer_singer", "l2": 1e-4, "max_iter": 300})

@@ -17,11 +17,11 @@ Expected (README, test split; preconditioned L-BFGS, 2-core CPU): MNIST accuracy
 0.958 / 0.15, wine 0.909 / 0.33, iris 1.000 / 0.05, digits 0.980 / 0.06.
 """
 
-from genjax.families.classical import classical_config
+from genjax.families import classical
 
 # Its row in experiments/compare.py's table (genjax.studies reads it without importing).
 CLASSIFIER = {"name": "logistic regression", "side": "discriminative"}
 
 
 def get_config(arg: str | None = None):
-  return classical_config("logistic", arg)
+  return classical.experiment_config(arg, name="logistic")

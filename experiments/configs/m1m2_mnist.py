@@ -31,4 +31,4 @@ from genjax.families import ssvae
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  return ssvae.experiment_config("m1m2", arg, num_epochs=300)
+  return ssvae.experiment_config(arg, kind="m1m2", num_epochs=300)

@@ -37,4 +37,4 @@ CLASSIFIER = {"name": "M2 (semi-supervised VAE), all labels", "side": "generativ
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  return ssvae.experiment_config("m2", arg, num_epochs=300)
+  return ssvae.experiment_config(arg, kind="m2", num_epochs=300)

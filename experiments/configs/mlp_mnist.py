@@ -33,22 +33,17 @@ seed 0, the cosine schedule over the budget, against LAMBDA 0 with the same budg
     10.01 % (0.357). Stable: the energies stayed within [-2.6, 0.5] throughout.
 """
 
-from genjax import jem
 from genjax.families import neural_classifier
 
 # Its row in experiments/compare.py's table (genjax.studies reads it without importing).
 CLASSIFIER = {"name": "MLP 800-800", "side": "discriminative",
               "datasets": ("mnist", "fashion_mnist")}
 
-DATASETS = neural_classifier.DATASETS
-parse_arg = neural_classifier.parse_dataset_arg
-
 
 def get_config(arg: str | None = None):
-  _, smoke = parse_arg(arg)
-  model = {"arch": "mlp", "hidden": (800, 800), "dropout_rate": 0.5, "input_dropout_rate": 0.2,
-           # JEM (genjax.jem), off at joint_weight 0; a smoke run's buffer holds two batches.
-           **jem.config_fields(buffer_size=256 if smoke else 10_000)}
-  # 20 epochs of 468 batches; the cosine schedule decays over the run.
-  return neural_classifier.config_for(arg, model, learning_rate=1e-3, num_steps=9360, log_every=234,
-                               checkpoint_every=2340)
+  # 20 epochs of 468 batches; the cosine schedule decays over the run. JEM's fields (genjax.jem)
+  # are off at joint_weight 0.
+  return neural_classifier.experiment_config(
+      arg, model={"arch": "mlp", "hidden": (800, 800), "dropout_rate": 0.5,
+                  "input_dropout_rate": 0.2},
+      jem_fields=True, learning_rate=1e-3, num_steps=9360, log_every=234, checkpoint_every=2340)

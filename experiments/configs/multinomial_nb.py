@@ -16,11 +16,11 @@ Run:
 Expected (README, test split): MNIST accuracy 0.8365; Fashion-MNIST 0.6554.
 """
 
-from genjax.families.classical import classical_config
+from genjax.families import classical
 
 # Its row in experiments/compare.py's table (genjax.studies reads it without importing).
 CLASSIFIER = {"name": "multinomial naive Bayes", "side": "generative"}
 
 
 def get_config(arg: str | None = None):
-  return classical_config("multinomial_nb", arg)
+  return classical.experiment_config(arg, name="multinomial_nb")

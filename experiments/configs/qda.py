@@ -17,11 +17,11 @@ Run:
 Expected (README, test split): MNIST accuracy 0.9328; Fashion-MNIST 0.7269.
 """
 
-from genjax.families.classical import classical_config
+from genjax.families import classical
 
 # Its row in experiments/compare.py's table (genjax.studies reads it without importing).
 CLASSIFIER = {"name": "QDA", "side": "generative"}
 
 
 def get_config(arg: str | None = None):
-  return classical_config("qda", arg, image_hp={"shrinkage": 0.3})
+  return classical.experiment_config(arg, name="qda", image_hp={"shrinkage": 0.3})

@@ -21,5 +21,5 @@ from genjax.families import vae
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  c = vae.burda_config(layers=1, objective="elbo", k=1, stage_scale=0.05, batch_size=100)
-  return vae.apply_variant(c, arg)
+  return vae.experiment_config(arg, **vae.burda_settings(layers=1, objective="elbo", k=1,
+                                                         stage_scale=0.05, batch_size=100))

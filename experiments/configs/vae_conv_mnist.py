@@ -23,7 +23,6 @@ from genjax.families import vae
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  model = vae.model_config(arch="conv", z_dims=(32,), hidden=((),), eval_k=10)
-  c = vae.experiment_config("mnist", "unit", 128, 10, model, vae.optim_config(1e-3, 1e-8))
-  c.train.log_every, c.train.checkpoint_every, c.train.sample_every = 468, 4680, 4680
-  return vae.apply_variant(c, arg)
+  return vae.experiment_config(
+      arg, model=vae.model_config(arch="conv", z_dims=(32,), hidden=((),), eval_k=10),
+      optim=vae.optim_config(1e-3, 1e-8), preprocess="unit", num_epochs=10)

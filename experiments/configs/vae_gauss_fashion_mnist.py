@@ -19,8 +19,7 @@ from genjax.families import vae
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  model = vae.model_config(z_dims=(20,), hidden=((400,),), activation="relu",
-                           likelihood="gaussian")
-  c = vae.experiment_config("fashion_mnist", "unit", 128, 20, model, vae.optim_config(1e-3))
-  c.train.log_every, c.train.checkpoint_every, c.train.sample_every = 468, 4680, 4680
-  return vae.apply_variant(c, arg)
+  return vae.experiment_config(
+      arg, model=vae.model_config(z_dims=(20,), hidden=((400,),), activation="relu",
+                                  likelihood="gaussian"),
+      optim=vae.optim_config(1e-3), dataset="fashion_mnist", preprocess="unit", num_epochs=20)

@@ -22,7 +22,6 @@ from genjax.families import vae
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  model = vae.model_config(z_dims=(20,), hidden=((400,),), activation="relu", eval_k=50)
-  c = vae.experiment_config("mnist", "unit", 128, 10, model, vae.optim_config(1e-3, 1e-8))
-  c.train.log_every, c.train.checkpoint_every, c.train.sample_every = 468, 4680, 4680
-  return vae.apply_variant(c, arg)
+  return vae.experiment_config(
+      arg, model=vae.model_config(z_dims=(20,), hidden=((400,),), activation="relu", eval_k=50),
+      optim=vae.optim_config(1e-3, 1e-8), preprocess="unit", num_epochs=10)

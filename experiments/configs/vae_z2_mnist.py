@@ -19,7 +19,6 @@ from genjax.families import vae
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  model = vae.model_config(z_dims=(2,), hidden=((512, 256),), activation="relu")
-  c = vae.experiment_config("mnist", "binarize_dynamic", 128, 20, model, vae.optim_config(1e-3))
-  c.train.log_every, c.train.checkpoint_every, c.train.sample_every = 468, 4680, 4680
-  return vae.apply_variant(c, arg)
+  return vae.experiment_config(
+      arg, model=vae.model_config(z_dims=(2,), hidden=((512, 256),), activation="relu"),
+      optim=vae.optim_config(1e-3), num_epochs=20)

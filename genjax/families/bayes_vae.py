@@ -455,3 +455,62 @@ def log_weight_fn(state: BayesVAEState, labels_known: bool = False):
 sample = vae.sample  # one grid row per class (vae.sample of a conditional VAE)
 interpolate = vae.interpolate
 num_classes = vae.num_classes
+
+
+# ---------------------------------------------------------------------------------- config
+
+DATASETS = ("mnist", "fashion_mnist")
+
+
+def parse_arg(arg: str | None) -> tuple[str, int, bool, bool]:
+  """(dataset, num_labels (-1: all), semi_supervised, smoke) of a config argument."""
+  parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
+  datasets = [p for p in parts if p in DATASETS]
+  if len(datasets) > 1:
+    raise ValueError(f"unknown config argument {arg!r}: more than one dataset")
+  dataset = datasets[0] if datasets else "mnist"
+  parts = [p for p in parts if p not in DATASETS]
+  flags = {"smoke", "supervised"}
+  counts = [p for p in parts if p not in flags]
+  if len(counts) > 1 or any(parts.count(f) > 1 for f in flags):
+    raise ValueError(f"unknown config argument {arg!r}; expected 'all' or a number of labels, "
+                     "optionally followed by ',supervised' and/or ',smoke'")
+  count = counts[0] if counts else "all"
+  if count == "all":
+    return dataset, -1, False, "smoke" in parts
+  if not count.isdigit() or int(count) <= 0:
+    raise ValueError(f"unknown config argument {arg!r}: {count!r} is neither 'all' nor a "
+                     "positive number of labels")
+  return dataset, int(count), "supervised" not in parts, "smoke" in parts
+
+
+def experiment_config(arg: str | None = None, *, model: ml_collections.ConfigDict,
+                      optim: ml_collections.ConfigDict, batch_size: int = 128,
+                      num_epochs: int = 20) -> ml_collections.ConfigDict:
+  """The config of a deep Bayes classifier (genjax.config's idiom): `model` (model_config) and
+  `optim` (vae.optim_config) on dynamically binarised images in batches of `batch_size` for
+  `num_epochs` of the whole training split, as vae.experiment_config, sample grids of one row
+  per class. `arg` (parse_arg): `[DATASET,][all | N[,supervised]][,smoke]`: all labels (the
+  default); N balanced labels, semi-supervised (each step adds an unlabelled batch of
+  `batch_size` to a labelled one of min(batch_size, N)); N,supervised: the N labelled examples
+  alone, in batches of min(batch_size, N), for the all-labels run's number of updates; smoke:
+  40 steps, classified with one sample per class."""
+  from genjax import config as gconfig
+  dataset, num_labels, semi_supervised, smoke = parse_arg(arg)
+  c = vae.experiment_config(None, model=model, optim=optim, dataset=dataset,
+                            preprocess="binarize_dynamic", batch_size=batch_size,
+                            num_epochs=num_epochs, sample_grid=10)
+  c.family = "bayes_vae"
+  if num_labels > 0:
+    labelled_batch = min(batch_size, num_labels)
+    if not semi_supervised:
+      c.data.batch_size = labelled_batch
+      c.train.num_steps = num_epochs * (vae.NUM_TRAIN // batch_size)  # the all-labels updates
+    gconfig.few_labels(c.data, num_labels, semi_supervised=semi_supervised,
+                       labelled_batch_size=labelled_batch)
+  if smoke:
+    c = gconfig.apply_variant(c, "smoke")
+    c.model.eval_k = c.model.k
+    c.model.eval_classify_k = 1
+    c.model.classify_k = c.model.classify_chunk = 1
+  return c

@@ -10,7 +10,7 @@ svm with kernel="nystroem"), then by the config. An unknown name is refused with
 `log_proba` the core's on a batch. The features are the split's model inputs as rows: a UCI
 split's `x`, an image split's pixels flattened, as `data.preprocess` gives them (`unit`: [0, 1];
 `none`: 0..255; `quantize`: levels 0..3). Which preprocessing a model gets is the config's choice
-(`PREPROCESS`, applied by `classical_config`), not the family's. `data.train_size > 0` fits on a
+(`PREPROCESS`, applied by `experiment_config`), not the family's. `data.train_size > 0` fits on a
 seeded subset of that many training rows (`np.random.default_rng(config.seed)`, as
 experiments/classify.py's --train_size drew it); the smoke configs use it.
 
@@ -216,10 +216,11 @@ def predict(state: ClassicalState, batch: dict) -> jax.Array:
 DATASETS = ("mnist", "fashion_mnist", "iris", "wine", "breast_cancer", "digits")
 
 
-def classical_config(name: str, arg: str | None = None, hp: dict | None = None, *,
-                     image_hp: dict | None = None, preprocess: str = "auto",
-                     default: str = "mnist") -> ml_collections.ConfigDict:
-  """The config of model `name` on the dataset that `arg` names (`DATASET[,smoke]`).
+def experiment_config(arg: str | None = None, *, name: str, hp: dict | None = None,
+                      image_hp: dict | None = None, preprocess: str = "auto",
+                      default: str = "mnist") -> ml_collections.ConfigDict:
+  """The config of model `name` (genjax.config's idiom) on the dataset that `arg` names
+  (`DATASET[,smoke]`; `default` where it names none).
 
   `hp` sets hyper-parameters on every dataset and `image_hp` on the image sets (the reported
   MNIST figures' settings, where the UCI figures used the defaults); `model.hp` holds them all,

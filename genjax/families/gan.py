@@ -61,6 +61,24 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
   return c
 
 
+def experiment_config(arg: str | None = None, *, model: ml_collections.ConfigDict,
+                      optim: ml_collections.ConfigDict, num_epochs: int, dataset: str = "mnist",
+                      preprocess: str = "symmetric", batch_size: int = 128,
+                      sample_every: int = 500, sample_grid: int = 5,
+                      smoke_steps: int = 40) -> ml_collections.ConfigDict:
+  """The config of a GAN experiment (genjax.config's idiom): the `model` section (model_config)
+  and `optim` (genjax.config.adam) on `dataset` in batches of `batch_size` for `num_epochs`,
+  pixels `preprocess`ed (`symmetric`: [-1, 1], a tanh generator's range; `unit`: [0, 1]), a
+  `sample_grid` x `sample_grid` grid every `sample_every` steps. `arg`: None, or `smoke`
+  (`smoke_steps` steps, genjax.config.apply_variant)."""
+  from genjax import config as gconfig
+  c = gconfig.step_config(
+      "gan", gconfig.image_data(dataset, preprocess=preprocess, batch_size=batch_size), model,
+      optim, gconfig.train_schedule(num_epochs, sample_every=sample_every,
+                                    sample_grid=sample_grid))
+  return gconfig.apply_variant(c, arg, smoke_steps=smoke_steps)
+
+
 @dataclasses.dataclass(frozen=True)
 class GANHParams:
   """Hyper-parameters the step closes over (static: part of the compiled program)."""

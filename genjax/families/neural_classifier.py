@@ -223,40 +223,22 @@ def eval_step(state: ClassifierState, batch: dict, key: jax.Array,
 DATASETS = ("mnist", "fashion_mnist")
 
 
-def parse_dataset_arg(arg: str | None) -> tuple[str, bool]:
-  """(dataset, smoke) from a config argument: `mnist`, `fashion_mnist`, `smoke`, `mnist,smoke`,
-  ... or None (MNIST)."""
-  parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
-  datasets = [p for p in parts if p in DATASETS]
-  unknown = [p for p in parts if p not in DATASETS and p != "smoke"]
-  if unknown or len(datasets) > 1 or parts.count("smoke") > 1:
-    raise ValueError(f"unknown config variant {arg!r}; expected a dataset from {DATASETS}, "
-                     "optionally followed by ',smoke'")
-  return (datasets[0] if datasets else "mnist"), "smoke" in parts
-
-
-def config_for(arg: str | None, model: dict, *, learning_rate: float, num_steps: int,
-               log_every: int, checkpoint_every: int,
-               warmup_steps: int = 0) -> ml_collections.ConfigDict:
-  """A classifier config: the dataset of `arg` (see parse_dataset_arg) in [0, 1], batch 128, the
-  network `model` (arch and its fields), Adam with a cosine decay over `num_steps`."""
-  dataset, smoke = parse_dataset_arg(arg)
-  placeholder = ml_collections.config_dict.placeholder
-  c = ml_collections.ConfigDict()
-  c.family = "neural_classifier"
-  c.seed = 0
-  c.parallel = "auto"  # auto | none | pmap | shard_map
-  c.population = 1  # > 1: members with seeds seed, seed+1, ... as one program
-  c.data = ml_collections.ConfigDict({
-      "name": dataset, "image_shape": (28, 28, 1), "preprocess": "unit", "batch_size": 128,
-      "validation_size": 0,  # nothing is selected on a validation split
-      "in_memory": True,  # hold the split on the device; False streams it through tf.data
-      "data_dir": placeholder(str), "download": placeholder(bool),
-      "idx_dir": placeholder(str),  # raw IDX files instead of TFDS
-      # Few labels (genjax.data.labelled): > 0 trains on that many balanced labelled examples.
-      "num_labels": -1, "label_seed": placeholder(int), "semi_supervised": False})
-  c.model = ml_collections.ConfigDict({"num_classes": 10, **model})
-  c.optim = ml_collections.ConfigDict({
+def experiment_config(arg: str | None = None, *, model: dict, learning_rate: float,
+                      num_steps: int, log_every: int, checkpoint_every: int,
+                      warmup_steps: int = 0, jem_fields: bool = False) -> ml_collections.ConfigDict:
+  """The config of a classifier (genjax.config's idiom): `arg` names the dataset (`mnist`, the
+  default, or `fashion_mnist`), optionally followed by `,smoke` (20 steps, no warm-up); pixels
+  in [0, 1], batch 128, the network `model` (arch and its fields), Adam with a cosine decay
+  over `num_steps` after `warmup_steps` of linear warm-up. `jem_fields` adds genjax.jem's model
+  fields (JEM training, off at their default joint_weight 0), the replay buffer holding 10,000
+  images (a smoke run's: two batches)."""
+  from genjax import config as gconfig
+  dataset, smoke = gconfig.parse_dataset_arg(arg, default="mnist", choices=DATASETS)
+  batch_size = 128
+  if jem_fields:
+    model = {**model, **jem.config_fields(buffer_size=2 * batch_size if smoke else 10_000)}
+  data = gconfig.image_data(dataset, "unit", batch_size)  # nothing selected on validation
+  optim = ml_collections.ConfigDict({
       "name": "adam",  # adam | sgd
       "learning_rate": learning_rate,
       "b1": 0.9, "b2": 0.999,  # adam
@@ -267,7 +249,7 @@ def config_for(arg: str | None, model: dict, *, learning_rate: float, num_steps:
       "decay_steps": -1,  # <= 0: train.num_steps
       "step_boundaries": (0.5, 0.75),  # step schedule: fractions of decay_steps ...
       "step_factor": 0.1})  # ... at each of which the learning rate is multiplied by this
-  c.train = ml_collections.ConfigDict({
+  train = ml_collections.ConfigDict({
       "num_epochs": -1,
       "num_steps": 20 if smoke else num_steps,
       "log_every": 10 if smoke else log_every,
@@ -278,4 +260,5 @@ def config_for(arg: str | None, model: dict, *, learning_rate: float, num_steps:
       "sample_grid": 5,
       "tensorboard": True,
       "progress": True})
-  return c
+  return gconfig.step_config("neural_classifier", data,
+                             ml_collections.ConfigDict({"num_classes": 10, **model}), optim, train)

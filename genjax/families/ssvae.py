@@ -130,33 +130,32 @@ def parse_arg(arg: str | None) -> tuple[str, int, bool]:
           "smoke" in parts)
 
 
-def experiment_config(kind: str, arg: str | None, num_epochs: int, *, batch_size: int = 100,
+def experiment_config(arg: str | None = None, *, kind: str = "m2", num_epochs: int = 300,
+                      batch_size: int = 100,
                       labelled_batch_size: int = 100) -> ml_collections.ConfigDict:
-  """A whole config for `kind` and a config argument (parse_arg): dynamically binarised images,
-  `num_labels` balanced labels, each step an unlabelled batch of `batch_size` and a labelled
-  one of `labelled_batch_size` (at most the labels), Adam, `num_epochs` passes over the
-  unlabelled data. `smoke`: 40 steps of batches of 32 and a 20-step M1 (under a minute on a
-  CPU)."""
+  """The config of `kind` (genjax.config's idiom) for a config argument (parse_arg):
+  dynamically binarised images, `num_labels` balanced labels, each step an unlabelled batch of
+  `batch_size` and a labelled one of `labelled_batch_size` (at most the labels), Adam,
+  `num_epochs` passes over the unlabelled data. `smoke`: 40 steps of batches of 32 and a 20-step
+  M1 (under a minute on a CPU)."""
   from genjax import config as gconfig
   if kind not in KINDS:
     raise ValueError(f"unknown model.kind {kind!r}; expected one of {KINDS}")
   dataset, num_labels, smoke = parse_arg(arg)
   if smoke:
     batch_size = labelled_batch_size = 32
-  c = ml_collections.ConfigDict()
-  c.family = "ssvae"
-  c.seed = 0
-  c.parallel = "auto"  # auto | none | pmap | shard_map
-  c.data = gconfig.few_labels(
+  data = gconfig.few_labels(
       gconfig.image_data(dataset, "binarize_dynamic", batch_size), num_labels,
       semi_supervised=True, labelled_batch_size=(min(labelled_batch_size, num_labels)
                                                  if num_labels > 0 else labelled_batch_size))
-  c.model = model_config(kind=kind)
-  c.optim = optim_config()
   steps_per_epoch = NUM_TRAIN // batch_size
-  c.train = gconfig.train_schedule(num_epochs, log_every=steps_per_epoch,
-                                   checkpoint_every=10 * steps_per_epoch,
-                                   sample_every=10 * steps_per_epoch, sample_grid=10)
+  # Recorded without a population field (absent means 1): workdirs of these configs exist.
+  c = gconfig.step_config("ssvae", data, model_config(kind=kind), optim_config(),
+                          gconfig.train_schedule(num_epochs, log_every=steps_per_epoch,
+                                                 checkpoint_every=10 * steps_per_epoch,
+                                                 sample_every=10 * steps_per_epoch,
+                                                 sample_grid=10),
+                          population=False)
   if smoke:
     c.model.m1_steps = 20
     c.model.m1_batch_size = 32

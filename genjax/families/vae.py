@@ -147,28 +147,35 @@ def make_optimizer(o: ml_collections.ConfigDict) -> optax.GradientTransformation
   return optimizers.adam(o, lr)
 
 
-def experiment_config(dataset: str = "mnist", preprocess: str = "binarize_dynamic",
-                      batch_size: int = 20, num_epochs: int = 10, model=None,
-                      optim=None) -> ml_collections.ConfigDict:
-  """A whole VAE experiment config (family, data, model, optim, train) for the config files."""
-  from genjax import config as gconfig
-  c = ml_collections.ConfigDict()
-  c.family = "vae"
-  c.seed = 0
-  c.parallel = "auto"  # auto | none | pmap | shard_map
-  c.population = 1  # > 1: members with seeds seed, seed+1, ... as one program
-  c.data = gconfig.image_data(dataset, preprocess=preprocess, batch_size=batch_size)
-  c.model = model if model is not None else model_config()
-  c.optim = optim if optim is not None else optim_config()
-  c.train = gconfig.train_schedule(num_epochs, log_every=500, checkpoint_every=10_000,
-                                   sample_every=10_000, sample_grid=8)
-  return c
+NUM_TRAIN = 60_000  # training images of MNIST and Fashion-MNIST: an epoch
 
 
-def apply_variant(c: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:
-  """genjax.config.apply_variant, and a `smoke` run's evaluation with only the training k
-  samples per image (the bound over the whole test set is the smoke run's largest cost)."""
+def experiment_config(arg: str | None = None, *, model=None, optim=None, dataset: str = "mnist",
+                      preprocess: str = "binarize_dynamic", batch_size: int = 128,
+                      num_epochs: int = 20, log_every: int = 0, checkpoint_every: int = 0,
+                      sample_every: int = 0, sample_grid: int = 8,
+                      steps_per_dispatch: int = 1) -> ml_collections.ConfigDict:
+  """The config of a VAE experiment (genjax.config's idiom): the `model` section (model_config;
+  default its defaults) and `optim` (optim_config) on `dataset` in batches of `batch_size` for
+  `num_epochs`, logging every epoch and checkpointing and drawing a `sample_grid` grid every
+  10 epochs unless `log_every`, `checkpoint_every`, `sample_every` (> 0) say otherwise.
+
+  `arg`: None, or `smoke` (40 steps, genjax.config.apply_variant, the test bound with only the
+  training k samples per image: the bound over the whole test set is a smoke run's largest
+  cost). Burda et al.'s experiments are `experiment_config(arg, **burda_settings(...))`.
+  """
   from genjax import config as gconfig
+  steps_per_epoch = NUM_TRAIN // batch_size
+  log_every = log_every or steps_per_epoch
+  checkpoint_every = checkpoint_every or 10 * steps_per_epoch
+  c = gconfig.step_config(
+      "vae", gconfig.image_data(dataset, preprocess=preprocess, batch_size=batch_size),
+      model if model is not None else model_config(),
+      optim if optim is not None else optim_config(),
+      gconfig.train_schedule(num_epochs, log_every=log_every, checkpoint_every=checkpoint_every,
+                             sample_every=sample_every or checkpoint_every,
+                             sample_grid=sample_grid))
+  c.train.steps_per_dispatch = steps_per_dispatch
   c = gconfig.apply_variant(c, arg)
   if arg == "smoke":
     c.model.eval_k = c.model.k
@@ -449,24 +456,24 @@ def log_weight_fn(state: VAEState, labels_known: bool = False):
   return fn
 
 
-def burda_config(layers: int = 1, objective: str = "elbo", k: int = 1, stage_scale: float = 1.0,
-                 batch_size: int = 20) -> ml_collections.ConfigDict:
-  """Burda et al.'s MNIST experiment: 1 or 2 stochastic layers, VAE or IWAE with k samples,
-  dynamically binarised MNIST (all 60,000 training images), batch 20, Adam (epsilon 1e-4)
-  with learning rate 1e-3 * 10^(-i/7) for 3^i epochs (times `stage_scale`), i = 0..7."""
+def burda_settings(layers: int = 1, objective: str = "elbo", k: int = 1,
+                   stage_scale: float = 1.0, batch_size: int = 20) -> dict:
+  """experiment_config's keyword settings for Burda et al.'s MNIST experiment: 1 or 2
+  stochastic layers, VAE or IWAE with k samples, dynamically binarised MNIST (all 60,000
+  training images), batch 20, Adam (epsilon 1e-4) with learning rate 1e-3 * 10^(-i/7) for 3^i
+  epochs (times `stage_scale`), i = 0..7. A preset of settings, so that its configs are
+  `vae.experiment_config(arg, **vae.burda_settings(...))` as every other VAE config."""
   if layers not in (1, 2):
     raise ValueError(f"Burda et al.'s models have 1 or 2 stochastic layers, not {layers}")
   model = model_config(objective=objective, k=k, eval_k=max(50, k),
                        z_dims=(50,) if layers == 1 else (100, 50),
                        hidden=((200, 200),) if layers == 1 else ((200, 200), (100, 100)))
   stages = burda_stage_epochs(stage_scale)
-  steps_per_epoch = 60_000 // batch_size
-  optim = optim_config(1e-3, 1e-4, "burda", stages, steps_per_epoch)
-  c = experiment_config("mnist", "binarize_dynamic", batch_size, sum(stages), model, optim)
-  c.train.log_every = min(1000, steps_per_epoch)
-  c.train.checkpoint_every = c.train.log_every * 5
-  c.train.sample_every = c.train.checkpoint_every
+  steps_per_epoch = NUM_TRAIN // batch_size
+  log_every = min(1000, steps_per_epoch)
   # Batch-20 steps are too small to keep a device busy one call at a time: 100 per call (the
   # same run, bit for bit; genjax.train.make_multi_step).
-  c.train.steps_per_dispatch = 100
-  return c
+  return {"model": model, "optim": optim_config(1e-3, 1e-4, "burda", stages, steps_per_epoch),
+          "batch_size": batch_size, "num_epochs": sum(stages), "log_every": log_every,
+          "checkpoint_every": 5 * log_every, "sample_every": 5 * log_every,
+          "steps_per_dispatch": 100}
