@@ -60,7 +60,6 @@ The full 50-epoch schedules and the generative and sparse hybrid variants were n
 
 import ml_collections
 
-from genjax import config as gconfig
 from genjax.families import classrbm
 
 # Its rows in experiments/compare.py's table, one per variant (genjax.studies reads them without
@@ -76,12 +75,7 @@ CLASSIFIER = [
      "datasets": ("mnist",), "arg": "{variant}"},
 ]
 
-VARIANTS = ("generative", "discriminative", "hybrid", "sparse_hybrid")
 HYBRID_ALPHA = 0.01  # Larochelle & Bengio (2008)'s weight of log p(x, y) against log p(y | x)
-NUM_TRAIN = 50_000  # the 60,000 training images less the validation split
-BATCH_SIZE = 100
-STEPS_PER_EPOCH = NUM_TRAIN // BATCH_SIZE
-NUM_EPOCHS = 50
 
 # variant -> (hidden units, joint_weight, sparsity, learning rate)
 SETTINGS = {
@@ -92,64 +86,6 @@ SETTINGS = {
 }
 
 
-def parse_arg(arg: str | None) -> tuple[str, int, bool]:
-  """(variant, num_labels (-1: all), smoke) of `VARIANT[,NUM_LABELS][,smoke]`."""
-  parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
-  variants = [p for p in parts if p in VARIANTS]
-  numbers = [p for p in parts if p.isdigit()]
-  unknown = [p for p in parts if p not in VARIANTS and p not in numbers and p != "smoke"]
-  if (unknown or len(variants) != 1 or parts[0] != variants[0] or len(numbers) > 1
-      or parts.count("smoke") > 1 or (numbers and int(numbers[0]) <= 0)):
-    raise ValueError(f"unknown config argument {arg!r}; expected VARIANT[,NUM_LABELS][,smoke] "
-                     f"with VARIANT one of {VARIANTS} and NUM_LABELS a positive number")
-  return variants[0], (int(numbers[0]) if numbers else -1), "smoke" in parts
-
-
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  variant, num_labels, smoke = parse_arg(arg)
-  hidden, joint_weight, sparsity, learning_rate = SETTINGS[variant]
-  c = ml_collections.ConfigDict()
-  c.family = "classrbm"
-  c.seed = 0
-  c.parallel = "auto"  # auto | none | pmap | shard_map
-  c.population = 1  # > 1: members with seeds seed, seed+1, ... as one program
-  c.data = gconfig.image_data("mnist", preprocess="binarize_dynamic", batch_size=BATCH_SIZE,
-                              validation_size=10_000)
-  c.model = classrbm.model_config(num_hidden=hidden, joint_weight=joint_weight,
-                                  sparsity=sparsity)
-  if num_labels > 0:
-    gconfig.few_labels(c.data, num_labels, semi_supervised=True,
-                       labelled_batch_size=min(BATCH_SIZE, num_labels))
-    c.model.unlabelled_weight = 0.1
-  c.optim = classrbm.optim_config(learning_rate=learning_rate)
-  c.train = gconfig.train_schedule(-1, log_every=STEPS_PER_EPOCH,
-                                   checkpoint_every=10 * STEPS_PER_EPOCH,
-                                   sample_every=NUM_EPOCHS * STEPS_PER_EPOCH, sample_grid=10)
-  c.train.num_steps = NUM_EPOCHS * STEPS_PER_EPOCH
-  c.ais = ml_collections.ConfigDict({  # as rbm_mnist (Salakhutdinov & Murray 2008)
-      "num_betas": 14_500,  # temperatures
-      "num_runs": 100,  # importance weights per log Z estimate
-      "num_repeats": 5,  # independent estimates, for the spread of log Z
-  })
-  c.evals = ml_collections.ConfigDict({
-      "metrics": {},
-      "classification": {},
-      "validation": {"type": "classification", "split": "validation"},
-      "grids": {},
-      # AIS test log-likelihood (log p(x), the label summed out): experiments/evaluate.py only.
-      "ais": {"on_train_end": False},
-  })
-
-  if smoke:
-    c.data.batch_size = 20
-    if num_labels > 0:
-      c.data.labelled_batch_size = min(20, num_labels)
-    c.model.num_hidden = 16
-    c.model.sample_gibbs_steps = 10
-    c.train.num_steps = 20
-    c.train.log_every = 10
-    c.train.checkpoint_every = 20
-    c.train.sample_every = 20
-    c.train.sample_grid = 4
-    gconfig.set_smoke_evals(c)
-  return c
+  return classrbm.experiment_config(arg, variants=SETTINGS, num_epochs=50, batch_size=100,
+                                    validation_size=10_000, unlabelled_weight=0.1)

@@ -8,10 +8,8 @@ Run:
   python experiments/evaluate.py --workdir=runs/nearest_mean_iris
 """
 
-from genjax import config as gconfig
+from genjax.families import nearest_mean
 
 
 def get_config(arg: str | None = None):
-  dataset, _ = gconfig.parse_dataset_arg(arg, default="iris")
-  c = gconfig.fit_config("nearest_mean", gconfig.dataset(dataset))
-  return c
+  return nearest_mean.experiment_config(arg)

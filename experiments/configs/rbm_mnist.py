@@ -37,55 +37,11 @@ temperatures, 2 x 100 runs: log Z 207.2, the two estimates 204.4 and 207.8).
 
 import ml_collections
 
-from genjax import config as gconfig
 from genjax.families import rbm
-
-VARIANTS = ("budget", "pcd", "smoke")
-STEPS_PER_EPOCH = 600  # 60,000 training images in batches of 100
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  if arg not in (None, *VARIANTS):
-    raise ValueError(f"unknown config variant {arg!r}; expected one of {VARIANTS} or nothing")
-  c = ml_collections.ConfigDict()
-  c.family = "rbm"
-  c.seed = 0
-  c.parallel = "auto"  # auto | none | pmap | shard_map
-  c.population = 1  # > 1: members with seeds seed, seed+1, ... as one program
-  c.data = gconfig.image_data("mnist", preprocess="binarize_dynamic", batch_size=100)
-  c.model = rbm.model_config(num_hidden=500, method="cd", cd_k=25)
-  c.optim = rbm.optim_config(learning_rate=0.05, momentum_switch_step=5 * STEPS_PER_EPOCH)
-  c.train = gconfig.train_schedule(-1, log_every=200, checkpoint_every=6000,
-                                   sample_every=6000, sample_grid=10)
-  c.train.num_steps = 200 * STEPS_PER_EPOCH
-  c.ais = ml_collections.ConfigDict({
-      "num_betas": 14_500,  # 500 in [0, 0.5], 4,000 in [0.5, 0.9], 10,000 in [0.9, 1] (S&M 2008)
-      "num_runs": 100,  # importance weights per log Z estimate
-      "num_repeats": 5,  # independent estimates, for the spread of log Z
-  })
-
-  if arg == "budget":
-    c.train.num_steps = 15 * STEPS_PER_EPOCH
-    c.train.checkpoint_every = 1200
-    c.train.sample_every = 3000
-  elif arg == "pcd":
-    c.model.method = "pcd"
-    c.model.cd_k = 1
-    c.optim.learning_rate = 0.02
-    c.train.num_steps = 50 * STEPS_PER_EPOCH
-    c.train.checkpoint_every = 6000
-  elif arg == "smoke":
-    c.model.num_hidden = 32
-    c.model.cd_k = 2
-    c.model.sample_gibbs_steps = 20
-    c.optim.momentum_switch_step = 10
-    c.train.num_steps = 40
-    c.train.log_every = 10
-    c.train.checkpoint_every = 20
-    c.train.sample_every = 20
-    c.train.sample_grid = 4
-    c.ais.num_betas = 200
-    c.ais.num_runs = 16
-    c.ais.num_repeats = 2
-    gconfig.set_smoke_evals(c)
-  return c
+  return rbm.experiment_config(
+      arg, model=rbm.model_config(num_hidden=500, method="cd", cd_k=25),
+      optim=rbm.optim_config(learning_rate=0.05, momentum_switch_step=5 * 600),  # 5 epochs
+      num_epochs=200, batch_size=100)

@@ -15,26 +15,12 @@ experiments/tan.py runs every set for both models over repeated seeded splits (i
 docs/structured.md).
 """
 
-from genjax import config as gconfig
+from genjax.families import tan
 
 # Its row in experiments/compare.py's table (genjax.studies reads it without importing).
 CLASSIFIER = {"name": "TAN (tree-augmented naive Bayes)", "side": "generative",
               "datasets": ("breast_cancer", "wine", "iris", "digits", "mnist")}
 
-DATASETS = ("breast_cancer", "wine", "iris", "digits", "mnist")
-
 
 def get_config(arg: str | None = None):
-  parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
-  nb = "nb" in parts
-  rest = ",".join(p for p in parts if p != "nb") or None
-  dataset, _ = gconfig.parse_dataset_arg(rest, default="breast_cancer", choices=DATASETS)
-  image = dataset == "mnist"
-  data = gconfig.dataset(dataset, preprocess="unit" if image else "none")
-  return gconfig.fit_config("tan", data, {
-      "tree": not nb,  # False: naive Bayes
-      "discretize": "binary" if image else "quantile",  # quantile | binary | none
-      "num_bins": 5,  # equal-frequency bins per real feature (quantile)
-      "threshold": 0.5,  # binary: x > threshold
-      "alpha": 1.0,  # Lidstone pseudo-count of every table cell (1: Laplace)
-  })
+  return tan.experiment_config(arg, num_bins=5, threshold=0.5, alpha=1.0)

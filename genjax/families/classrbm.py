@@ -125,6 +125,77 @@ def hybrid_joint_weight(alpha: float) -> float:
   return alpha / (1.0 + alpha)
 
 
+def parse_arg(arg: str | None, variants: tuple[str, ...]) -> tuple[str, int, bool]:
+  """(variant, num_labels (-1: all), smoke) of `VARIANT[,NUM_LABELS][,smoke]`."""
+  parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
+  named = [p for p in parts if p in variants]
+  numbers = [p for p in parts if p.isdigit()]
+  unknown = [p for p in parts if p not in variants and p not in numbers and p != "smoke"]
+  if (unknown or len(named) != 1 or parts[0] != named[0] or len(numbers) > 1
+      or parts.count("smoke") > 1 or (numbers and int(numbers[0]) <= 0)):
+    raise ValueError(f"unknown config argument {arg!r}; expected VARIANT[,NUM_LABELS][,smoke] "
+                     f"with VARIANT one of {variants} and NUM_LABELS a positive number")
+  return named[0], (int(numbers[0]) if numbers else -1), "smoke" in parts
+
+
+NUM_TRAIN = 60_000  # MNIST's training images (the validation split comes out of them)
+
+
+def experiment_config(arg: str | None = None, *, variants: dict, num_epochs: int = 50,
+                      batch_size: int = 100, validation_size: int = 10_000,
+                      unlabelled_weight: float = 0.1) -> ml_collections.ConfigDict:
+  """The config of a classification RBM on dynamically binarised MNIST (genjax.config's idiom).
+
+  `variants` maps each variant name to (hidden units, joint_weight, sparsity, learning rate);
+  `arg` is `VARIANT[,NUM_LABELS][,smoke]` (parse_arg). The last `validation_size` training
+  images are the validation split (classification scores in results.json's `validation`);
+  `num_epochs` of the others in batches of `batch_size`, plain SGD (optim_config) at the
+  variant's rate, logged every epoch, checkpointed every 10, one grid at the end; the `ais`
+  section behind the test log p(x). NUM_LABELS keeps that many balanced labels and trains
+  semi-supervised, each step adding `unlabelled_weight` times the CD-1 estimate of the gradient
+  of log p(x) on an unlabelled batch. `smoke`: 20 steps of a 16-unit RBM in batches of 20.
+  """
+  from genjax import config as gconfig
+  variant, num_labels, smoke = parse_arg(arg, tuple(variants))
+  hidden, joint_weight, sparsity, learning_rate = variants[variant]
+  steps_per_epoch = (NUM_TRAIN - validation_size) // batch_size
+  data = gconfig.image_data("mnist", preprocess="binarize_dynamic", batch_size=batch_size,
+                            validation_size=validation_size)
+  model = model_config(num_hidden=hidden, joint_weight=joint_weight, sparsity=sparsity)
+  if num_labels > 0:
+    gconfig.few_labels(data, num_labels, semi_supervised=True,
+                       labelled_batch_size=min(batch_size, num_labels))
+    model.unlabelled_weight = unlabelled_weight
+  train = gconfig.train_schedule(-1, log_every=steps_per_epoch,
+                                 checkpoint_every=10 * steps_per_epoch,
+                                 sample_every=num_epochs * steps_per_epoch, sample_grid=10)
+  train.num_steps = num_epochs * steps_per_epoch
+  c = gconfig.step_config("classrbm", data, model, optim_config(learning_rate=learning_rate),
+                          train)
+  c.ais = rbm.ais_config()
+  c.evals = ml_collections.ConfigDict({
+      "metrics": {},
+      "classification": {},
+      "validation": {"type": "classification", "split": "validation"},
+      "grids": {},
+      # AIS test log-likelihood (log p(x), the label summed out): experiments/evaluate.py only.
+      "ais": {"on_train_end": False},
+  })
+  if smoke:
+    c.data.batch_size = 20
+    if num_labels > 0:
+      c.data.labelled_batch_size = min(20, num_labels)
+    c.model.num_hidden = 16
+    c.model.sample_gibbs_steps = 10
+    c.train.num_steps = 20
+    c.train.log_every = 10
+    c.train.checkpoint_every = 20
+    c.train.sample_every = 20
+    c.train.sample_grid = 4
+    gconfig.set_smoke_evals(c)
+  return c
+
+
 def _chains(key: jax.Array, b_D: jax.Array, num: int, num_classes: int) -> tuple:
   k_x, k_y = jax.random.split(key)
   x = jax.random.bernoulli(k_x, jax.nn.sigmoid(b_D), (num, b_D.shape[0])).astype(jnp.float32)

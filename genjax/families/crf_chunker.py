@@ -27,6 +27,35 @@ OPTIMIZERS = ("lbfgs", "adam")
 FEATURES = ("sparse", "dense")
 
 
+def experiment_config(arg: str | None = None, *, l2: float) -> ml_collections.ConfigDict:
+  """The config of the CRF chunker on CoNLL-2000 (genjax.config's idiom): L-BFGS on CRFsuite's
+  objective with penalty `l2` (its c2). `arg`: None, or `smoke` (20 L-BFGS iterations on the
+  first 300 training sentences)."""
+  from genjax import config as gconfig
+  if arg not in (None, "smoke"):
+    raise ValueError(f"unknown config argument {arg!r}; expected 'smoke' or nothing")
+  smoke = arg == "smoke"
+  return gconfig.fit_config("crf_chunker", gconfig.dataset("conll2000"), {
+      "optimizer": "lbfgs",  # lbfgs (full batch) | adam (mini-batches of chunk_tokens)
+      # L-BFGS: sparse = weights only for (attribute, label) pairs seen in training (CRFsuite's
+      # default, genjax.structured.crf_sparse) | dense = every pair
+      "features": "sparse",
+      "l2": l2,  # c2 of sum NLL + c2 ||theta||^2 (CRFsuite's objective)
+      "l1": 0.0,  # Adam only, by a proximal step
+      "min_count": 1,  # keep feature strings seen at least this often in training
+      "hash_buckets": 0,  # > 0: hash features into this many rows instead of a vocabulary
+      "max_iterations": 20 if smoke else 500,  # L-BFGS
+      "max_seconds": float("inf"),  # L-BFGS wall-time budget (stops unconverged)
+      "delta": 1e-5,  # L-BFGS stop: relative improvement over `period` iterations
+      "period": 10,
+      "epochs": 15,  # Adam
+      "learning_rate": 0.05,  # Adam
+      "num_buckets": 4,  # length buckets (padding shapes)
+      "chunk_tokens": 16384,  # padded tokens per chunk of sentences (memory bound)
+      "max_train_sentences": 300 if smoke else 0,  # 0: all
+  })
+
+
 @struct.dataclass
 class CRFState:
   """The weights, the iterations (epochs) the fit took and its final objective; static: the

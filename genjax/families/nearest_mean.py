@@ -16,6 +16,15 @@ from genjax.data.rows import features, num_features
 DEFAULT_EVALS = {"classification": {}}
 
 
+def experiment_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  """The config of the nearest class mean (genjax.config's idiom) on the dataset that `arg`
+  names (`iris`, the default, or any genjax.data.splits reads), optionally followed by `,smoke`
+  (the same fit: it takes seconds)."""
+  from genjax import config as gconfig
+  dataset, _ = gconfig.parse_dataset_arg(arg, default="iris")
+  return gconfig.fit_config("nearest_mean", gconfig.dataset(dataset))
+
+
 @struct.dataclass
 class NearestMeanState:
   mean_CxD: jax.Array

@@ -72,6 +72,72 @@ def optim_config(**overrides) -> ml_collections.ConfigDict:
   return c
 
 
+def ais_config(**overrides) -> ml_collections.ConfigDict:
+  """The `ais` section: the annealed importance sampling behind the test log-likelihood
+  (experiments/evaluate.py, experiments/rbm_ais.py), Salakhutdinov & Murray (2008)'s schedule."""
+  c = ml_collections.ConfigDict({
+      "num_betas": 14_500,  # 500 in [0, 0.5], 4,000 in [0.5, 0.9], 10,000 in [0.9, 1] (S&M 2008)
+      "num_runs": 100,  # importance weights per log Z estimate
+      "num_repeats": 5,  # independent estimates, for the spread of log Z
+  })
+  for name, value in overrides.items():
+    if name not in c:
+      raise KeyError(f"no AIS field {name!r}")
+    c[name] = value
+  return c
+
+
+NUM_TRAIN = 60_000  # MNIST's training images
+VARIANTS = ("budget", "pcd", "smoke")
+
+
+def experiment_config(arg: str | None = None, *, model: ml_collections.ConfigDict,
+                      optim: ml_collections.ConfigDict, num_epochs: int = 200,
+                      batch_size: int = 100) -> ml_collections.ConfigDict:
+  """The config of an RBM on dynamically binarised MNIST (genjax.config's idiom): `model`
+  (model_config) and `optim` (optim_config) in batches of `batch_size` for `num_epochs`, logged
+  every 200 steps, checkpointed and sampled (10 x 10 grids) every 10 epochs, with the `ais`
+  section. `arg`: None; `budget` (the same for 15 epochs, checkpoints every 2 and grids every 5);
+  `pcd` (persistent CD-1 at learning rate 0.02 for 50 epochs); `smoke` (40 steps of a 32-unit
+  CD-2 RBM and a short AIS, seconds)."""
+  from genjax import config as gconfig
+  if arg not in (None, *VARIANTS):
+    raise ValueError(f"unknown config variant {arg!r}; expected one of {VARIANTS} or nothing")
+  steps_per_epoch = NUM_TRAIN // batch_size
+  train = gconfig.train_schedule(-1, log_every=200, checkpoint_every=10 * steps_per_epoch,
+                                 sample_every=10 * steps_per_epoch, sample_grid=10)
+  train.num_steps = num_epochs * steps_per_epoch
+  c = gconfig.step_config(
+      "rbm", gconfig.image_data("mnist", preprocess="binarize_dynamic", batch_size=batch_size),
+      model, optim, train)
+  c.ais = ais_config()
+  if arg == "budget":
+    c.train.num_steps = 15 * steps_per_epoch
+    c.train.checkpoint_every = 2 * steps_per_epoch
+    c.train.sample_every = 5 * steps_per_epoch
+  elif arg == "pcd":
+    c.model.method = "pcd"
+    c.model.cd_k = 1
+    c.optim.learning_rate = 0.02
+    c.train.num_steps = 50 * steps_per_epoch
+    c.train.checkpoint_every = 10 * steps_per_epoch
+  elif arg == "smoke":
+    c.model.num_hidden = 32
+    c.model.cd_k = 2
+    c.model.sample_gibbs_steps = 20
+    c.optim.momentum_switch_step = 10
+    c.train.num_steps = 40
+    c.train.log_every = 10
+    c.train.checkpoint_every = 20
+    c.train.sample_every = 20
+    c.train.sample_grid = 4
+    c.ais.num_betas = 200
+    c.ais.num_runs = 16
+    c.ais.num_repeats = 2
+    gconfig.set_smoke_evals(c)
+  return c
+
+
 @struct.dataclass
 class RBMHParams:
   """What the step closes over (static: part of the compiled program)."""

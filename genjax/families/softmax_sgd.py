@@ -16,6 +16,26 @@ from genjax.parallel import pmean_if
 
 DEFAULT_EVALS = {"metrics": {}, "classification": {}}
 
+# (features, classes) of the UCI sets it runs on.
+FEATURES = {"iris": (4, 3), "wine": (13, 3), "breast_cancer": (30, 2), "digits": (64, 10)}
+
+
+def experiment_config(arg: str | None = None, *, learning_rate: float = 0.1,
+                      batch_size: int = 16, num_epochs: int = 50) -> ml_collections.ConfigDict:
+  """The config of softmax regression (genjax.config's idiom) on the UCI set that `arg` names
+  (`iris`, the default; `wine`, `breast_cancer`, `digits`), optionally followed by `,smoke` (40
+  steps): SGD at `learning_rate` on batches of `batch_size` for `num_epochs`."""
+  from genjax import config as gconfig
+  dataset, smoke = gconfig.parse_dataset_arg(arg, default="iris", choices=tuple(FEATURES))
+  num_features, num_classes = FEATURES[dataset]
+  c = gconfig.step_config(
+      "softmax_sgd", gconfig.dataset(dataset, batch_size=batch_size),
+      {"num_features": num_features, "num_classes": num_classes},
+      {"learning_rate": learning_rate},
+      gconfig.train_schedule(num_epochs, log_every=7, checkpoint_every=70, sample_every=10**9))
+  c.train.eval_every = 0
+  return gconfig.apply_variant(c, "smoke" if smoke else None)
+
 
 @struct.dataclass
 class SoftmaxState:

@@ -17,6 +17,30 @@ from genjax.data.rows import features, num_features
 from genjax.structured import bayes_net as bn
 
 DEFAULT_EVALS = {"classification": {}}
+DATASETS = ("breast_cancer", "wine", "iris", "digits", "mnist")
+
+
+def experiment_config(arg: str | None = None, *, num_bins: int = 5, threshold: float = 0.5,
+                      alpha: float = 1.0) -> ml_collections.ConfigDict:
+  """The config of TAN (genjax.config's idiom) on the dataset that `arg` names (`DATASETS`;
+  `breast_cancer`, the default), optionally followed by `,nb` (naive Bayes: the same
+  discretisation and smoothing, no tree) and `,smoke` (the same fit). UCI features come unscaled
+  into `num_bins` equal-frequency bins of the training rows; MNIST pixels in [0, 1] binarised
+  at `threshold`; `alpha` is the Lidstone pseudo-count."""
+  from genjax import config as gconfig
+  parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
+  nb = "nb" in parts
+  rest = ",".join(p for p in parts if p != "nb") or None
+  dataset, _ = gconfig.parse_dataset_arg(rest, default="breast_cancer", choices=DATASETS)
+  image = dataset == "mnist"
+  data = gconfig.dataset(dataset, preprocess="unit" if image else "none")
+  return gconfig.fit_config("tan", data, {
+      "tree": not nb,  # False: naive Bayes
+      "discretize": "binary" if image else "quantile",  # quantile | binary | none
+      "num_bins": num_bins,  # equal-frequency bins per real feature (quantile)
+      "threshold": threshold,  # binary: x > threshold
+      "alpha": alpha,  # Lidstone pseudo-count of every table cell (1: Laplace)
+  })
 
 
 
