@@ -51,53 +51,13 @@ been run.
 
 import ml_collections
 
-from genjax import config as gconfig
 from genjax.families import ssgan
 
 # Its row in experiments/compare.py's table (genjax.studies reads it without importing).
 CLASSIFIER = {"name": "semi-supervised GAN, all labels", "side": "generative",
               "datasets": ("mnist", "fashion_mnist"), "arg": "{dataset},all"}
 
-DATASETS = ("mnist", "fashion_mnist")
-STEPS_PER_EPOCH = 600  # 60,000 training images in batches of 100
-
-
-def parse_arg(arg: str | None) -> tuple[str, int, bool]:
-  """(dataset, number of labels, smoke) from the config argument (see the module docstring)."""
-  parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
-  datasets = [p for p in parts if p in DATASETS]
-  numbers = [p for p in parts if p.isdigit() or p == "all"]
-  unknown = [p for p in parts if p not in DATASETS and p not in numbers and p != "smoke"]
-  if unknown or len(datasets) > 1 or len(numbers) > 1 or parts.count("smoke") > 1:
-    raise ValueError(f"unknown config argument {arg!r}; expected a number of labels, a dataset "
-                     f"from {DATASETS} and 'smoke', comma-separated, each at most once")
-  num_labels = -1 if numbers == ["all"] else int(numbers[0]) if numbers else 100
-  if num_labels == 0:
-    raise ValueError(f"the number of labels must be positive, got {num_labels}")
-  return (datasets[0] if datasets else "mnist"), num_labels, "smoke" in parts
-
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  dataset, num_labels, smoke = parse_arg(arg)
-  c = ml_collections.ConfigDict()
-  c.family = "ssgan"
-  c.seed = 0
-  c.parallel = "auto"  # auto | none | pmap | shard_map
-  c.population = 1  # > 1: members with seeds seed, seed+1, ... as one program
-  batch, labelled_batch = (32, 16) if smoke else (100, 100)
-  c.data = gconfig.few_labels(gconfig.image_data(dataset, preprocess="unit", batch_size=batch),
-                              num_labels, semi_supervised=True,
-                              labelled_batch_size=labelled_batch)
-  c.model = ssgan.model_config()
-  c.optim = ml_collections.ConfigDict({
-      "learning_rate": 3e-3, "b1": 0.5, "b2": 0.999,
-      "eps": 0.0, "eps_root": 1e-8,  # the paper's Adam: g / sqrt(v + 1e-8)
-      "decay_fraction": 1 / 3,  # linear decay to 0 over the last third (epochs 200 to 300)
-      "decay_steps": -1,  # <= 0: the decay is placed in train.num_steps
-  })
-  c.train = gconfig.train_schedule(-1, log_every=STEPS_PER_EPOCH,
-                                   checkpoint_every=10 * STEPS_PER_EPOCH,
-                                   sample_every=10 * STEPS_PER_EPOCH, sample_grid=10)
-  c.train.num_steps = 300 * STEPS_PER_EPOCH  # 300 epochs (the schedule needs it in steps)
-  c.train.eval_every = 10 * STEPS_PER_EPOCH  # test error in metrics.jsonl (nothing selected)
-  return gconfig.apply_variant(c, "smoke" if smoke else None)
+  return ssgan.experiment_config(arg, num_epochs=300, learning_rate=3e-3, batch_size=100,
+                                 labelled_batch_size=100)

@@ -406,3 +406,57 @@ DEFAULT_EVALS = {
     "grids": {},
     "sample_grids": {"on_train_end": False},
 }
+
+
+# ---------------------------------------------------------------------------------- config
+
+DATASETS = ("mnist", "fashion_mnist")
+
+
+def parse_arg(arg: str | None) -> tuple[str, int, bool]:
+  """(dataset, number of labels, smoke) from the config argument (see experiment_config)."""
+  parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
+  datasets = [p for p in parts if p in DATASETS]
+  numbers = [p for p in parts if p.isdigit() or p == "all"]
+  unknown = [p for p in parts if p not in DATASETS and p not in numbers and p != "smoke"]
+  if unknown or len(datasets) > 1 or len(numbers) > 1 or parts.count("smoke") > 1:
+    raise ValueError(f"unknown config argument {arg!r}; expected a number of labels, a dataset "
+                     f"from {DATASETS} and 'smoke', comma-separated, each at most once")
+  num_labels = -1 if numbers == ["all"] else int(numbers[0]) if numbers else 100
+  if num_labels == 0:
+    raise ValueError(f"the number of labels must be positive, got {num_labels}")
+  return (datasets[0] if datasets else "mnist"), num_labels, "smoke" in parts
+
+
+def experiment_config(arg: str | None = None, *, num_epochs: int = 300,
+                      learning_rate: float = 3e-3, batch_size: int = 100,
+                      labelled_batch_size: int = 100) -> ml_collections.ConfigDict:
+  """The config of a semi-supervised GAN (genjax.config's idiom): pixels in [0, 1], each step
+  an unlabelled batch of `batch_size` (the whole training split) and a labelled one of
+  `labelled_batch_size`, the paper's networks (model_config), Adam at `learning_rate` (b1 0.5,
+  eps 1e-8 under the root) decaying linearly to 0 over the last third of `num_epochs`; logs
+  every epoch, checkpoints, grids and test errors every 10. `arg` (parse_arg): the number of
+  labels (default 100; `all`: every label), a dataset (`mnist`, the default, or
+  `fashion_mnist`) and `smoke` (40 steps of 32 unlabelled and 16 labelled images),
+  comma-separated in any order."""
+  from genjax import config as gconfig
+  dataset, num_labels, smoke = parse_arg(arg)
+  steps_per_epoch = 60_000 // batch_size  # the training images of MNIST and Fashion-MNIST
+  if smoke:
+    batch_size, labelled_batch_size = 32, 16
+  data = gconfig.few_labels(gconfig.image_data(dataset, preprocess="unit", batch_size=batch_size),
+                            num_labels, semi_supervised=True,
+                            labelled_batch_size=labelled_batch_size)
+  optim = ml_collections.ConfigDict({
+      "learning_rate": learning_rate, "b1": 0.5, "b2": 0.999,
+      "eps": 0.0, "eps_root": 1e-8,  # the paper's Adam: g / sqrt(v + 1e-8)
+      "decay_fraction": 1 / 3,  # linear decay to 0 over the last third (epochs 200 to 300)
+      "decay_steps": -1,  # <= 0: the decay is placed in train.num_steps
+  })
+  train = gconfig.train_schedule(-1, log_every=steps_per_epoch,
+                                 checkpoint_every=10 * steps_per_epoch,
+                                 sample_every=10 * steps_per_epoch, sample_grid=10)
+  train.num_steps = num_epochs * steps_per_epoch  # the schedule needs the length in steps
+  train.eval_every = 10 * steps_per_epoch  # test error in metrics.jsonl (nothing selected)
+  c = gconfig.step_config("ssgan", data, model_config(), optim, train)
+  return gconfig.apply_variant(c, "smoke" if smoke else None)
