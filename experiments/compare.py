@@ -106,7 +106,7 @@ def models_for(dataset: str, only: list[str]) -> list[Entry]:
   return entries
 
 
-def config_for(entry: Entry, dataset: str, smoke: bool, idx_dir: str | None = None):
+def entry_config(entry: Entry, dataset: str, smoke: bool, idx_dir: str | None = None):
   """The config of `entry` on `dataset` (unlocked, overrides set, the progress bar off)."""
   config = studies.load_config(entry.classifier.spec(dataset, smoke), dict(entry.overrides))
   if idx_dir and "idx_dir" in config.data:
@@ -188,7 +188,7 @@ def compare(dataset: str, workdir: str, only: list[str] | None = None, smoke: bo
     raise ValueError(f"--budget_minutes must be positive, got {budget_minutes}")
   chosen = models_for(dataset, only or [])
   # Every config is built before anything trains: a bad override fails in one line first.
-  configs = {e.label: config_for(e, dataset, smoke, idx_dir) for e in chosen}
+  configs = {e.label: entry_config(e, dataset, smoke, idx_dir) for e in chosen}
   rows = []
   for e in chosen:
     results, training = run_model(configs[e.label], os.path.join(workdir, e.dirname),
