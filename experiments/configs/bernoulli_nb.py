@@ -12,7 +12,7 @@ Run:
   python experiments/train.py --config=experiments/configs/bernoulli_nb.py:mnist --workdir=runs/bernoulli_nb_mnist
   python experiments/evaluate.py --workdir=runs/bernoulli_nb_mnist
 
-Expected (README, test split): MNIST accuracy 0.8413 (scikit-learn's BernoulliNB gives the
+Expected (docs/results.md, test split): MNIST accuracy 0.8413 (scikit-learn's BernoulliNB gives the
 same); Fashion-MNIST 0.7059.
 
 Objective: `--config.model.joint_weight=L` (default 1) fits the same parameters to

@@ -12,7 +12,7 @@ Run:
   python experiments/train.py --config=experiments/configs/categorical_nb.py:mnist --workdir=runs/categorical_nb_mnist
   python experiments/evaluate.py --workdir=runs/categorical_nb_mnist
 
-Expected (README, test split): MNIST accuracy 0.8472; Fashion-MNIST 0.7023.
+Expected (docs/results.md, test split): MNIST accuracy 0.8472; Fashion-MNIST 0.7023.
 """
 
 from genjax.families import classical

@@ -1,4 +1,5 @@
-"""The course's DCGAN (see dcgan_mnist.py) on Fashion-MNIST: same networks and schedule.
+"""The course's DCGAN (see dcgan_mnist.py) on Fashion-MNIST: same networks and schedule
+(tests/test_config_idiom.py checks that the two configs differ only in data.name).
 
   python experiments/train.py --config=experiments/configs/dcgan_fashion_mnist.py \
       --workdir=runs/dcgan_fashion_mnist

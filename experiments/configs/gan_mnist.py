@@ -11,8 +11,8 @@ Smoke test (seconds):
 Saturating minimax generator loss of the lectures:
   ... --config.model.generator_loss=minimax
 
-Expected: after 200 epochs (93,600 steps) the samples are clearly digits; see the
-README's results section for the losses and grid this config reached.
+Expected: after 200 epochs (93,600 steps) the samples are clearly digits; see
+docs/results.md for the losses and grid this config reached.
 """
 
 import ml_collections

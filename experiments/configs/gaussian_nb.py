@@ -12,7 +12,7 @@ Run:
   python experiments/train.py --config=experiments/configs/gaussian_nb.py:mnist --workdir=runs/gaussian_nb_mnist
   python experiments/evaluate.py --workdir=runs/gaussian_nb_mnist
 
-Expected (README, test split): MNIST accuracy 0.5558 (scikit-learn's GaussianNB gives the
+Expected (docs/results.md, test split): MNIST accuracy 0.5558 (scikit-learn's GaussianNB gives the
 same); Fashion-MNIST 0.5856.
 
 Objective: `--config.model.joint_weight=L` (default 1) fits the same parameters to

@@ -5,7 +5,7 @@ suffix model for unknown words), `chunk` (chunk tags from gold POS tags, 23 chun
 or `chunk_paired` (chunk|POS states, Molina & Pla 2002), optionally followed by `,smoke` (the
 first 300 training sentences: seconds).
 
-Run (figures on the CoNLL-2000 test section, README.md and docs/structured.md):
+Run (figures on the CoNLL-2000 test section, docs/results.md and docs/structured.md):
   python experiments/train.py --config=experiments/configs/hmm_tagger.py:pos --workdir=runs/hmm_pos
     # token accuracy 96.90 % (unknown words 81.83 %, known 98.03 %)
   python experiments/train.py --config=experiments/configs/hmm_tagger.py:chunk --workdir=runs/hmm_chunk

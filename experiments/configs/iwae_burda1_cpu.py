@@ -12,7 +12,7 @@ Smoke test (seconds):
   python experiments/train.py --config=experiments/configs/iwae_burda1_cpu.py:smoke --workdir=/tmp/iw
 
 Expected: a k = 5000 test NLL above the full schedule's 84.78 (Burda et al., Table 1); the
-README's VAE results table has the figure this config reached.
+VAE table of docs/results.md has the figure this config reached.
 """
 
 import ml_collections

@@ -6,7 +6,7 @@ The argument names the dataset (`mnist`, the default; `fashion_mnist`, `iris`, `
 1,000-row training subset, seconds on a CPU; the UCI sets are their own smoke).
 
 Inputs: pixels in [0, 1]; UCI features standardised. Hyper-parameters: on the image sets
-shrinkage=0.3, the value the README's figure picked on held-out training images
+shrinkage=0.3, the value the figure of docs/results.md picked on held-out training images
 (experiments/generative_samples.py --shrinkage_grid) before refitting on all 60,000; on the
 UCI sets the default 1e-3.
 
@@ -14,7 +14,7 @@ Run:
   python experiments/train.py --config=experiments/configs/lda.py:mnist --workdir=runs/lda_mnist
   python experiments/evaluate.py --workdir=runs/lda_mnist
 
-Expected (README, test split): MNIST accuracy 0.8791; Fashion-MNIST 0.8157.
+Expected (docs/results.md, test split): MNIST accuracy 0.8791; Fashion-MNIST 0.8157.
 
 Objective: `--config.model.joint_weight=L` (default 1) fits the same parameters to
 L log p(x, y) + (1 - L) log p(y | x) (genjax.classical.hybrid): 1 is the closed form above; below

@@ -6,15 +6,16 @@ The argument names the dataset (`mnist`, the default; `fashion_mnist`, `iris`, `
 1,000-row training subset, seconds on a CPU; the UCI sets are their own smoke).
 
 Inputs: pixels in [0, 1]; UCI features standardised. Hyper-parameters: on the image sets
-those of the README's MNIST figure (multi_class=crammer_singer, l2=1e-4, max_iter=300); on the
-UCI sets the defaults (one-vs-rest, l2=1e-4, max_iter=1000), as the README's UCI table used.
-One-vs-rest on MNIST: --config.model.hp.multi_class=ovr (README: 0.9182).
+those of the MNIST figure of docs/results.md (multi_class=crammer_singer, l2=1e-4,
+max_iter=300); on the UCI sets the defaults (one-vs-rest, l2=1e-4, max_iter=1000), as the UCI
+table of docs/classifiers.md used.
+One-vs-rest on MNIST: --config.model.hp.multi_class=ovr (docs/classifiers.md: 0.9182).
 
 Run:
   python experiments/train.py --config=experiments/configs/linear_svm.py:mnist --workdir=runs/linear_svm_mnist
   python experiments/evaluate.py --workdir=runs/linear_svm_mnist
 
-Expected (README, test split): MNIST accuracy 0.9259 (log-loss 0.285, ECE 0.007);
+Expected (docs/results.md, test split): MNIST accuracy 0.9259 (log-loss 0.285, ECE 0.007);
 Fashion-MNIST 0.8422; UCI (one-vs-rest) accuracy / log-loss: breast_cancer 0.930 / 2.80,
 wine 1.000 / 0.00, iris 1.000 / 0.04, digits 0.951 / 0.35.
 """

@@ -12,7 +12,7 @@ Run:
   python experiments/train.py --config=experiments/configs/logistic.py:mnist --workdir=runs/logistic_mnist
   python experiments/evaluate.py --workdir=runs/logistic_mnist
 
-Expected (README, test split; preconditioned L-BFGS, 2-core CPU): MNIST accuracy 0.9263
+Expected (docs/results.md, test split; preconditioned L-BFGS, 2-core CPU): MNIST accuracy 0.9263
 (log-loss 0.263, ECE 0.015); Fashion-MNIST 0.8461; UCI accuracy / log-loss: breast_cancer
 0.958 / 0.15, wine 0.909 / 0.33, iris 1.000 / 0.05, digits 0.980 / 0.06.
 """

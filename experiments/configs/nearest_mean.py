@@ -1,4 +1,4 @@
-"""Nearest class mean on a UCI set (the fit family of the README's "Adding a model").
+"""Nearest class mean on a UCI set (the fit family of docs/adding_a_model.md).
 
 The argument names the dataset (`iris`, the default; `wine`, `breast_cancer`, `digits`,
 `mnist`, `fashion_mnist`), optionally followed by `,smoke` (the same fit: it takes seconds).

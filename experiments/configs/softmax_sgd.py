@@ -1,4 +1,4 @@
-"""Softmax regression by SGD on a UCI set (the step family of the README's "Adding a model").
+"""Softmax regression by SGD on a UCI set (the step family of docs/adding_a_model.md).
 
 The argument names the dataset (`iris`, the default; `wine`, `breast_cancer`, `digits`),
 optionally followed by `,smoke` (40 steps).

@@ -12,7 +12,7 @@ Smoke test (seconds):
   python experiments/train.py --config=experiments/configs/vae_burda1_cpu.py:smoke --workdir=/tmp/v
 
 Expected: a k = 5000 test NLL some nats above the full schedule's 86.76 (Burda et al.,
-Table 1); the README's VAE results table has the figure this config reached.
+Table 1); the VAE table of docs/results.md has the figure this config reached.
 """
 
 import ml_collections
