@@ -10,11 +10,25 @@ the one before it is used.
 A checkpoint may carry a small JSON `extra` beside it (`<directory>.extra/<step>.json`, written
 before the checkpoint, so a complete checkpoint always has its extra): the loop keeps its
 running metric sums there when it checkpoints between two log steps.
+
+A checkpoint that cannot be written (a full disk, a quota, a file-size limit) raises
+`CheckpointWriteError`, one line naming the step, the directory and the errno; the checkpoints
+before it are untouched, and the unfinished one is removed when that step is saved again or by
+the next run that writes here. What orbax's writer threads report of the same failure is not
+repeated: their logged tracebacks are dropped, and so are the "Event loop is closed" errors of
+the writes still in flight when orbax closed the event loop they would have woken (tensorstore
+reports them as unraisable exceptions, hundreds of lines, for a while after the save failed).
 """
 
+import contextlib
+import errno as errno_lib
 import json
+import logging
 import os
+import re
 import shutil
+import sys
+import traceback
 
 import jax
 import orbax.checkpoint as ocp
@@ -22,6 +36,101 @@ import orbax.checkpoint as ocp
 
 class CheckpointError(ValueError):
   """No checkpoint of the run can be restored as asked."""
+
+
+class CheckpointWriteError(OSError):
+  """A checkpoint could not be written for an operating-system reason (`errno`, e.g. ENOSPC);
+  the message is one line and the checkpoints before it are intact."""
+
+  def __init__(self, errno: int, message: str):
+    super().__init__(errno, message)
+
+  def __str__(self) -> str:
+    return self.strerror
+
+
+# tensorstore's form of the OS error behind a failed write, in the versions seen so far:
+# "... [os_error_code='28']" and "... [OS error 28: ENOSPC ...]".
+_TENSORSTORE_ERRNO = re.compile(r"os_error_code='(\d+)'|OS error (\d+)")
+
+
+def os_errno(e: BaseException) -> int | None:
+  """The errno behind an exception: its own (an OSError), the one tensorstore names in its
+  message, or that of the exception it was raised from or while handling; None if none has one."""
+  seen = set()
+  while e is not None and id(e) not in seen:
+    seen.add(id(e))
+    if isinstance(e, OSError) and e.errno:
+      return e.errno
+    match = _TENSORSTORE_ERRNO.search(str(e))
+    if match:
+      return int(match.group(1) or match.group(2))
+    e = e.__cause__ or e.__context__
+  return None
+
+
+def _errno_text(number: int) -> str:
+  """'No space left on device, ENOSPC'."""
+  return f"{os.strerror(number)}, {errno_lib.errorcode.get(number, f'errno {number}')}"
+
+
+class _HoldErrorLogs(logging.Filter):
+  """Holds back the error records that orbax's threads log through absl's logger."""
+
+  def __init__(self):
+    super().__init__()
+    self.held = []
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    if record.levelno >= logging.ERROR and f"{os.sep}orbax{os.sep}" in record.pathname:
+      self.held.append(record)
+      return False
+    return True
+
+
+class _DropClosedLoopWakeups:
+  """An unraisable-exception hook that drops one report and passes the others to the hook it
+  replaced: the RuntimeError of tensorstore waking an asyncio loop that is already closed (a
+  write finishing after orbax gave up on a failed save and closed the loop)."""
+
+  def __init__(self, previous):
+    self.previous = previous
+
+  def __call__(self, unraisable) -> None:
+    if not is_closed_loop_wakeup(unraisable):
+      self.previous(unraisable)
+
+
+def is_closed_loop_wakeup(unraisable) -> bool:
+  """Whether an unraisable exception (sys.UnraisableHookArgs) is asyncio refusing
+  `call_soon_threadsafe` because its loop is closed, raised where no object is to blame."""
+  return (unraisable.object is None and isinstance(unraisable.exc_value, RuntimeError)
+          and str(unraisable.exc_value) == "Event loop is closed"
+          and any(frame.f_code.co_name == "call_soon_threadsafe"
+                  for frame, _ in traceback.walk_tb(unraisable.exc_traceback)))
+
+
+@contextlib.contextmanager
+def _one_error_per_failed_save():
+  """While orbax saves: its threads' error logs are held back, and re-logged unless the save
+  fails (the exception raised says the same); the closed-loop wake-ups are dropped, and after a
+  failed save they keep being dropped (the writes in flight end when they end)."""
+  absl_logger = logging.getLogger("absl")
+  hold = _HoldErrorLogs()
+  absl_logger.addFilter(hold)
+  installed = not isinstance(sys.unraisablehook, _DropClosedLoopWakeups)
+  if installed:
+    sys.unraisablehook = _DropClosedLoopWakeups(sys.unraisablehook)
+  try:
+    yield
+  except BaseException:
+    absl_logger.removeFilter(hold)
+    raise
+  absl_logger.removeFilter(hold)
+  if installed and isinstance(sys.unraisablehook, _DropClosedLoopWakeups):
+    sys.unraisablehook = sys.unraisablehook.previous
+  for record in hold.held:
+    absl_logger.handle(record)
 
 
 def _first_line(e: BaseException) -> str:
@@ -54,15 +163,30 @@ class Checkpointer:
 
   def save(self, step: int, state, extra: dict | None = None) -> None:
     """Save `state` (one copy, not replicated) as checkpoint `step` and wait for it; `extra`
-    (JSON) is written beside it first."""
+    (JSON) is written beside it first.
+
+    Raises CheckpointWriteError (one line) where the writing fails for an operating-system
+    reason (e.g. ENOSPC): the earlier checkpoints are intact and a later save may try again."""
     path = self._extra_path(step)
-    if extra is not None and jax.process_index() == 0:
-      from genjax import writers
-      writers.write_json(path, extra)
-    elif os.path.exists(path):
-      os.remove(path)
-    self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
-    self.manager.wait_until_finished()
+    try:
+      with _one_error_per_failed_save():
+        if extra is not None and jax.process_index() == 0:
+          from genjax import writers
+          writers.write_json(path, extra)
+        elif os.path.exists(path):
+          os.remove(path)
+        self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
+        self.manager.wait_until_finished()
+    except Exception as e:  # noqa: BLE001 -- only an OS error is re-raised as another
+      number = os_errno(e)
+      if number is None:
+        raise
+      if jax.process_index() == 0 and step not in self.manager.all_steps():
+        for leftover in (path, path + ".tmp"):  # an extra without its checkpoint
+          with contextlib.suppress(OSError):
+            os.remove(leftover)
+      raise CheckpointWriteError(number, f"checkpoint {step} could not be written to "
+                                         f"{self.directory} ({_errno_text(number)})") from e
     if jax.process_index() == 0 and os.path.isdir(self.extra_directory):
       kept = {f"{s}.json" for s in self.manager.all_steps()}
       for name in os.listdir(self.extra_directory):

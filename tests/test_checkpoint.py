@@ -1,6 +1,12 @@
 """Tests of genjax.checkpoint: bit-identical round trips of a real GAN state, retention, errors."""
 
+import asyncio
+import errno
+import json
 import os
+import subprocess
+import sys
+import types
 from pathlib import Path
 
 import jax
@@ -113,3 +119,93 @@ def test_directory_is_made_absolute(tmp_path, states, monkeypatch):
   ck.save(5, states[0])
   assert ck.latest_step() == 5
   ck.close()
+
+
+# Checkpoint 1 is written; then files may not grow past LIMIT bytes (RLIMIT_FSIZE: a write past
+# it fails with EFBIG, as a write to a full disk fails with ENOSPC) while checkpoint 2 is written:
+# its metadata fits, its arrays' data file does not. Then the limit is lifted and checkpoint 2
+# written again. What the script saw is printed as JSON on stdout; "retrying" on stderr marks
+# where the failed save's output ends.
+FILE_SIZE_LIMIT = 256 << 10
+WRITE_PAST_A_FILE_SIZE_LIMIT = """
+import json, resource, signal, sys
+import numpy as np
+from genjax import checkpoint
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing
+directory, limit = sys.argv[1], int(sys.argv[2])
+# 64 arrays of 64 KiB: the writes of all of them are in flight when the data file fails.
+state = {f"w{i:02d}": np.random.default_rng(i).standard_normal((128, 128), np.float32)
+         for i in range(64)}
+later = {k: v + 1 for k, v in state.items()}
+ck = checkpoint.Checkpointer(directory, keep=3)
+ck.save(1, state, extra={"step": 1})
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+try:
+  ck.save(2, later, extra={"step": 2})
+  error = None
+except checkpoint.CheckpointWriteError as e:
+  error = {"errno": e.errno, "message": str(e)}
+resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+seen = {"error": error, "steps": ck.all_steps(), "extras": [ck.extra(1), ck.extra(2)],
+        "kept": all(np.array_equal(a, b) for a, b in zip(
+            ck.restore(state, 1).values(), state.values(), strict=True))}
+print("retrying", file=sys.stderr, flush=True)
+ck.save(2, later, extra={"step": 2})
+seen["retried"] = {"steps": ck.all_steps(), "extra": ck.extra(2),
+                   "restores": all(np.array_equal(a, b) for a, b in zip(
+                       ck.restore(state).values(), later.values(), strict=True))}
+ck.close()
+print(json.dumps(seen))
+"""
+
+
+def test_a_checkpoint_past_a_file_size_limit_fails_in_one_error_and_loses_nothing(
+    tmp_path, subprocess_env):
+  """The failed save raises CheckpointWriteError (EFBIG, naming the step and the directory) and
+  prints nothing: none of orbax's thread tracebacks, none of tensorstore's "Event loop is
+  closed". Checkpoint 1 and its extra are intact, step 2 left no extra, and the same save once
+  there is room writes checkpoint 2."""
+  directory = tmp_path / "ckpt"
+  done = subprocess.run([sys.executable, "-c", WRITE_PAST_A_FILE_SIZE_LIMIT, str(directory),
+                         str(FILE_SIZE_LIMIT)], env=subprocess_env(1), capture_output=True,
+                        text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-4000:]
+  failed_save_output = done.stderr.partition("retrying")[0]
+  assert failed_save_output == "", failed_save_output[-4000:]
+  # Nor later: the writes still in flight may end after the save has failed.
+  assert "Event loop is closed" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+  seen = json.loads(done.stdout.splitlines()[-1])
+  assert seen["error"] == {
+      "errno": errno.EFBIG,
+      "message": f"checkpoint 2 could not be written to {directory} (File too large, EFBIG)"}
+  assert seen["steps"] == [1] and seen["extras"] == [{"step": 1}, None] and seen["kept"]
+  assert seen["retried"] == {"steps": [1, 2], "extra": {"step": 2}, "restores": True}
+
+
+def test_only_asyncio_refusing_to_wake_a_closed_loop_is_dropped():
+  """The hook drops the unraisable RuntimeError of call_soon_threadsafe on a closed loop; the
+  same message raised elsewhere, or blamed on an object, goes to the hook it replaced."""
+  loop = asyncio.new_event_loop()
+  loop.close()
+  with pytest.raises(RuntimeError, match="Event loop is closed") as refused:
+    loop.call_soon_threadsafe(print)
+  try:
+    raise RuntimeError("Event loop is closed")
+  except RuntimeError as e:
+    elsewhere = e
+
+  def unraisable(exc, obj=None):
+    return types.SimpleNamespace(exc_type=type(exc), exc_value=exc, exc_traceback=exc.__traceback__,
+                                 err_msg=None, object=obj)
+
+  wakeup = unraisable(refused.value)
+  others = [unraisable(elsewhere), unraisable(refused.value, obj=loop),
+            unraisable(ValueError("Event loop is closed"))]
+  assert checkpoint.is_closed_loop_wakeup(wakeup)
+  passed_on = []
+  hook = checkpoint._DropClosedLoopWakeups(passed_on.append)
+  for u in [wakeup, *others]:
+    hook(u)
+  assert passed_on == others
