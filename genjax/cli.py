@@ -2,11 +2,12 @@
 
 Scripts call `quiet_startup()` before anything imports TensorFlow or JAX, and run their
 `main` through `run(main)`: absl's app.run, with a known user error (a bad config field, an
-unknown dataset, a missing workdir or data folder) printed as one line and exit code 2,
-unless `--debug` asks for the traceback; a run stopped by SIGTERM / Ctrl-C after checkpointing
-says so in one line and exits with 128 + the signal's number. A flag that a script renamed
-fails in one line naming its new form (`run(main, renamed={...})`), and a script that builds
-its configs itself takes `--config.FIELD=VALUE` overrides (`run(main, config_overrides=True)`).
+unknown dataset, a missing workdir or data folder, a full disk) printed as one line and exit
+code 2, unless `--debug` asks for the traceback; a run stopped by SIGTERM / Ctrl-C after
+checkpointing says so in one line and exits with 128 + the signal's number. A flag that a
+script renamed fails in one line naming its new form (`run(main, renamed={...})`), and a
+script that builds its configs itself takes `--config.FIELD=VALUE` overrides
+(`run(main, config_overrides=True)`).
 
 The data folders have one name each, in every script and config:
 - `data_dir`: the folder a dataset's reader reads: TFDS's data folder for the image sets
@@ -21,6 +22,7 @@ set). The config folder itself is the caller's (the scripts pass their own exper
 never a default of the library.
 """
 
+import errno
 import glob
 import importlib.util
 import logging
@@ -67,6 +69,9 @@ def load_module(path: str):
 # Config, data and workdir errors, and a training run stopped by a non-finite loss
 # (genjax.train.NonFiniteLossError): one line each.
 USER_ERRORS = (ValueError, KeyError, FileNotFoundError, FileExistsError, FloatingPointError)
+# A full disk, a quota or a file-size limit met while writing (a checkpoint that cannot be
+# written: genjax.checkpoint.CheckpointWriteError): one line too.
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def _flag_name(arg: str) -> str | None:
@@ -163,5 +168,11 @@ def run(main, flags_parser=None, renamed: dict[str, str] | None = None,
       raise
     message = e.args[0] if isinstance(e, KeyError) and e.args else e
     print(f"error: {message}", file=sys.stderr)
+    print("(run again with --debug for the traceback)", file=sys.stderr)
+    sys.exit(2)
+  except OSError as e:
+    if debug or e.errno not in DISK_FULL_ERRNOS:
+      raise
+    print(f"error: {e}", file=sys.stderr)
     print("(run again with --debug for the traceback)", file=sys.stderr)
     sys.exit(2)

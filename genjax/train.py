@@ -404,9 +404,13 @@ class _Run:
 
   def save(self, step: int, state_d, acc) -> None:
     """Checkpoint the state, with the running metric sums beside it (exact resume between
-    log steps)."""
-    self.ckpt.save(step, jax.device_get(self.dp.unreplicate(state_d)),
-                   extra=_accumulator_to_json(self.dp.unreplicate(acc)))
+    log steps); a checkpoint that cannot be written stops the run, naming the last good one."""
+    try:
+      self.ckpt.save(step, jax.device_get(self.dp.unreplicate(state_d)),
+                     extra=_accumulator_to_json(self.dp.unreplicate(acc)))
+    except checkpoint_lib.CheckpointWriteError as e:
+      raise checkpoint_lib.CheckpointWriteError(
+          e.errno, f"{e}: training stopped; {_last_good(self.ckpt)}") from e
 
   def finish(self, state, workdir: str, evaluators: dict, train_split,
              train_seconds: float) -> dict:

@@ -1,7 +1,8 @@
 """genjax.cli: renamed flags and `--config.FIELD` overrides fail or pass in one line, before absl
-parses argv; the library computes no path into experiments/."""
+parses argv; a full disk is one line; the library computes no path into experiments/."""
 
 import ast
+import errno
 import subprocess
 import sys
 import textwrap
@@ -80,6 +81,33 @@ def test_run_hands_the_overrides_to_main(tmp_path):
   proc = run_script(tmp_path, "--config.model.c2=0.5", "--workdir=w")
   assert proc.returncode == 0, proc.stderr
   assert proc.stdout.strip() == "[('model.c2', '0.5')] w []"
+
+
+RAISES = textwrap.dedent("""\
+    import sys
+    from genjax import cli
+
+    def main(argv):
+      raise OSError(int(sys.argv[1]), "no room", "/w/checkpoints")
+
+    cli.run(main)
+    """)
+
+
+@pytest.mark.parametrize("number", [errno.ENOSPC, errno.EACCES])
+def test_run_reports_a_full_disk_in_one_line_with_exit_2(tmp_path, number):
+  """A full disk, a quota or a file-size limit (genjax.checkpoint.CheckpointWriteError is one)
+  is one line; another OS error keeps its traceback."""
+  path = tmp_path / "raises.py"
+  path.write_text(RAISES)
+  proc = subprocess.run([sys.executable, str(path), str(number)], capture_output=True, text=True,
+                        timeout=120, cwd=REPO_ROOT)
+  if number == errno.EACCES:
+    assert proc.returncode == 1 and "Traceback" in proc.stderr
+    return
+  assert proc.returncode == 2
+  assert proc.stderr.splitlines() == [f"error: [Errno {number}] no room: '/w/checkpoints'",
+                                      "(run again with --debug for the traceback)"]
 
 
 def _docstrings(tree: ast.AST) -> set[int]:

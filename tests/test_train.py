@@ -1,6 +1,7 @@
 """The training loop end to end on gan_mnist's smoke config: workdir contents, exact resume,
-determinism, crashes (an exception mid-interval, SIGKILL mid-checkpoint), NaN losses, bad
-configs, compile counts, and the loop on fake data (`tfds.testing.mock_data`).
+determinism, crashes (an exception mid-interval, SIGKILL mid-checkpoint, a checkpoint that does
+not fit on the disk), NaN losses, bad configs, compile counts, and the loop on fake data
+(`tfds.testing.mock_data`).
 
 Runs call genjax.train.train_and_evaluate in this process where they can; experiments/train.py
 runs in a subprocess only where the command line or the process itself is under test.
@@ -335,6 +336,54 @@ def test_cli_sigkill_while_checkpointing_then_resume(tmp_path, reference_run, ru
   # scratch (it did not redraw step 4's samples) and ends exactly where the reference does.
   assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["4", "8"]
   assert first_grid.stat().st_mtime_ns == first_grid_mtime
+  assert _metrics(workdir) == _metrics(reference_run)
+  _assert_same_state(_state(workdir), _state(reference_run))
+  assert _results(workdir) == _results(reference_run)
+
+
+# From the checkpoint of the step named by GENJAX_TEST_FULL_AT on, no file may grow past 256 KiB
+# (RLIMIT_FSIZE: such a write fails with EFBIG, as a write to a full disk fails with ENOSPC): the
+# checkpoint's arrays do not fit, the run's other files do. Then run experiments/train.py
+# (sys.argv[1:]) as `python experiments/train.py` would.
+FILE_SIZE_LIMIT_FROM_CHECKPOINT = """
+import os, resource, runpy, signal, sys
+from genjax import checkpoint
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing
+save = checkpoint.Checkpointer.save
+def limit_then_save(self, step, *args, **kwargs):
+  if step == int(os.environ["GENJAX_TEST_FULL_AT"]):
+    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+    resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 10, hard))
+  return save(self, step, *args, **kwargs)
+checkpoint.Checkpointer.save = limit_then_save
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+# A CLI run and a resume that each compile (90 s on 2 cores at load 9); the default suite
+# covers the checkpointer's side (test_checkpoint) and cli.run's (test_cli).
+@pytest.mark.slow
+def test_cli_checkpoint_that_cannot_be_written_then_resume(tmp_path, reference_run, run_train_cli,
+                                                           gan_config):
+  """Checkpoint 8 does not fit (4 did): the run stops with one line naming the checkpoint
+  directory, the errno and the last good checkpoint, exit status 2, and nothing else on stderr
+  (where a run writes nothing). Checkpoint 4 is intact, and the run resumed once there is room
+  ends exactly where the reference does."""
+  workdir = tmp_path / "run"
+  failed = run_train_cli(workdir, RUN, python_code=FILE_SIZE_LIMIT_FROM_CHECKPOINT,
+                         env={"GENJAX_TEST_FULL_AT": "8"})
+  checkpoints = workdir / "checkpoints"
+  assert failed.stderr.splitlines() == [
+      f"error: checkpoint 8 could not be written to {checkpoints} (File too large, EFBIG): "
+      f"training stopped; the last good checkpoint is step 4 in {checkpoints}",
+      "(run again with --debug for the traceback)"], failed.stderr[-4000:]
+  assert failed.returncode == 2
+  assert _checkpoint_steps(workdir) == [4]
+  assert [r["step"] for r in _metrics(workdir)] == LOGGED_STEPS
+
+  _train(gan_config(RUN), workdir)
+  assert _checkpoint_steps(workdir) == [4, 8]
   assert _metrics(workdir) == _metrics(reference_run)
   _assert_same_state(_state(workdir), _state(reference_run))
   assert _results(workdir) == _results(reference_run)
