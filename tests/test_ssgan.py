@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from genjax import config as gconfig
-from genjax import rng
 from genjax.families import ssgan
 from genjax.nn.ssgan import SSGANDiscriminator, WeightNormDense, weight_norm_kernel
 
@@ -129,15 +128,15 @@ def test_data_init_standardises_each_layer_and_fixes_hidden_scales():
 
 
 def test_noise_is_the_same_however_the_batch_is_split():
-  """Example keys by global index: two "devices" of 4 examples each (vmap with an axis name
-  stands for pmap) draw the discriminator's noise of one device with all 8."""
+  """Noise drawn by global example index: two "devices" of 4 examples each (vmap with an axis
+  name stands for pmap) draw the discriminator's noise of one device with all 8."""
   d = SSGANDiscriminator(num_classes=K, hidden=(6, 5))
   x = jnp.asarray(np.random.RandomState(7).uniform(size=(8, 4, 4, 1)), jnp.float32)
   params = jax.jit(d.init)(jax.random.key(0), x)
   key = jax.random.key(1)
 
   def noisy(x, axis_name=None):
-    return d.apply(params, x, rng.example_keys(key, x.shape[0], axis_name))
+    return d.apply(params, x, ssgan.discriminator_noise(d, key, x, axis_name))
 
   one = jax.jit(noisy)(x)
   split = jax.jit(jax.vmap(lambda xs: noisy(xs, "batch"), axis_name="batch"))(
@@ -145,7 +144,33 @@ def test_noise_is_the_same_however_the_batch_is_split():
   for a, b in zip(one, split, strict=True):
     np.testing.assert_array_equal(a, b.reshape(a.shape))
   clean = jax.jit(d.apply)(params, x)
-  assert not np.allclose(one[0], clean[0])  # the noise is on with keys, off without
+  assert not np.allclose(one[0], clean[0])  # the noise is on with draws, off without
+
+
+def test_noise_layers_add_sd_times_their_slice_of_the_draws():
+  """The draws [B, 16 + 6 + 5] are cut into the input's and the hidden layers' widths in order:
+  the features (the last hidden ReLU, before its noise) and logits recomputed by hand."""
+  d = SSGANDiscriminator(num_classes=K, hidden=(6, 5), input_noise=0.3, hidden_noise=0.5)
+  x = jnp.asarray(np.random.RandomState(8).uniform(size=(3, 4, 4, 1)), jnp.float32)
+  params = jax.jit(d.init)(jax.random.key(0), x)
+  assert d.noise_width(16) == 27
+  eps = np.random.RandomState(9).normal(size=(3, 27))
+  logits, features = d.apply(params, x, jnp.float32(eps))
+  p = jax.tree.map(lambda a: np.asarray(a, np.float64), params["params"])
+
+  def layer(name, h):
+    v, g, b = p[name]["kernel"], p[name]["scale"], p[name]["bias"]
+    return h @ (v * g / np.linalg.norm(v, axis=0)) + b
+
+  h = np.asarray(x, np.float64).reshape(3, 16) + 0.3 * eps[:, :16]
+  f0 = np.maximum(layer("WeightNormDense_0", h), 0)
+  f1 = np.maximum(layer("WeightNormDense_1", f0 + 0.5 * eps[:, 16:22]), 0)
+  want_logits = layer("WeightNormDense_2", f1 + 0.5 * eps[:, 22:])
+  # Products of a few dozen float32 terms of order 1: a few hundred roundings of 6e-8 at most.
+  np.testing.assert_allclose(features, f1, rtol=0, atol=1e-5)
+  np.testing.assert_allclose(logits, want_logits, rtol=0, atol=1e-5)
+  with pytest.raises(ValueError, match="noise of shape"):
+    d.apply(params, x, jnp.zeros((3, 26)))
 
 
 # ----------------------------------------------------------------------------- the family
@@ -281,12 +306,13 @@ def test_smoke_run_on_small_networks_through_the_loop(tmp_path, tfds_data_dir, m
 
 @pytest.mark.slow
 def test_smoke_config_trains_and_evaluates(tmp_path, tfds_data_dir):
-  """The shipped smoke config as it is, scored on the whole test split."""
+  """The shipped smoke config as it is, scored on the first 1,000 test images (a smoke run's
+  classification budget, genjax.evals.SMOKE_OPTIONS)."""
   from genjax import train
 
   del tfds_data_dir
   config = _loop_config(tmp_path)
   train.train_and_evaluate(config, str(tmp_path))
   test = _check_results(tmp_path, config)
-  assert test["num_examples"] == 10_000
+  assert test["num_examples"] == config.evals.classification.num_examples == 1000
   assert test["error"] < 0.9  # 40 steps: better than chance already

@@ -165,22 +165,31 @@ def create_state(key: jax.Array, config: ml_collections.ConfigDict) -> SSGANStat
 
 
 def _discriminate(d: ModelState, params: Any, x: jax.Array,
-                  noise_keys: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
-  """(logits [B, K], last hidden features [B, F]): with `noise_keys` (one per example), in
-  training mode (the noise drawn from them); without, in inference mode."""
-  return d.module.apply({"params": params}, x, noise_keys)
+                  noise: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+  """(logits [B, K], last hidden features [B, F]): with `noise` (standard normal draws [B, N],
+  see SSGANDiscriminator), in training mode; without, in inference mode."""
+  return d.module.apply({"params": params}, x, noise)
+
+
+def discriminator_noise(module: SSGANDiscriminator, key: jax.Array, x: jax.Array,
+                        axis_name: str | None = None) -> jax.Array:
+  """The discriminator's training-mode noise for the batch `x` [B, H, W, C]: standard normal
+  draws [B, N] from the examples' indices in the global batch (genjax.rng.quantised_normal), so
+  a run on N devices draws the noise of a one-device run."""
+  width = module.noise_width(int(np.prod(x.shape[1:])))
+  return rng.quantised_normal(key, x.shape[0], width, axis_name)
 
 
 def _discriminate_batches(d: ModelState, params: Any, batches: list[tuple[jax.Array, jax.Array]],
                           axis_name: str | None) -> list[tuple[jax.Array, jax.Array]]:
   """Training-mode (logits, features) of several batches, each (images, key), in one pass.
 
-  Each example's noise comes from its index in the global batch of its own batch
-  (genjax.rng.example_keys), so the result does not depend on the number of devices; the
-  discriminator has no batch-dependent layer, so one pass equals one pass per batch."""
+  Each batch's noise is drawn from its own key (discriminator_noise), so the result does not
+  depend on the number of devices; the discriminator has no batch-dependent layer, so one pass
+  equals one pass per batch."""
   images = jnp.concatenate([x for x, _ in batches])
-  keys = jnp.concatenate([rng.example_keys(k, x.shape[0], axis_name) for x, k in batches])
-  logits, features = _discriminate(d, params, images, keys)
+  noise = jnp.concatenate([discriminator_noise(d.module, k, x, axis_name) for x, k in batches])
+  logits, features = _discriminate(d, params, images, noise)
   bounds = np.cumsum([x.shape[0] for x, _ in batches])[:-1]
   return list(zip(jnp.split(logits, bounds), jnp.split(features, bounds), strict=True))
 
@@ -381,8 +390,9 @@ def init_from_data(state: SSGANState, train, key: jax.Array) -> SSGANState:
 
   @jax.jit
   def initialise(params):
-    _, updated = d.module.apply({"params": params}, images, rng.example_keys(k_noise, n),
-                                data_init=True, mutable=["params"])
+    _, updated = d.module.apply({"params": params}, images,
+                                discriminator_noise(d.module, k_noise, images), data_init=True,
+                                mutable=["params"])
     return updated["params"]
 
   return state.replace(discriminator=d.replace(params=initialise(d.params)))

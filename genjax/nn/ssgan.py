@@ -60,11 +60,6 @@ class WeightNormDense(nn.Module):
     return (t_BxF - mean_F) / std_F
 
 
-def per_example_normal(keys_B: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-  """Standard normal draws of shape (B, *shape), example b's from keys_B[b]."""
-  return jax.vmap(lambda k: jax.random.normal(k, shape))(keys_B)
-
-
 def gaussian_noise(x_BxD: jax.Array, sd: float, eps_BxD: jax.Array | None) -> jax.Array:
   """The Gaussian-noise layer: x + sd * eps for standard normal draws eps (training); x itself
   without draws (inference)."""
@@ -104,13 +99,13 @@ class SSGANDiscriminator(nn.Module):
 
   Returns (logits [B, K] of the K real classes, features [B, F]): the features are the last
   hidden layer's ReLU output before its noise, the layer the generator's feature matching reads.
-  The Gaussian noise is on when `noise_keys` (one key per example, [B]) is given: example b's
-  noise for every layer is one standard normal draw from noise_keys[b], cut into the layers'
-  widths (one draw per pass compiles much faster than one per layer). With keys from the
-  examples' indices in the global batch (genjax.rng.example_keys), a run on N devices draws the
-  noise of a one-device run, and batches with keys of their own (labelled, unlabelled,
-  generated) can share one pass. `data_init` runs the data-dependent initialisation of every
-  layer in turn (see WeightNormDense; `params` mutable).
+  The Gaussian noise is on when `noise_BxN` is given: standard normal draws, N = noise_width(D)
+  per example (D the flattened input's size), cut into the input's and the hidden layers' widths
+  in that order. Drawn by the caller (genjax.rng.quantised_normal, from the examples' indices in
+  the global batch), so that a run on N devices draws the noise of a one-device run and batches
+  with draws of their own (labelled, unlabelled, generated) can share one pass. `data_init` runs
+  the data-dependent initialisation of every layer in turn (see WeightNormDense; `params`
+  mutable).
   """
 
   num_classes: int = 10
@@ -118,15 +113,21 @@ class SSGANDiscriminator(nn.Module):
   input_noise: float = 0.3
   hidden_noise: float = 0.5
 
+  def noise_width(self, num_inputs: int) -> int:
+    """Standard normal draws per example in training mode: the input's and every hidden
+    layer's."""
+    return num_inputs + sum(self.hidden)
+
   @nn.compact
-  def __call__(self, x_BxHxWxC: jax.Array, noise_keys: jax.Array | None = None,
+  def __call__(self, x_BxHxWxC: jax.Array, noise_BxN: jax.Array | None = None,
                data_init: bool = False) -> tuple[jax.Array, jax.Array]:
     h = x_BxHxWxC.reshape((x_BxHxWxC.shape[0], -1))
     widths = (h.shape[-1], *self.hidden)
     eps = [None] * len(widths)
-    if noise_keys is not None:
-      eps = jnp.split(per_example_normal(noise_keys, (sum(widths),)), np.cumsum(widths)[:-1],
-                      axis=-1)
+    if noise_BxN is not None:
+      if noise_BxN.shape != (h.shape[0], sum(widths)):
+        raise ValueError(f"noise of shape {noise_BxN.shape}, expected {(h.shape[0], sum(widths))}")
+      eps = jnp.split(noise_BxN, np.cumsum(widths)[:-1], axis=-1)
     h = gaussian_noise(h, self.input_noise, eps[0])
     features = h
     for width, eps_i in zip(self.hidden, eps[1:], strict=True):
