@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from genjax import config as gconfig
+from genjax import evals
 from genjax.data import images as image_data
 from genjax.data.splits import ArraySplit
 from genjax.families import ssvae
@@ -263,7 +264,7 @@ def loop_config(name: str, **overrides) -> ml_collections.ConfigDict:
   return config
 
 
-@pytest.mark.slow  # each run about 20 s of CPU: MNIST, compiling, 10,000 test images
+@pytest.mark.slow  # each run about 20 s of CPU: MNIST and compiling
 @pytest.mark.parametrize("name", ["m2_mnist", "m1m2_mnist"])
 def test_smoke_config_trains_and_evaluates_through_the_loop(name, tmp_path, shared_splits):
   """The `100,smoke` configs as shipped (the paper's networks), every default evaluator."""
@@ -275,7 +276,8 @@ def test_smoke_config_trains_and_evaluates_through_the_loop(name, tmp_path, shar
   results = train.train_and_evaluate(config, str(tmp_path))
   on_disk = json.loads((tmp_path / "results.json").read_text())
   assert 0.0 <= on_disk["test"]["error"] <= 1.0 and np.isfinite(on_disk["test"]["elbo"])
-  assert on_disk["test"]["num_examples"] == 10_000
+  # a smoke run scores the first test images (evals.SMOKE_OPTIONS)
+  assert on_disk["test"]["num_examples"] == evals.SMOKE_OPTIONS["classification"]["num_examples"]
   assert results["test"]["error"] == pytest.approx(1.0 - results["test"]["accuracy"])
   records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert [r["step"] for r in records] == [10, 20, 30, 40]
