@@ -275,17 +275,13 @@ def mean_sd(values: list[float]) -> tuple[float, float]:
 
 
 def set_num_steps(c: ml_collections.ConfigDict, steps: int) -> None:
-  """Train a step family's config `steps` steps: its schedule's decay placed in them, weight
-  averages (model.ema_decay) no longer than a tenth of them."""
+  """Train a step family's config `steps` steps: its schedule's decay placed in them (and with
+  it a weight average's horizon, model.ema_horizon, which is a fraction of the schedule)."""
   c.train.num_epochs, c.train.num_steps = -1, steps
   c.train.log_every = min(c.train.log_every, steps)
   c.train.checkpoint_every = c.train.log_every * max(1, steps // c.train.log_every)
   if c.optim.get("decay_steps", -1) > 0:
     c.optim.decay_steps = steps
-  if c.model.get("ema_decay", 0.0) > 1.0 - 10.0 / steps:
-    # A weight average over ~10 % of the budget (the configs' 0.9999 would average the whole of
-    # a short run, its first steps' weights included).
-    c.model.ema_decay = 1.0 - 10.0 / steps
 
 
 def with_labels(c: ml_collections.ConfigDict, num_labels: int) -> None:

@@ -11,8 +11,9 @@ later one compares its config with the recorded one *before it writes anything*:
 - a field that only extends or reports (`EXTENDING`: num_steps / num_epochs, log, checkpoint
   and sample cadence, progress, evaluation settings, data location) may change; the change is
   recorded the same way. Except train.num_steps where the learning rate decays over it
-  (`schedule_reads_num_steps`): there it sets every step's learning rate, so it is refused as a
-  change of the computation.
+  (`schedule_reads_num_steps`) or a weight average's horizon is a fraction of it
+  (`average_reads_num_steps`): there it sets every step's learning rate or averaging weight, so
+  it is refused as a change of the computation.
 
 `Lock` makes one process the workdir's writer for the life of a run (an advisory `flock`: the
 kernel releases it when the holder dies, so a `kill -9` never blocks the next run).
@@ -88,6 +89,16 @@ def schedule_reads_num_steps(config) -> bool:
           or (decay_start is not None and decay_start < 1.0))
 
 
+def average_reads_num_steps(config) -> bool:
+  """Whether `config`'s weight average depends on train.num_steps: the semi-supervised GAN's
+  model.ema_horizon > 0 places its decay in the schedule's length, train.num_steps unless
+  optim.decay_steps > 0 fixes it."""
+  c = _normal(config)
+  if ((c.get("optim") or {}).get("decay_steps") or -1) > 0:
+    return False
+  return ((c.get("model") or {}).get("ema_horizon") or 0.0) > 0.0
+
+
 # Fields added to the configs after workdirs were recorded without them, and the value their
 # absence meant: a workdir of an earlier version continues when the new field holds it.
 ADDED_LATER = {"population": 1, "data.num_labels": -1, "data.label_seed": None,
@@ -98,7 +109,8 @@ ADDED_LATER_BY_FAMILY = {
     "classical": {"model.joint_weight": 1.0, "model.max_iter": 200},
     "hmm_tagger": {"model.joint_weight": 1.0, "model.max_iterations": 100, "model.tol": 1e-6,
                    "model.em_restarts": 0},
-    "bayes_vae": {"model.joint_weight": 1.0},
+    "bayes_vae": {"model.joint_weight": 1.0, "model.conditioning": "concat"},
+    "ssgan": {"model.ema_horizon": 0.0},  # before it, model.ema_decay fixed the average
     "neural_classifier": {"model.joint_weight": 0.0, "model.sgld_steps": 20,
                           "model.sgld_step_size": 1.0, "model.sgld_noise": 0.01,
                           "model.buffer_size": 10000, "model.reinit_prob": 0.05},
@@ -150,10 +162,13 @@ def check(config, workdir: str, override: bool = False) -> dict:
         "use a new --workdir")
   changes = diff(old, new)
   decays = schedule_reads_num_steps(old) or schedule_reads_num_steps(new)
+  averages = average_reads_num_steps(old) or average_reads_num_steps(new)
   computational = [k for k in changes
-                   if not extends_only(k) or (k == "train.num_steps" and decays)]
+                   if not extends_only(k) or (k == "train.num_steps" and (decays or averages))]
   if computational and not override:
-    why = {"train.num_steps": " (the learning rate decays over it)"} if decays else {}
+    why = ({"train.num_steps": " (the learning rate decays over it)"} if decays else
+           {"train.num_steps": " (the weight average's horizon is a fraction of it)"} if averages
+           else {})
     shown = ", ".join(f"{k} {_show(changes[k][0])} -> {_show(changes[k][1])}{why.get(k, '')}"
                       for k in computational[:6])
     more = f" and {len(computational) - 6} more" if len(computational) > 6 else ""
