@@ -3,7 +3,6 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.extend.random import threefry2x32_p
 
 from genjax import parallel
 
@@ -68,17 +67,33 @@ def quantised_normal(key: jax.Array, local_batch: int, width: int,
   k = jax.random.key_data(key)
   calls = -(-width // _LEVELS_PER_CALL)
   g = parallel.device_index(axis_name) * local_batch + jnp.arange(local_batch)
-  g_BxC, c_BxC = jnp.broadcast_arrays(g.astype(jnp.uint32)[:, None],
-                                      jnp.arange(calls, dtype=jnp.uint32)[None, :])
-  # All four operands take g's shape and its variation across devices (adding zeros computed
-  # from g): threefry's CPU lowering carries them through one loop, which under shard_map or a
-  # named vmap needs them alike.
-  zeros_BxC = g_BxC * jnp.uint32(0)
-  a, b = threefry2x32_p.bind(k[0] + zeros_BxC, k[1] + zeros_BxC, g_BxC, c_BxC + zeros_BxC)
+  a, b = threefry2x32(k[0], k[1], g.astype(jnp.uint32)[:, None],
+                      jnp.arange(calls, dtype=jnp.uint32)[None, :])
   mask = jnp.uint32((1 << _LEVEL_BITS) - 1)
   u = jnp.stack([a & mask, a >> _LEVEL_BITS, b & mask, b >> _LEVEL_BITS], axis=-1)
   u = u.reshape((local_batch, calls * _LEVELS_PER_CALL))[:, :width]
   return normal_level(u)
+
+
+# Threefry-2x32's rotation distances, by round within a group of four, alternating groups.
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+def threefry2x32(k0: jax.Array, k1: jax.Array, x0: jax.Array,
+                 x1: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """The Threefry-2x32 hash (20 rounds; Salmon et al. 2011) of counter words (x0, x1) under key
+  words (k0, k1), all uint32 and broadcast together: JAX's threefry2x32, written out as plain
+  array operations so that XLA fuses all 20 rounds into one pass (JAX's CPU lowering loops over
+  them, writing both words to memory each time)."""
+  ks = (k0, k1, k0 ^ k1 ^ jnp.uint32(0x1BD11BDA))
+  x0, x1 = x0 + ks[0], x1 + ks[1]
+  for i in range(5):
+    for r in _ROTATIONS[i % 2]:
+      x0 = x0 + x1
+      x1 = x0 ^ ((x1 << jnp.uint32(r)) | (x1 >> jnp.uint32(32 - r)))
+    x0 = x0 + ks[(i + 1) % 3]
+    x1 = x1 + ks[(i + 2) % 3] + jnp.uint32(i + 1)
+  return x0, x1
 
 
 def normal_level(u: jax.Array) -> jax.Array:

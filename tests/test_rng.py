@@ -161,6 +161,19 @@ def test_normal_levels_are_the_normal_quantiles():
   assert got[-1] == pytest.approx(4.3250, abs=1e-4)  # the largest draw
 
 
+def test_threefry2x32_is_jax_threefry():
+  """rng.threefry2x32 against jax.extend.random.threefry_2x32, which hashes the count array's
+  halves as the (x0, x1) words of its pairs and returns the pairs' two words in its halves."""
+  from jax.extend.random import threefry_2x32
+  rs = np.random.RandomState(16)
+  for k0, k1 in [(0, 0), (0xFFFFFFFF, 1), tuple(rs.randint(0, 2**32, 2, dtype=np.uint64))]:
+    x = rs.randint(0, 2**32, (2, 257), dtype=np.uint64).astype(np.uint32)
+    x[:, :2] = [[0, 0xFFFFFFFF], [0, 0xFFFFFFFF]]
+    want = np.asarray(threefry_2x32((np.uint32(k0), np.uint32(k1)), jnp.asarray(x.ravel())))
+    a, b = rng.threefry2x32(jnp.uint32(k0), jnp.uint32(k1), jnp.asarray(x[0]), jnp.asarray(x[1]))
+    np.testing.assert_array_equal(np.concatenate([a, b]), want)
+
+
 def test_quantised_normal_is_threefry_of_example_and_counter():
   """Draws 4c .. 4c + 3 of global example g are the 16-bit halves of threefry2x32(key, (g, c))
   (jax.extend.random's threefry_2x32 of the count pair [g, c] gives its two words)."""
