@@ -94,6 +94,8 @@ BENCHMARKS = {
     # Semi-supervised steps: an unlabelled and a labelled batch per step.
     "ssgan_mnist": Entry("configs/ssgan_mnist.py"),
     "m2_mnist": Entry("configs/m2_mnist.py"),
+    # The deep Bayes classifier's step at its default, all labels (a supervised batch).
+    "bayes_vae_mnist": Entry("configs/bayes_vae_mnist.py"),
 }
 
 
