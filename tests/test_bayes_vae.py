@@ -1,6 +1,7 @@
 """Tests of the deep Bayes classifier (genjax.families.bayes_vae): a normalised posterior, the
-posterior of a tiny model against dense quadrature, the unlabelled bound against per-class
-ELBOs, the training steps, the class prior, the config's arguments and the smoke runs."""
+posterior of a tiny model against dense quadrature (both conditionings), the unlabelled bound
+against per-class ELBOs, the training steps, the latent conditioning's closed-form class
+comparison, the class prior, the config's arguments and the smoke runs."""
 
 import dataclasses
 import importlib.util
@@ -16,6 +17,7 @@ import pytest
 from genjax.data.splits import ArraySplit
 from genjax.families import bayes_vae, vae
 from genjax.metrics import likelihood
+from genjax.nn.vae import VAENet
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG = REPO_ROOT / "experiments" / "configs" / "bayes_vae_mnist.py"
@@ -71,18 +73,24 @@ def test_posterior_is_normalised_and_deterministic(state):
   np.testing.assert_array_equal(log_p, log_proba(state, {"image": binary_images(5)}))
 
 
-def _quadrature_log_likelihood(decoder: dict, x_BxD: np.ndarray) -> np.ndarray:
+def _quadrature_log_likelihood(params: dict, x_BxD: np.ndarray,
+                                conditioning: str) -> np.ndarray:
   """log p(x | y) = log integral N(z; 0, 1) p(x | y, z) dz of a 1-d latent, float64, by the
   rectangle rule on 24,001 points of [-12, 12] (the integrand is smooth and below 1e-30 at
-  the ends): (B, K)."""
+  the ends): (B, K). The decoder reads [z, one-hot y] (`concat`) or mu_y + s_y z (`latent`)."""
   d = {name: {p: np.asarray(v, np.float64) for p, v in layer.items()}
-       for name, layer in decoder.items()}
+       for name, layer in params["decoders_0"].items()}
   z = np.linspace(-12.0, 12.0, 24_001)
   log_prior_z = -0.5 * z**2 - 0.5 * math.log(2 * math.pi) + math.log(z[1] - z[0])
   out = np.empty((len(x_BxD), NUM_CLASSES))
   for y in range(NUM_CLASSES):
-    h = np.concatenate([z[:, None], np.broadcast_to(np.eye(NUM_CLASSES)[y], (len(z),
-                                                                             NUM_CLASSES))], 1)
+    if conditioning == "concat":
+      h = np.concatenate([z[:, None], np.broadcast_to(np.eye(NUM_CLASSES)[y],
+                                                      (len(z), NUM_CLASSES))], 1)
+    else:
+      mean = np.asarray(params["class_mean"], np.float64)[y]
+      scale = np.exp(np.asarray(params["class_log_scale"], np.float64)[y])
+      h = mean + scale * z[:, None]
     h = np.tanh(h @ d["Dense_0"]["kernel"] + d["Dense_0"]["bias"])
     logits = h @ d["Dense_1"]["kernel"] + d["Dense_1"]["bias"]  # (Z, D)
     log_px_z = x_BxD @ logits.T - np.logaddexp(0.0, logits).sum(-1)  # (B, Z)
@@ -100,13 +108,16 @@ def _standard_errors(state, x_BxD: jax.Array, k: int) -> np.ndarray:
   return (w.std(-1) / w.mean(-1) / math.sqrt(k)).reshape(len(x_BxD), NUM_CLASSES)
 
 
-@pytest.fixture(scope="module")
-def quadrature_model():
-  """A tiny model whose classes differ (decoder weights x3) and whose proposal has bounded
-  importance weights: q(z | x, y) = N(mean(x, y), 1.5^2), wider than the prior, so
-  p(z) / q(z) <= 1.5 exp(mean^2 / 2.5) and p(x | z) <= 1. The weights' variance is then
-  finite and the estimator's standard error (from the weights) is reliable."""
+@pytest.fixture(scope="module", params=["concat", "latent"])
+def quadrature_model(request):
+  """A tiny model whose classes differ (decoder weights x3; `latent`: class means -1.5, 0, 1.5
+  and scales 0.7, 1, 0.8 of the decoder's input) and whose proposal has bounded importance
+  weights: the encoder's standard deviation is 1.5, so q(z | x, y) = N(mean(x, y), sd_y^2)
+  with sd_y = 1.5 (`concat`) or 1.5 / s_y >= 1.5 (`latent`), wider than the prior; then
+  p(z) / q(z) <= sd_y exp(mean^2 / (2 (sd_y^2 - 1))) and p(x | z) <= 1. The weights' variance
+  is finite and the estimator's standard error (from the weights) is reliable."""
   k = 20_000
+  conditioning = request.param
 
   def adjust(params):
     params = dict(params)
@@ -115,11 +126,15 @@ def quadrature_model():
     enc["log_std"] = {"kernel": jnp.zeros_like(enc["log_std"]["kernel"]),
                       "bias": jnp.full_like(enc["log_std"]["bias"], math.log(1.5))}
     params["encoders_0"] = enc
+    if conditioning == "latent":
+      params["class_mean"] = jnp.asarray([[-1.5], [0.0], [1.5]], jnp.float32)
+      params["class_log_scale"] = jnp.log(jnp.asarray([[0.7], [1.0], [0.8]], jnp.float32))
     return params
 
-  state = with_params(tiny_state(classify_k=k, classify_chunk=2000), adjust)
+  state = with_params(tiny_state(classify_k=k, classify_chunk=2000, conditioning=conditioning),
+                      adjust)
   x = jnp.asarray([[0, 1, 1, 0], [1, 1, 1, 1], [0, 0, 0, 0], [1, 0, 1, 0]], jnp.float32)
-  exact = _quadrature_log_likelihood(state.model.params["decoders_0"], np.asarray(x, np.float64))
+  exact = _quadrature_log_likelihood(state.model.params, np.asarray(x, np.float64), conditioning)
   return state, x, exact, _standard_errors(state, x, k)
 
 
@@ -234,7 +249,11 @@ def _reference_loss(state, params, lam: float, x_l, y_l, eps_l, x_u=None, eps_u=
 
 @pytest.mark.parametrize("semi", [False, True])
 @pytest.mark.parametrize("lam", [1.0, 0.3, 0.0])
-def test_blended_step_is_lambda_joint_plus_one_minus_lambda_conditional(state, lam, semi):
+def test_blended_step_is_lambda_joint_plus_one_minus_lambda_conditional(lam, semi):
+  # `concat`: under `latent` the conditional term's decoder gradient cancels exactly (a sample
+  # decodes to the same image under every class), and its float32 residue has no gradient
+  # scale to be compared with (the Adam bound below).
+  state = tiny_state(conditioning="concat")
   prior = jnp.log(jnp.asarray([0.5, 0.3, 0.2], jnp.float32))  # not uniform: log p(y) matters
   state = state.replace(log_prior_K=prior, bayes=dataclasses.replace(
       state.bayes, joint_weight=lam, unlabelled_weight=0.7))
@@ -295,6 +314,61 @@ def test_eval_step_metrics_are_finite(state):
   np.testing.assert_allclose(metrics["accuracy"] + metrics["error"], 1.0, rtol=1e-6)
 
 
+# ------------------------------------------------------------------------ latent conditioning
+
+
+def test_latent_conditioning_compares_classes_by_a_closed_form_kl():
+  """`latent`: one noise draw decodes to the same image under every class, so the bounds of
+  (x, y) differ only by KL(N(m(x), sd(x)^2) || N(mu_y, s_y^2)), here in closed form from the
+  encoder's m(x), sd(x) (which do not see y) and the class parameters."""
+  scales = jnp.log(jnp.asarray([[0.5], [1.0], [2.0]], jnp.float32))
+  state = with_params(tiny_state(conditioning="latent"),
+                      lambda p: {**p, "class_log_scale": scales})
+  m, b, k = state.model, 5, 3
+  x = binary_images(b, seed=20)
+  eps = vae.draw_noise(jax.random.key(21), b, k, state.hparams.z_dims)
+  terms = jax.jit(lambda p: bayes_vae.class_terms(m.module, p, x, eps, NUM_CLASSES))(m.params)
+  log_px = np.asarray(terms["log_px"]).reshape(b, NUM_CLASSES, k)
+  np.testing.assert_allclose(log_px, np.broadcast_to(log_px[:, :1], log_px.shape), rtol=1e-5)
+  mean, log_std = (np.asarray(a, np.float64)[:, None] for a in
+                   m.module.apply(m.variables, x, 0, None, method=VAENet.encode))
+  mu = np.asarray(m.params["class_mean"], np.float64)
+  log_s = np.asarray(m.params["class_log_scale"], np.float64)
+  kl = np.sum(log_s - log_std + (np.exp(2.0 * log_std) + (mean - mu)**2) / (2.0 * np.exp(2.0 * log_s))
+              - 0.5, -1)  # (B, K)
+  # float32: a few roundings of terms of order one.
+  np.testing.assert_allclose(np.asarray(terms["kl"]).reshape(b, NUM_CLASSES, k),
+                             np.broadcast_to(kl[..., None], (b, NUM_CLASSES, k)), rtol=1e-5,
+                             atol=1e-5)
+  assert np.ptp(kl, -1).min() > 0.1  # the classes' bounds differ
+
+
+def test_latent_conditioning_trains_the_labelled_classes_components_only():
+  """The class reaches the networks through its own row of class_mean and class_log_scale:
+  a batch of classes 0 and 2 leaves row 1's gradient exactly zero, and moves rows 0 and 2."""
+  state = tiny_state(conditioning="latent")
+  m = state.model
+  x, y = binary_images(4, seed=22), jnp.asarray([0, 2, 0, 2], jnp.int32)
+  eps = vae.draw_noise(jax.random.key(23), 4, 1, state.hparams.z_dims)
+  grads = jax.jit(jax.grad(
+      lambda p: -jnp.mean(vae.elbo(vae.log_weights(m.module, p, x, y, eps)))))(m.params)
+  for name in ("class_mean", "class_log_scale"):
+    g = np.asarray(grads[name])
+    np.testing.assert_array_equal(g[1], 0.0)
+    assert np.all(np.abs(g[[0, 2]]) > 0.0), (name, g)
+
+
+def test_old_workdirs_meant_concat_conditioning():
+  """A workdir recorded before model.conditioning existed meant `concat` (the one-hot class
+  at every input): continuing it with that value changes nothing; with `latent` it would."""
+  from genjax import workdir
+  new = tiny_config(conditioning="concat").to_dict()
+  old = {**new, "model": {k: v for k, v in new["model"].items() if k != "conditioning"}}
+  assert workdir.diff(old, new) == {}
+  assert "model.conditioning" in workdir.diff(old, tiny_config().to_dict())
+  assert tiny_config().model.conditioning == "latent"  # the default
+
+
 # ------------------------------------------------------------------------ class prior
 
 
@@ -320,6 +394,8 @@ def test_bad_settings_fail_clearly():
     tiny_state(class_prior="learned")
   with pytest.raises(ValueError, match="classify_k"):
     tiny_state(classify_k=0)
+  with pytest.raises(ValueError, match="conditioning"):
+    tiny_state(conditioning="film")
 
 
 # ------------------------------------------------------------------------ config and loop

@@ -1,8 +1,29 @@
 """Deep Bayes classifier: a class-conditional VAE that classifies by Bayes' rule.
 
 The generative model is p(y) p(z) p(x | y, z), the conditional VAE of genjax.families.vae
-(`model.num_classes` = K > 0: the one-hot class enters the encoder q(z | x, y) and the decoder
-p(x | y, z)); its networks, bounds and samplers are that family's. The classifier is
+(`model.num_classes` = K > 0); its networks, bounds and samplers are that family's. How the
+class enters the networks is `model.conditioning` (genjax.nn.vae.VAENet):
+  * `latent` (the default): the decoder reads z' = mu_y + s_y * z (a learned mean and scale
+    per class) and the encoder does not see the class: from its m(x), sd(x),
+    q(z | x, y) = N((m(x) - mu_y) / s_y, (sd(x) / s_y)^2). The model is a mixture of K
+    Gaussians N(mu_y, s_y^2) over the input z' of one decoder p(x | z'). A noise draw decodes
+    to the same image under every class, so ELBO(x, y) - ELBO(x, y') is the difference of two
+    closed-form KLs from q(z' | x) to the classes' Gaussians: the classes compete for where
+    the code of x lies, with no reconstruction noise in the comparison (and the conditional
+    term of the dial below trains the encoder and the class parameters, not the decoder,
+    whose gradient cancels across the classes).
+  * `concat`: the one-hot class appended to the encoder's and the decoder's inputs (runs
+    recorded before the field existed).
+Why `latent`: under `concat` the class is worth at most log K nats of the bound (2.3 for ten
+digits), and the 20-dimensional z, which sees the class through the encoder, carries the digit
+for about as much: the decoder learns to use y, but not for the digit. At 100 labels and 1,000
+steps the classes' bounds of a test image differ (2.7 nats between the best two, 15 between
+the best and the worst), yet 70.6 % of the test images are misclassified and no relabelling of
+the predicted classes does better (the best one-to-one relabelling: 70.6 % too). Under
+`latent` the classes are places in z' that the unlabelled bound clusters the codes around:
+29.3 % at the same 1,000 steps (experiments/configs/bayes_vae_mnist.py has the measurements).
+
+The classifier is
 
   log p(y | x) = log p(y) + log p(x | y) - logsumexp_y' (log p(y') + log p(x | y')),
 
@@ -106,8 +127,13 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
     eval_classify_k: samples per class of eval_step's posterior (accuracy, error, log_loss).
     joint_weight: lambda in [0, 1], the labelled examples' weight of the bound on log p(x, y)
       against log p(y | x) (1: generative, 0: discriminative through Bayes' rule).
+    conditioning: how the class enters the networks (genjax.nn.vae.VAENet): `latent` (the
+      default: a Gaussian mixture over the decoder's input, the encoder blind to the class)
+      or `concat` (the one-hot class appended to the encoder's and the decoder's inputs;
+      runs recorded before this field existed).
   """
   c = vae.model_config(num_classes=10)
+  c.conditioning = "latent"
   c.joint_weight = 1.0
   c.class_prior = "empirical"
   c.unlabelled_weight = 1.0

@@ -125,7 +125,8 @@ def build_model(config: ml_collections.ConfigDict) -> VAENet:
   return VAENet(image_shape=tuple(config.data.image_shape), z_dims=tuple(m.z_dims),
                 hidden=tuple(tuple(h) for h in m.hidden), arch=m.arch, activation=m.activation,
                 likelihood=m.likelihood, num_classes=m.num_classes, min_std=m.min_std,
-                conv_hidden=tuple(m.conv_hidden), conv_impl=m.get("conv_impl", "auto"))
+                conv_hidden=tuple(m.conv_hidden), conv_impl=m.get("conv_impl", "auto"),
+                conditioning=m.get("conditioning", "concat"))
 
 
 def burda_schedule(learning_rate: float, stage_steps) -> optax.Schedule:

@@ -23,6 +23,7 @@ ACTIVATIONS = {"tanh": jnp.tanh, "relu": nn.relu, "leaky_relu": lambda h: nn.lea
                "softplus": nn.softplus}
 ARCHS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
+CONDITIONINGS = ("concat", "latent")
 
 
 def _condition(h: jax.Array, y_BxC: jax.Array | None) -> jax.Array:
@@ -125,7 +126,14 @@ class VAENet(nn.Module):
     arch: `mlp`, or `conv` (the bottom layer's encoder and decoder are the course's convnets).
     activation: `tanh` (Burda et al.), `relu` (784-400-20) or `leaky_relu`.
     likelihood: `bernoulli` (binary data) or `gaussian` (continuous data in [0, 1]).
-    num_classes: > 0 appends the one-hot class to every encoder and decoder input.
+    num_classes: > 0: a conditional VAE; `conditioning` says how the class enters.
+    conditioning: `concat` appends the one-hot class to every encoder and decoder input;
+      `latent` lets the class y act on the top latent z alone: the top decoder reads
+      mu_y + s_y * z (learned (K, z) `class_mean` and `class_log_scale`) and the top
+      encoder, which does not see y, gives m(x), sd(x), so that
+      q(z | x, y) = N((m(x) - mu_y) / s_y, (sd(x) / s_y)^2). The model is then a Gaussian
+      mixture N(mu_y, s_y^2) over the decoder's input, and z = (z' - mu_y) / s_y of one
+      z' ~ N(m(x), sd(x)^2) decodes to the same image under every class.
     conv_impl: the conv networks' convolutions: `matmul`, `xla` or `auto`
       (genjax.nn.conv.resolve_conv_impl).
   """
@@ -140,6 +148,7 @@ class VAENet(nn.Module):
   min_std: float = 0.01
   conv_hidden: tuple[int, int] = (16, 64)
   conv_impl: str = "auto"
+  conditioning: str = "concat"
 
   def setup(self):
     if self.arch not in ARCHS:
@@ -167,9 +176,25 @@ class VAENet(nn.Module):
         decoders.append(GaussianMLP(tuple(reversed(widths)), below, self.activation))
     self.encoders = encoders
     self.decoders = decoders
+    if self.conditioning not in CONDITIONINGS:
+      raise ValueError(f"unknown conditioning {self.conditioning!r}; expected one of "
+                       f"{CONDITIONINGS}")
+    if self._latent_class:
+      shape = (self.num_classes, self.z_dims[-1])
+      self.class_mean = self.param("class_mean", nn.initializers.normal(1.0), shape)
+      self.class_log_scale = self.param("class_log_scale", nn.initializers.zeros, shape)
+
+  @property
+  def _latent_class(self) -> bool:
+    return self.num_classes > 0 and self.conditioning == "latent"
 
   def _one_hot(self, y_B: jax.Array | None) -> jax.Array | None:
-    return None if not self.num_classes else jax.nn.one_hot(y_B, self.num_classes)
+    if not self.num_classes or self._latent_class:
+      return None
+    return jax.nn.one_hot(y_B, self.num_classes)
+
+  def _at_class_top(self, level: int, y_B: jax.Array | None) -> bool:
+    return self._latent_class and level == len(self.z_dims) - 1 and y_B is not None
 
   def encode(self, h: jax.Array, level: int, y_B: jax.Array | None = None):
     """q(z_{level+1} | z_level): (mean, log std), each (N, z_dims[level]).
@@ -178,11 +203,17 @@ class VAENet(nn.Module):
     if level == 0:
       shape = (h.shape[0], *self.image_shape) if self.arch == "conv" else (h.shape[0], -1)
       h = h.reshape(shape)
-    return self.encoders[level](_condition(h, self._one_hot(y_B)))
+    mean, log_std = self.encoders[level](_condition(h, self._one_hot(y_B)))
+    if self._at_class_top(level, y_B):  # `latent`: q(z | x, y) of the encoder's m(x), sd(x)
+      log_scale = self.class_log_scale[y_B]
+      mean, log_std = (mean - self.class_mean[y_B]) * jnp.exp(-log_scale), log_std - log_scale
+    return mean, log_std
 
   def decode(self, z: jax.Array, level: int, y_B: jax.Array | None = None):
     """p(z_level | z_{level+1}): level 0 gives p(x | z_1) over flat images (Bernoulli logits
     (N, D), or a Gaussian's (mean (N, D), log std (D,))); higher levels (mean, log std)."""
+    if self._at_class_top(level, y_B):  # `latent`: the decoder reads mu_y + s_y * z
+      z = self.class_mean[y_B] + jnp.exp(self.class_log_scale[y_B]) * z
     return self.decoders[level](_condition(z, self._one_hot(y_B)))
 
   def __call__(self, x: jax.Array, y_B: jax.Array | None = None):
