@@ -196,6 +196,11 @@ class VAENet(nn.Module):
   def _at_class_top(self, level: int, y_B: jax.Array | None) -> bool:
     return self._latent_class and level == len(self.z_dims) - 1 and y_B is not None
 
+  def _class_moments(self, y_B: jax.Array) -> tuple[jax.Array, jax.Array]:
+    # jnp.take: restored parameters may be NumPy arrays, which a traced index cannot read
+    return (jnp.take(self.class_mean, y_B, axis=0),
+            jnp.take(self.class_log_scale, y_B, axis=0))
+
   def encode(self, h: jax.Array, level: int, y_B: jax.Array | None = None):
     """q(z_{level+1} | z_level): (mean, log std), each (N, z_dims[level]).
 
@@ -205,15 +210,16 @@ class VAENet(nn.Module):
       h = h.reshape(shape)
     mean, log_std = self.encoders[level](_condition(h, self._one_hot(y_B)))
     if self._at_class_top(level, y_B):  # `latent`: q(z | x, y) of the encoder's m(x), sd(x)
-      log_scale = self.class_log_scale[y_B]
-      mean, log_std = (mean - self.class_mean[y_B]) * jnp.exp(-log_scale), log_std - log_scale
+      class_mean, log_scale = self._class_moments(y_B)
+      mean, log_std = (mean - class_mean) * jnp.exp(-log_scale), log_std - log_scale
     return mean, log_std
 
   def decode(self, z: jax.Array, level: int, y_B: jax.Array | None = None):
     """p(z_level | z_{level+1}): level 0 gives p(x | z_1) over flat images (Bernoulli logits
     (N, D), or a Gaussian's (mean (N, D), log std (D,))); higher levels (mean, log std)."""
     if self._at_class_top(level, y_B):  # `latent`: the decoder reads mu_y + s_y * z
-      z = self.class_mean[y_B] + jnp.exp(self.class_log_scale[y_B]) * z
+      class_mean, log_scale = self._class_moments(y_B)
+      z = class_mean + jnp.exp(log_scale) * z
     return self.decoders[level](_condition(z, self._one_hot(y_B)))
 
   def __call__(self, x: jax.Array, y_B: jax.Array | None = None):
