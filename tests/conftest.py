@@ -23,6 +23,20 @@ GAN_MNIST_CONFIG = REPO_ROOT / "experiments" / "configs" / "gan_mnist.py"
 os.environ["TFDS_DATA_DIR"] = str(
     Path(os.environ.get("TFDS_DATA_DIR") or REPO_ROOT.parent / "shared" / "tfds").resolve())
 
+HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
+
+
+def pytest_collection_modifyitems(config, items):
+  """Tests marked `tf` (streaming, TFDS's prepared files) skip where the tf extra is absent: the
+  README's set-up has no TensorFlow, and .ci/run adds the extra and runs them (`pytest -m tf`)."""
+  del config
+  if HAS_TENSORFLOW:
+    return
+  skip = pytest.mark.skip(reason="needs TensorFlow: pip install -e '.[tf]', then pytest -m tf")
+  for item in items:
+    if "tf" in item.keywords:
+      item.add_marker(skip)
+
 
 def load_config_module(path: Path):
   """Import a config file (`experiments/configs/*.py`) as a module."""
