@@ -210,6 +210,7 @@ def no_network(monkeypatch):
   return attempts
 
 
+@pytest.mark.tf
 def test_missing_dataset_raises_one_clear_error(no_network):
   start = time.perf_counter()
   with pytest.raises(image_data.DatasetNotFoundError) as info:
@@ -223,6 +224,7 @@ def test_missing_dataset_raises_one_clear_error(no_network):
   assert no_network == []
 
 
+@pytest.mark.tf
 def test_empty_data_dir_raises_without_trying_to_download(tmp_path, no_network):
   # An explicit data_dir means "read prepared data from there": no download by default.
   start = time.perf_counter()
@@ -235,6 +237,7 @@ def test_empty_data_dir_raises_without_trying_to_download(tmp_path, no_network):
   assert no_network == []
 
 
+@pytest.mark.tf
 def test_offline_without_a_data_folder_fails_at_once_in_one_line(monkeypatch, tmp_path,
                                                                  no_network):
   """No TFDS_DATA_DIR, the dataset nowhere prepared, no network: one connection attempt, then one
@@ -252,6 +255,7 @@ def test_offline_without_a_data_folder_fails_at_once_in_one_line(monkeypatch, tm
   assert time.perf_counter() - start < 10.0
 
 
+@pytest.mark.tf
 def test_the_project_data_folder_serves_when_none_is_set(monkeypatch, tfds_data_dir):
   """The README's main job, typed as written (no TFDS_DATA_DIR), finds the prepared datasets
   beside the checkout."""
@@ -262,6 +266,7 @@ def test_the_project_data_folder_serves_when_none_is_set(monkeypatch, tfds_data_
   assert image_data.builder("mnist").is_prepared()
 
 
+@pytest.mark.tf
 def test_unknown_dataset_name_raises():
   with pytest.raises(image_data.DatasetNotFoundError, match="no_such_dataset"):
     image_data.builder("no_such_dataset")
@@ -433,6 +438,7 @@ def _two_batches(seed: int, epoch: int):
   return list(tfds.as_numpy(ds.take(2)))
 
 
+@pytest.mark.tf
 def test_tf_dataset_is_deterministic_for_seed_and_epoch():
   first = _two_batches(0, 0)
   assert len(first) == 2
@@ -454,6 +460,7 @@ def test_tf_dataset_is_deterministic_for_seed_and_epoch():
   assert len(_hashes(np.concatenate([b["image"] for b in first]))) == 16
 
 
+@pytest.mark.tf
 def test_tf_dataset_orders_of_different_seeds_are_not_shifted_epochs():
   # Run seed 1's first epoch must not be run seed 0's second epoch.
   a, b = _two_batches(0, 1), _two_batches(1, 0)
