@@ -37,14 +37,6 @@ def pytest_collection_modifyitems(config, items):
     if "tf" in item.keywords:
       item.add_marker(skip)
 
-# The suite's programs run for seconds and compile for about as long: LLVM's level 1 instead of
-# its default 2 cuts their compile times by a third (a GAN's smoke run: 17 s of compiling to
-# 11 s, 46 s in all to 40 s), and changes results by float32 reassociation only, within every
-# tolerance here. Subprocesses inherit it; a user's XLA_FLAGS naming another level wins.
-OPT_LEVEL_FLAG = "--xla_backend_optimization_level=1"
-if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-  os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {OPT_LEVEL_FLAG}".strip()
-
 
 def load_config_module(path: Path):
   """Import a config file (`experiments/configs/*.py`) as a module."""
