@@ -4,12 +4,15 @@ import functools
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import jax
 import ml_collections
 import pytest
 
@@ -22,6 +25,28 @@ GAN_MNIST_CONFIG = REPO_ROOT / "experiments" / "configs" / "gan_mnist.py"
 # the prepared data next to the repository.
 os.environ["TFDS_DATA_DIR"] = str(
     Path(os.environ.get("TFDS_DATA_DIR") or REPO_ROOT.parent / "shared" / "tfds").resolve())
+
+# One persistent compilation cache for the run: both pytest-xdist workers and the single-device
+# subprocesses (subprocess_env) read and write it, so a program that several tests compile (a
+# config's eval step in the loop and again in evaluate.py, the GAN smoke run of a dozen tests)
+# compiles once. A cached executable is the one compiled: results are bit-identical. The
+# folder is the controlling process's and goes when its session ends. Set here, not through
+# the environment, so that the multi-device subprocesses (which deadlocked in a collective
+# with the cache on) do not inherit it.
+def _run_cache_dir() -> Path:
+  owner = os.getppid() if "PYTEST_XDIST_WORKER" in os.environ else os.getpid()
+  return Path(tempfile.gettempdir()) / f"genjax-tests-jax-cache-{owner}"
+
+
+RUN_CACHE_DIR = _run_cache_dir()
+jax.config.update("jax_compilation_cache_dir", str(RUN_CACHE_DIR))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.3)
+
+
+def pytest_sessionfinish(session, exitstatus):
+  del session, exitstatus
+  if "PYTEST_XDIST_WORKER" not in os.environ:
+    shutil.rmtree(RUN_CACHE_DIR, ignore_errors=True)
 
 HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
 
@@ -157,13 +182,13 @@ def _collective_timeout_flag() -> str:
 
 
 @pytest.fixture(scope="session")
-def subprocess_env(tmp_path_factory, tfds_data_dir) -> Callable[..., dict]:
+def subprocess_env(tfds_data_dir) -> Callable[..., dict]:
   """`subprocess_env(num_devices)`: the environment for a JAX subprocess on `num_devices` CPUs.
 
   The subprocesses share a persistent compilation cache, so only the first one pays for
   compiling what they have in common (results are bit-identical either way).
   """
-  cache = tmp_path_factory.mktemp("jax_compilation_cache")
+  cache = RUN_CACHE_DIR
 
   def make(num_devices: int = 1, **extra: str) -> dict:
     env = dict(os.environ)

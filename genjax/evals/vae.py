@@ -85,7 +85,11 @@ def latents(ctx: Context, split: str, binarize_seed: int = BINARIZE_SEED,
     if ctx.writer is not None:
       paths.append(ctx.writer.write_grid(step, name, np.asarray(images), ncol=ncol))
 
-  grid("eval_prior_samples", family.sample(state, jax.random.fold_in(key, 0), 100), 10)
+  # The model's functions jitted: called eagerly, a convolutional decoder compiles each of its
+  # operations on its own (some 400 small programs, most of this evaluator's time).
+  sample = jax.jit(family.sample, static_argnums=2)
+  reconstruct, decode_mean = jax.jit(family.reconstruct), jax.jit(family.decode_mean)
+  grid("eval_prior_samples", sample(state, jax.random.fold_in(key, 0), 100), 10)
   data = ctx.split(split)
   x = model_inputs(data, ctx.config.data.preprocess, jax.random.fold_in(key, 1), binarize_seed)
   all_labels = data.arrays["label"]
@@ -94,7 +98,7 @@ def latents(ctx: Context, split: str, binarize_seed: int = BINARIZE_SEED,
   labels = all_labels if conditional else None
   # Reconstructions: 4 rows of 16 originals, each above its reconstructions.
   n = 64
-  recon = np.asarray(family.reconstruct(state, jnp.asarray(x[:n]),
+  recon = np.asarray(reconstruct(state, jnp.asarray(x[:n]),
                                         None if labels is None else jnp.asarray(labels[:n])))
   pairs = np.stack([x[:n].reshape(4, 16, *x.shape[1:]), recon.reshape(4, 16, *x.shape[1:])], 1)
   grid("eval_reconstructions", pairs.reshape(-1, *x.shape[1:]), 16)
@@ -104,10 +108,10 @@ def latents(ctx: Context, split: str, binarize_seed: int = BINARIZE_SEED,
   z = family.interpolate_latents(jnp.asarray(means[-1][:rows]),
                                  jnp.asarray(means[-1][rows:2 * rows]), steps)
   y = None if labels is None else jnp.repeat(jnp.asarray(labels[:rows]), steps)
-  grid("eval_interpolations", family.decode_mean(state, z, None, y), steps)
+  grid("eval_interpolations", decode_mean(state, z, None, y), steps)
   if means[-1].shape[1] == 2:
     if not conditional:
-      grid("eval_manifold", family.decode_mean(state, manifold_latents(manifold_side)),
+      grid("eval_manifold", decode_mean(state, manifold_latents(manifold_side)),
            manifold_side)
     if ctx.writer is not None:
       path = os.path.join(ctx.workdir, "samples", f"eval_latent_scatter_{step:08d}.png")
