@@ -1,6 +1,8 @@
-"""The TF-free install (`pip install -e .`, no `tf` extra), emulated in the test environment: the
-README's main job trains, evaluates and writes TensorBoard events with `import tensorflow`
-failing, and streamed input refuses in one line naming the extra.
+"""The TF-free install (`pip install -e .`, no `tf` extra): the README's main job trains, evaluates
+and writes TensorBoard events with `import tensorflow` failing, and streamed input refuses in
+one line naming the extra. The README's set-up has no TensorFlow, so in CI this holds for real
+(and every config's smoke run with it); where the `tf` extra is installed, the harness below
+makes it absent.
 
 The subprocesses run the scripts under a harness that makes `import tensorflow` raise
 ImportError, as it does where TensorFlow is not installed, and reports at exit which TensorFlow
